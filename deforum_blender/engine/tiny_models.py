@@ -1,0 +1,157 @@
+"""Tiny random-weight models for tests and the offline demo, built from configs.
+
+``DIR/sd`` is a Stable Diffusion 1.x pipeline in diffusers layout (UNet, VAE with
+SD's 8× latent factor, CLIP text encoder, a locally built CLIP tokenizer, the
+"Euler a" scheduler); ``DIR/depth`` is a DPT depth-estimation model in
+transformers layout. Weights come from a fixed seed, so every run writes
+byte-identical files, and both load through the standard ``from_pretrained`` paths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SEED = 20261126
+TEXT_WIDTH = 32
+# CLIP's byte-level BPE with no merges: every byte is a token, alone or ending a word.
+_SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
+
+
+def _byte_alphabet() -> list[str]:
+    """The printable stand-ins CLIP's byte-level BPE uses for the 256 byte values."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
+    printable += list(range(ord("®"), ord("ÿ") + 1))
+    chars, extra = [], 0
+    for byte in range(256):
+        if byte in printable:
+            chars.append(chr(byte))
+        else:
+            chars.append(chr(256 + extra))
+            extra += 1
+    return chars
+
+
+def _tokenizer() -> Any:
+    from transformers import CLIPTokenizer
+
+    alphabet = _byte_alphabet()
+    tokens = alphabet + [c + "</w>" for c in alphabet] + list(_SPECIAL_TOKENS)
+    return CLIPTokenizer(
+        vocab={token: index for index, token in enumerate(tokens)},
+        merges=[],
+        model_max_length=77,
+    )
+
+
+def build_tiny_sd(folder: Path) -> Path:
+    """Write a tiny Stable Diffusion 1.x pipeline (64×64 img2img in well under a second)."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerAncestralDiscreteScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer = _tokenizer()
+    torch.manual_seed(SEED)
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(16, 32),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=TEXT_WIDTH,
+        attention_head_dim=4,
+        norm_num_groups=8,
+    )
+    torch.manual_seed(SEED + 1)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=64,
+    )
+    torch.manual_seed(SEED + 2)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=TEXT_WIDTH,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=77,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    scheduler = EulerAncestralDiscreteScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        steps_offset=1,
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def build_tiny_depth(folder: Path) -> Path:
+    """Write a tiny DPT depth-estimation model with its image processor."""
+    import torch
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    torch.manual_seed(SEED + 3)
+    config = DPTConfig(
+        image_size=32,
+        patch_size=16,
+        num_channels=3,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=37,
+        backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[16, 16, 32, 32],
+        fusion_hidden_size=16,
+        reassemble_factors=[4, 2, 1, 0.5],
+        head_in_index=-1,
+        is_hybrid=False,
+    )
+    model = DPTForDepthEstimation(config)
+    processor = DPTImageProcessor(
+        do_resize=True,
+        size={"height": 32, "width": 32},
+        keep_aspect_ratio=False,
+        ensure_multiple_of=16,
+    )
+    model.save_pretrained(folder, safe_serialization=True)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def make_tiny_models(out_dir: Path) -> dict[str, Path]:
+    """Write ``out_dir/sd`` and ``out_dir/depth``; returns their paths by name."""
+    return {
+        "sd": build_tiny_sd(out_dir / "sd"),
+        "depth": build_tiny_depth(out_dir / "depth"),
+    }

@@ -1,0 +1,55 @@
+"""Shared fixtures: the tiny models and the built extension, each made once per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(
+    code: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter of this venv (real subprocess, repo on sys.path)."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder holding ``sd`` and ``depth`` tiny models, built through the CLI's code path."""
+    from deforum_blender.engine.tiny_models import make_tiny_models
+
+    folder = tmp_path_factory.mktemp("tiny_models")
+    make_tiny_models(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def extension_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The extension zip, built and validated by ``scripts/build_extension.py``."""
+    out = tmp_path_factory.mktemp("dist")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_extension.py"), "--output-dir", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return Path(result.stdout.strip().splitlines()[-1])
