@@ -19,6 +19,7 @@ $(VENV)/.installed: requirements/dev.txt deforum_blender/worker_requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# bpy property annotations (`name: StringProperty(...)`) are calls, hence valid-type is off.
 # fake-bpy-module lives apart from the real `bpy` so the type checker sees stubs, not the binary module.
 $(TYPECHECK_VENV)/.installed: requirements/typecheck.txt
 	test -x $(TYPECHECK_VENV)/bin/python || $(PYTHON) -m venv $(TYPECHECK_VENV)
