@@ -1,0 +1,87 @@
+"""The worker protocol, documented and versioned in this one place.
+
+The worker (``python -m deforum_blender worker``) reads one JSON object per line
+on stdin (requests) and writes one JSON object per line on stdout (events).
+Every message carries ``"type"`` and ``"protocol"`` (:data:`PROTOCOL_VERSION`).
+
+Requests (client → worker):
+
+* ``render``   ``job`` (Job dict), ``out_dir`` (str), ``resume`` (bool), ``preview`` (bool)
+* ``cancel``   stop the running render after the current diffusion step
+* ``ping``     answered with ``pong``
+* ``release``  drop loaded models and free GPU memory
+* ``shutdown`` finish (cancelling any render) and exit
+
+Events (worker → client):
+
+* ``ready``     ``pid``, ``versions`` — once, at start
+* ``pong``
+* ``started``   ``frames`` (total), ``first_frame``, ``resumed_from`` (frame or null)
+* ``progress``  ``frame``, ``step``, ``steps``, ``stage``
+* ``frame``     ``frame`` (Blender frame number), ``index``, ``path``
+* ``warning``   ``message``
+* ``error``     ``message``, ``traceback``, ``bad_input`` (bool)
+* ``done``      ``frames``, ``out_dir``, ``seconds``
+* ``cancelled`` ``frames`` (finished so far)
+* ``released``
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import DeforumInputError
+
+PROTOCOL_VERSION = 1
+
+REQUESTS = frozenset({"render", "cancel", "ping", "release", "shutdown"})
+EVENTS = frozenset(
+    {
+        "ready",
+        "pong",
+        "started",
+        "progress",
+        "frame",
+        "warning",
+        "error",
+        "done",
+        "cancelled",
+        "released",
+    }
+)
+# Events after which no more events belong to the same render.
+FINAL_EVENTS = frozenset({"done", "cancelled", "error"})
+
+
+class ProtocolError(DeforumInputError):
+    """A line that is not a valid message of this protocol version."""
+
+
+def encode(kind: str, **fields: Any) -> str:
+    """One protocol line (no trailing newline) for a request or an event."""
+    if kind not in REQUESTS | EVENTS:
+        raise ProtocolError(f"unknown message type {kind!r}")
+    return json.dumps({"type": kind, "protocol": PROTOCOL_VERSION, **fields}, allow_nan=False)
+
+
+def decode(line: str, allowed: frozenset[str]) -> dict[str, Any]:
+    """Parse one line into a message dict whose ``type`` is in ``allowed``."""
+    try:
+        message = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ProtocolError(
+            f"not JSON ({error.msg} at column {error.colno}): {line[:200]!r}"
+        ) from None
+    if not isinstance(message, dict):
+        raise ProtocolError(f"a message must be a JSON object, got: {line[:200]!r}")
+    version = message.get("protocol")
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"protocol version {version!r} but this side speaks {PROTOCOL_VERSION}; "
+            "update the add-on and the worker to the same release"
+        )
+    kind = message.get("type")
+    if kind not in allowed:
+        raise ProtocolError(f"unexpected message type {kind!r}; expected one of {sorted(allowed)}")
+    return message
