@@ -32,7 +32,8 @@ def _byte_alphabet() -> list[str]:
     return chars
 
 
-def _tokenizer() -> Any:
+def byte_level_clip_tokenizer() -> Any:
+    """A CLIP tokenizer built locally: byte-level vocabulary, no merges, 77 tokens."""
     from transformers import CLIPTokenizer
 
     alphabet = _byte_alphabet()
@@ -55,7 +56,7 @@ def build_tiny_sd(folder: Path) -> Path:
     )
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    tokenizer = _tokenizer()
+    tokenizer = byte_level_clip_tokenizer()
     torch.manual_seed(SEED)
     unet = UNet2DConditionModel(
         sample_size=8,
