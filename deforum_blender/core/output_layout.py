@@ -1,0 +1,92 @@
+"""The output folder's layout (DESIGN.md §4), named in one place for the engine and Blender.
+
+``<out>/frames/frame_<NNNNN>.png`` with Blender frame numbers, five digits (Blender's own
+``#####`` padding, so negative frames read ``frame_-0001.png``), a JSON sidecar beside
+each frame, ``<out>/depth/depth_<NNNNN>.png``, and the run's files at the top. A frame is
+first written as a hidden ``.frame_<NNNNN>.png.tmp`` in the same folder, then renamed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+FRAMES_DIR = "frames"
+DEPTH_DIR = "depth"
+JOB_FILE = "job.json"
+RUN_FILE = "run.json"
+SETTINGS_FILE = "deforum_settings.txt"
+VIDEO_FILE = "video.mp4"
+TEMP_SUFFIX = ".tmp"
+
+_FRAME_FILE = re.compile(r"^frame_(-?\d+)\.png$")
+_TEMP_FILE = re.compile(r"^\.(frame|depth)_-?\d+\.(png|json)\.tmp$")
+
+
+def frame_name(frame: int) -> str:
+    """``frame_00012.png`` for Blender frame 12."""
+    return f"frame_{int(frame):05d}.png"
+
+
+def sidecar_name(frame: int) -> str:
+    """``frame_00012.json``: the small JSON record written beside each frame."""
+    return f"frame_{int(frame):05d}.json"
+
+
+def depth_name(frame: int) -> str:
+    """``depth_00012.png``: a 16-bit depth map for Blender frame 12."""
+    return f"depth_{int(frame):05d}.png"
+
+
+def temp_name(final_name: str) -> str:
+    """The hidden name a file is written under before its rename: ``.frame_00012.png.tmp``."""
+    return f".{final_name}{TEMP_SUFFIX}"
+
+
+def frames_dir(out: str | Path) -> Path:
+    """``<out>/frames``."""
+    return Path(out) / FRAMES_DIR
+
+
+def depth_dir(out: str | Path) -> Path:
+    """``<out>/depth``."""
+    return Path(out) / DEPTH_DIR
+
+
+def frame_path(out: str | Path, frame: int) -> Path:
+    """``<out>/frames/frame_<NNNNN>.png``."""
+    return frames_dir(out) / frame_name(frame)
+
+
+def sidecar_path(out: str | Path, frame: int) -> Path:
+    """``<out>/frames/frame_<NNNNN>.json``."""
+    return frames_dir(out) / sidecar_name(frame)
+
+
+def depth_path(out: str | Path, frame: int) -> Path:
+    """``<out>/depth/depth_<NNNNN>.png``."""
+    return depth_dir(out) / depth_name(frame)
+
+
+def frame_number(name: str) -> int | None:
+    """The Blender frame of a finished frame's file name, or None for any other file."""
+    match = _FRAME_FILE.match(name)
+    return int(match.group(1)) if match else None
+
+
+def is_temp_name(name: str) -> bool:
+    """True for the hidden in-progress files (``.frame_00012.png.tmp``) a killed run leaves."""
+    return _TEMP_FILE.match(name) is not None
+
+
+def frame_files(out: str | Path) -> dict[int, Path]:
+    """Finished frame files in ``<out>/frames`` by Blender frame number (not checked to decode)."""
+    folder = frames_dir(out)
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in folder.iterdir():
+        number = frame_number(path.name)
+        if number is not None and path.is_file():
+            found[number] = path
+    return dict(sorted(found.items()))
