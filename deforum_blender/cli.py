@@ -26,6 +26,38 @@ def _make_tiny_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schedule(args: argparse.Namespace) -> int:
+    import json
+
+    from .core import schedules
+
+    values: list[float] | list[str]
+    if args.strings:
+        values = schedules.evaluate_string_schedule(
+            args.text, args.frames, field=args.field, seed=args.seed
+        )
+    else:
+        values = schedules.evaluate_schedule(
+            args.text,
+            args.frames,
+            args.seed,
+            field=args.field,
+            interpolation=args.interpolation,
+        )
+    print(json.dumps(values))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+
+    from .benchmarks import format_table, run_benchmarks
+
+    results = run_benchmarks(args.names)
+    print(json.dumps(results, indent=2) if args.json else format_table(results))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command that exists today."""
     parser = argparse.ArgumentParser(
@@ -40,6 +72,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tiny.add_argument("dir", help="output folder; DIR/sd and DIR/depth are written")
     tiny.set_defaults(handler=_make_tiny_models)
+
+    schedule = commands.add_parser(
+        "schedule", help="print a Deforum schedule's per-frame values as a JSON list"
+    )
+    schedule.add_argument("text", help='schedule string, e.g. "0: (0.65), 30: (0.5)"')
+    schedule.add_argument("--frames", type=int, required=True, help="number of frames (max_frames)")
+    schedule.add_argument("--seed", type=int, default=0, help="the seed, s in expressions")
+    schedule.add_argument(
+        "--interpolation",
+        choices=("linear", "cubic", "step"),
+        default="linear",
+        help="how numbers between keyframes are filled in (default: linear, as Deforum)",
+    )
+    schedule.add_argument("--field", help="setting name to use in error messages")
+    schedule.add_argument(
+        "--strings", action="store_true", help="text values (sampler, checkpoint): hold each"
+    )
+    schedule.set_defaults(handler=_schedule)
+
+    bench = commands.add_parser("bench", help="measure speed; prints each benchmark's figures")
+    bench.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bench.set_defaults(handler=_bench)
     return parser
 
 

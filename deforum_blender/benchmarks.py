@@ -1,0 +1,92 @@
+"""``python -m deforum_blender bench``: named speed measurements, each returning figures.
+
+A benchmark is a function returning ``{figure name: value}`` (times in milliseconds,
+named ``*_ms``). Heavy modules are imported inside the benchmark functions, so listing
+the registry stays cheap. Register new ones in :data:`BENCHMARKS`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+from .core.errors import DeforumInputError
+
+Figures = dict[str, float]
+
+
+def best_ms(run: Callable[[], object], repeat: int = 7) -> float:
+    """Median of ``repeat`` timings of ``run()`` in milliseconds (after one warm-up)."""
+    run()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def bench_schedules() -> Figures:
+    """Schedule evaluation: a 10 000-frame schedule with an expression keyframe, and more."""
+    from .core import expressions, schedules
+
+    frames = 10_000
+    expression = "0: (0.65), 100: (0.5+0.1*sin(2*pi*t/48)*cos(t/300)), 9000: (0.4)"
+    numeric = ", ".join(
+        f"{frame}: ({0.5 + 0.4 * (frame % 7) / 7:.4f})" for frame in range(0, 10_000, 10)
+    )
+
+    def cold_expression() -> None:
+        # Parsing is cached; clear the caches to time parse + compile + evaluate.
+        schedules._parse.cache_clear()
+        expressions.compile_expression.cache_clear()
+        schedules.evaluate_schedule(expression, frames)
+
+    def cold_numeric() -> None:
+        schedules._parse.cache_clear()
+        schedules.evaluate_schedule(numeric, frames)
+
+    series = schedules.evaluate_schedule_array(numeric, frames)
+    return {
+        "expression_10k_frames_ms": best_ms(cold_expression),
+        "expression_10k_frames_cached_ms": best_ms(
+            lambda: schedules.evaluate_schedule(expression, frames)
+        ),
+        "cubic_10k_frames_ms": best_ms(
+            lambda: schedules.evaluate_schedule(expression, frames, interpolation="cubic")
+        ),
+        "numeric_1000_keyframes_ms": best_ms(cold_numeric),
+        "format_10k_frames_ms": best_ms(lambda: schedules.format_schedule(series), repeat=3),
+    }
+
+
+BENCHMARKS: dict[str, Callable[[], Figures]] = {
+    "schedules": bench_schedules,
+}
+
+
+def run_benchmarks(names: Sequence[str] | None = None) -> dict[str, Figures]:
+    """Run the named benchmarks (all when ``names`` is empty) and return their figures."""
+    chosen = list(names) if names else list(BENCHMARKS)
+    unknown = [name for name in chosen if name not in BENCHMARKS]
+    if unknown:
+        raise DeforumInputError(
+            f"bench: unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}"
+        )
+    return {name: BENCHMARKS[name]() for name in chosen}
+
+
+def format_table(results: dict[str, Figures]) -> str:
+    """The figures as an aligned, human-readable table."""
+    rows = [
+        (name, figure, value)
+        for name, figures in results.items()
+        for figure, value in figures.items()
+    ]
+    if not rows:
+        return ""
+    width = max(len(f"{name}.{figure}") for name, figure, _ in rows)
+    return "\n".join(
+        f"{f'{name}.{figure}':<{width}}  {value:12.3f}" for name, figure, value in rows
+    )

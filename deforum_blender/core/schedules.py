@@ -1,0 +1,569 @@
+"""Deforum keyframe schedules (``0: (0.65), 30: (0.5+0.1*sin(t/10))``) as per-frame values.
+
+Valid Deforum schedules give Deforum's values (see ``deforum-conventions.md``):
+
+* a keyframe is ``frame: (value)``; the frame is an integer or an expression in ``max_f``
+  (= max_frames - 1) and ``s`` (the seed), quoted or not, truncated to an integer;
+* quotes and the parentheses around values are ignored (``0: ("55")``, ``0:-58``), line
+  breaks and any keyframe order are fine, and the last duplicate frame wins;
+* a number is interpolated linearly from its keyframe to the next keyframe's value; an
+  expression is evaluated at every frame from its keyframe up to the next keyframe with
+  ``t`` (also ``i``) = the frame index; before the first keyframe and after the last,
+  the nearest keyframe's value holds.
+
+Where Deforum is broken we do better: numbers interpolate however they are written
+(``1e-3``, ``5.``, ``( 1 )``); commas inside parentheses are allowed
+(``min(1, t/10)``); keyframes past the end (or before 0) still shape the ramp towards
+them; a missing frame-0 keyframe holds the first value; a bare value (``0.5``) is a
+constant; a trailing comma is ignored; a result that is not a finite number is an error
+naming the frame instead of being silently filled. Errors are :class:`ScheduleError`
+with the field, the text, the 0-based character position and a fix.
+
+Interpolation between numeric keyframes is ``linear`` (Deforum's), ``step`` (hold until
+the next keyframe) or ``cubic``: a monotone cubic Hermite curve whose slopes at inner
+keyframes are Fritsch–Carlson/PCHIP weighted harmonic means (zero at a local peak or
+dip) and zero at the first and last keyframe of a run of numbers, so it eases in and
+out and never overshoots the keyframe values.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import DeforumInputError
+from .expressions import (
+    MAX_NESTING,
+    VARIABLES,
+    Expression,
+    ExpressionError,
+    FloatArray,
+    compile_expression,
+)
+
+INTERPOLATIONS = ("linear", "cubic", "step")
+MAX_TEXT_LENGTH = 500_000  # an exported 10 000-frame curve fits; a megabyte does not
+MAX_FRAMES = 1_000_000
+MAX_FRAME_NUMBER = 10**9
+MAX_WORK = 200_000_000  # operations x frames evaluated per schedule: about a second at most
+
+_KEY_VARIABLES = ("max_f", "s")
+_PLAIN_NUMBER = re.compile(r"\s*\(?\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\)?\s*")
+_PLAIN_INTEGER = re.compile(r"\s*[+-]?\d{1,10}\s*")
+_DELIMITERS = re.compile(r"[(),:\"']")
+_QUOTES = str.maketrans({'"': " ", "'": " "})
+
+
+class ScheduleError(DeforumInputError):
+    """A schedule that cannot be read or evaluated.
+
+    ``field`` is the setting's name when known, ``text`` the whole schedule, ``position``
+    the 0-based character index in ``text`` (None when no single place is to blame) and
+    ``problem`` what is wrong, with the fix where one is obvious.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        text: str,
+        position: int | None = None,
+        field: str | None = None,
+        frame: int | None = None,
+    ) -> None:
+        self.problem = problem
+        self.text = text
+        self.position = position
+        self.field = field
+        self.frame = frame
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        prefix = f"{self.field}: " if self.field else ""
+        where = "" if self.position is None else f" at position {self.position}"
+        return f"{prefix}schedule {_quote(self.text, self.position)}{where}: {self.problem}"
+
+    def with_field(self, field: str | None) -> ScheduleError:
+        """The same error, naming ``field`` (unchanged when ``field`` is None)."""
+        if field is None or field == self.field:
+            return self
+        return ScheduleError(
+            self.problem, text=self.text, position=self.position, field=field, frame=self.frame
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_error,
+            (self.problem, self.text, self.position, self.field, self.frame),
+        )
+
+
+def _rebuild_error(
+    problem: str, text: str, position: int | None, field: str | None, frame: int | None
+) -> ScheduleError:
+    return ScheduleError(problem, text=text, position=position, field=field, frame=frame)
+
+
+def _quote(text: str, position: int | None, width: int = 80) -> str:
+    """The text in double quotes on one line, cut to a window around ``position``."""
+    if len(text) > width:
+        centre = position if position is not None else 0
+        start = max(0, min(centre - width // 2, len(text) - width))
+        cut = text[start : start + width]
+        text = ("…" if start else "") + cut + ("…" if start + width < len(text) else "")
+    return json.dumps(text, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class _Keyframe:
+    key: Expression  # the frame number, an expression in max_f and s
+    value: str  # the value as written (string schedules use it)
+    value_position: int
+    number: float | None  # set when the value is a plain number: it interpolates
+    formula: Expression | None  # set otherwise: evaluated per frame
+
+
+@dataclass(frozen=True)
+class _Item:
+    start: int  # the item's text is text[start:end]
+    end: int
+    colon: int | None  # first top-level ':' (absolute), if any
+
+
+def _error(
+    problem: str, text: str, position: int | None, frame: int | None = None
+) -> ScheduleError:
+    return ScheduleError(problem, text=text, position=position, frame=frame)
+
+
+def _split(text: str) -> list[_Item]:
+    """Split at top-level commas (outside quotes and parentheses), checking the brackets."""
+    if len(text) > MAX_TEXT_LENGTH:
+        raise _error(
+            f"the schedule is {len(text)} characters long; the limit is {MAX_TEXT_LENGTH}",
+            text,
+            None,
+        )
+    items: list[_Item] = []
+    opened: list[int] = []  # positions of the '(' still open
+    quote: str | None = None
+    quote_start = 0
+    item_start = 0
+    colon: int | None = None
+    for match in _DELIMITERS.finditer(text):
+        char, position = match.group(), match.start()
+        if quote is not None:
+            if char == quote:
+                quote = None
+            continue
+        if char in "\"'":
+            quote, quote_start = char, position
+        elif char == "(":
+            opened.append(position)
+            if len(opened) > MAX_NESTING:
+                raise _error(f"parentheses nested more than {MAX_NESTING} deep", text, position)
+        elif char == ")":
+            if not opened:
+                raise _error("this ')' has no matching '(': remove it or add '('", text, position)
+            opened.pop()
+        elif opened:
+            continue  # ',' and ':' inside parentheses belong to the value
+        elif char == ",":
+            items.append(_Item(item_start, position, colon))
+            item_start, colon = position + 1, None
+        elif colon is None:
+            colon = position
+        else:
+            raise _error(
+                "a second ':' in one keyframe: is a comma missing between keyframes?",
+                text,
+                position,
+            )
+    if quote is not None:
+        raise _error(f"this {quote} is never closed: add a closing {quote}", text, quote_start)
+    if opened:
+        raise _error("this '(' is never closed: add ')'", text, opened[-1])
+    items.append(_Item(item_start, len(text), colon))
+    return items
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _compile(text: str, start: int, end: int, variables: tuple[str, ...]) -> Expression:
+    """Compile ``text[start:end]`` with quotes blanked out (so positions stay true)."""
+    try:
+        return compile_expression(text[start:end].translate(_QUOTES), variables, start)
+    except ExpressionError as error:
+        raise _error(error.problem, text, error.position) from None
+
+
+def _decimal_comma(text: str, items: list[_Item], index: int) -> ScheduleError | None:
+    """``0: 0,65`` splits into ``0: 0`` and ``65``: recognise it and say so."""
+    item = items[index]
+    digits = text[item.start : item.end].strip()
+    if index == 0 or not digits.isdigit():
+        return None
+    before = items[index - 1]
+    value_start = before.start if before.colon is None else before.colon + 1
+    whole = text[value_start : before.end].translate(_QUOTES).strip().strip("()").strip()
+    if not re.fullmatch(r"[+-]?\d+", whole):
+        return None
+    return _error(f"decimal comma: write {whole}.{digits}", text, before.end)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(text: str, strings: bool) -> tuple[_Keyframe, ...]:
+    """The keyframes in written order; frame keys stay expressions until max_frames is known."""
+    items = _split(text)
+    if not text.strip():
+        raise _error("the schedule is empty: write e.g. 0: (1)", text, None)
+    keyframes: list[_Keyframe] = []
+    bare = len(items) == 1 and items[0].colon is None
+    for index, item in enumerate(items):
+        start, end = _strip_span(text, item.start, item.end)
+        if start == end:
+            if index == len(items) - 1 and index > 0:
+                continue  # a trailing comma
+            raise _error("empty keyframe between commas: remove the extra ','", text, item.start)
+        if bare:
+            key = compile_expression("0", _KEY_VARIABLES, 0)
+            value_start, value_end = start, end
+        elif item.colon is None:
+            hint = _decimal_comma(text, items, index)
+            if hint is not None:
+                raise hint
+            raise _error("a keyframe needs 'frame: (value)'; no ':' found", text, start)
+        else:
+            key_start, key_end = _strip_span(text, start, item.colon)
+            if key_start == key_end:
+                raise _error("the frame number before ':' is missing", text, item.colon)
+            if _PLAIN_INTEGER.fullmatch(text, key_start, key_end):
+                key = compile_expression(str(int(text[key_start:key_end])), _KEY_VARIABLES, 0)
+            else:
+                key = _compile(text, key_start, key_end, _KEY_VARIABLES)
+            value_start, value_end = _strip_span(text, item.colon + 1, end)
+            if value_start == value_end:
+                raise _error("the value after ':' is missing", text, item.colon + 1)
+        raw = text[value_start:value_end]
+        if strings:
+            keyframes.append(_Keyframe(key, _string_value(raw), value_start, None, None))
+        elif _PLAIN_NUMBER.fullmatch(raw):
+            number = float(raw.strip().strip("()"))
+            if not math.isfinite(number):
+                raise _error(f"the number {raw.strip()[:20]} is too large", text, value_start)
+            keyframes.append(_Keyframe(key, raw, value_start, number, None))
+        else:
+            formula = _compile(text, value_start, value_end, VARIABLES)
+            literal = formula.literal
+            keyframes.append(
+                _Keyframe(key, raw, value_start, literal, None if literal is not None else formula)
+            )
+    return tuple(keyframes)
+
+
+def _string_value(raw: str) -> str:
+    """``("Euler a")`` -> ``Euler a``: one pair of parentheses, then one pair of quotes."""
+    value = raw.strip()
+    if value.startswith("(") and value.endswith(")"):
+        value = value[1:-1].strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1]
+    return value
+
+
+def _check_text(text: object) -> None:
+    if not isinstance(text, str):
+        raise _error(f"expected text, got {type(text).__name__}", str(text)[:200], None)
+
+
+def _check_arguments(text: str, max_frames: int) -> None:
+    _check_text(text)
+    if isinstance(max_frames, bool) or not isinstance(max_frames, int):
+        raise _error(f"max_frames must be a whole number, not {max_frames!r}", str(text), None)
+    if not 1 <= max_frames <= MAX_FRAMES:
+        raise _error(f"max_frames must be from 1 to {MAX_FRAMES}, not {max_frames}", text, None)
+
+
+def _frames(
+    text: str, keyframes: tuple[_Keyframe, ...], max_frames: int, seed: int
+) -> tuple[list[int], list[_Keyframe]]:
+    """Keyframes sorted by frame, the last one written winning for a duplicate frame."""
+    variables = {"max_f": float(max_frames - 1), "s": float(seed)}
+    by_frame: dict[int, _Keyframe] = {}
+    for keyframe in keyframes:
+        key = keyframe.key
+        if key.constant is not None:
+            frame_value = key.constant
+        else:
+            try:
+                frame_value = key.evaluate_at(0.0, variables)
+            except ExpressionError as error:
+                raise _error(error.problem.split(" at frame")[0], text, error.position) from None
+        if abs(frame_value) > MAX_FRAME_NUMBER:
+            raise _error(
+                f"frame {frame_value:.0f} is out of range (at most {MAX_FRAME_NUMBER})",
+                text,
+                key.offset,
+            )
+        by_frame[int(frame_value)] = keyframe  # int() truncates, as Deforum does
+    frames = sorted(by_frame)
+    return frames, [by_frame[frame] for frame in frames]
+
+
+class _Evaluator:
+    """Per-frame values of one parsed schedule for one (max_frames, seed)."""
+
+    def __init__(self, text: str, max_frames: int, seed: int) -> None:
+        self.text = text
+        self.count = max_frames
+        self.variables = {"max_f": float(max_frames - 1), "s": float(seed)}
+        self.work = 0
+
+    def formula(self, expression: Expression, frames: FloatArray) -> FloatArray:
+        self.work += expression.size * len(frames)
+        if self.work > MAX_WORK:
+            raise _error(
+                f"too much work: {expression.size} operations over {len(frames)} frames; "
+                "simplify the expression or use fewer frames",
+                self.text,
+                expression.offset,
+            )
+        try:
+            return expression.evaluate(frames, self.variables)
+        except ExpressionError as error:
+            raise _error(error.problem, self.text, error.position, error.frame) from None
+
+
+def _knot_value(evaluator: _Evaluator, frame: int, keyframe: _Keyframe) -> float:
+    """The keyframe's own value at its frame (a formula is evaluated there)."""
+    if keyframe.number is not None:
+        return keyframe.number
+    assert keyframe.formula is not None
+    return float(evaluator.formula(keyframe.formula, np.array([float(frame)]))[0])
+
+
+def _evaluate(text: str, max_frames: int, seed: int, interpolation: str) -> FloatArray:
+    keyframes = _parse(text, False)
+    frames, ordered = _frames(text, keyframes, max_frames, seed)
+    evaluator = _Evaluator(text, max_frames, seed)
+    knots: dict[int, float] = {}
+
+    def knot(index: int) -> float:
+        if index not in knots:
+            knots[index] = _knot_value(evaluator, frames[index], ordered[index])
+        return knots[index]
+
+    def slope(index: int) -> float:
+        """Cubic tangent at keyframe ``index``: PCHIP inside a run of numbers, else flat."""
+        if index == 0 or index + 1 >= len(frames) or ordered[index - 1].number is None:
+            return 0.0
+        if ordered[index].number is None:
+            return 0.0
+        h0, h1 = frames[index] - frames[index - 1], frames[index + 1] - frames[index]
+        d0 = (knot(index) - knot(index - 1)) / h0
+        d1 = (knot(index + 1) - knot(index)) / h1
+        if d0 * d1 <= 0:
+            return 0.0
+        w1, w2 = 2 * h1 + h0, h1 + 2 * h0
+        return (w1 + w2) / (w1 / d0 + w2 / d1)
+
+    out = np.empty(max_frames, dtype=np.float64)
+    if frames[0] > 0:
+        out[: min(frames[0], max_frames)] = knot(0)
+    for index, (frame, keyframe) in enumerate(zip(frames, ordered, strict=True)):
+        last = index + 1 == len(frames)
+        start = max(frame, 0)
+        end = max_frames if last else min(frames[index + 1], max_frames)
+        if start >= end:
+            continue
+        if keyframe.formula is not None:
+            out[start:end] = evaluator.formula(
+                keyframe.formula, np.arange(start, end, dtype=np.float64)
+            )
+            continue
+        value = knot(index)
+        if last or interpolation == "step":
+            out[start:end] = value
+            continue
+        target, width = knot(index + 1), frames[index + 1] - frame
+        s = (np.arange(start, end, dtype=np.float64) - frame) / width
+        if interpolation == "linear":
+            out[start:end] = value + (target - value) * s
+        else:  # cubic Hermite
+            s2, s3 = s * s, s * s * s
+            out[start:end] = (
+                (2 * s3 - 3 * s2 + 1) * value
+                + (s3 - 2 * s2 + s) * width * slope(index)
+                + (3 * s2 - 2 * s3) * target
+                + (s3 - s2) * width * slope(index + 1)
+            )
+    if not np.isfinite(out).all():  # e.g. a ramp between two huge numbers overflowed
+        bad = int(np.argmin(np.isfinite(out)))
+        raise _error(f"the value at frame {bad} is not a finite number", text, None, bad)
+    return out
+
+
+def evaluate_schedule_array(
+    text: str,
+    max_frames: int,
+    seed: int = 0,
+    *,
+    field: str | None = None,
+    interpolation: str = "linear",
+) -> FloatArray:
+    """Like :func:`evaluate_schedule`, returning a float64 numpy array."""
+    try:
+        _check_arguments(text, max_frames)
+        if interpolation not in INTERPOLATIONS:
+            raise _error(
+                f"unknown interpolation {interpolation!r}; use one of {', '.join(INTERPOLATIONS)}",
+                text,
+                None,
+            )
+        return _evaluate(text, max_frames, int(seed), interpolation)
+    except ScheduleError as error:
+        raise error.with_field(field) from None
+
+
+def evaluate_schedule(
+    text: str,
+    max_frames: int,
+    seed: int = 0,
+    *,
+    field: str | None = None,
+    interpolation: str = "linear",
+) -> list[float]:
+    """Per-frame values of a Deforum schedule for frames 0 .. max_frames-1.
+
+    ``seed`` is the ``s`` in expressions; ``field`` names the setting in error messages;
+    ``interpolation`` is one of :data:`INTERPOLATIONS`. Raises :class:`ScheduleError`.
+    """
+    array = evaluate_schedule_array(
+        text, max_frames, seed, field=field, interpolation=interpolation
+    )
+    return [float(value) for value in array.tolist()]
+
+
+def evaluate_string_schedule(
+    text: str, max_frames: int, *, field: str | None = None, seed: int = 0
+) -> list[str]:
+    """Per-frame values of a text schedule (sampler, checkpoint, clip skip).
+
+    Each value holds from its keyframe until the next (the first holds before it, the
+    last after it); one pair of parentheses and one pair of quotes around it are removed.
+    """
+    try:
+        _check_arguments(text, max_frames)
+        frames, ordered = _frames(text, _parse(text, True), max_frames, seed)
+        out: list[str] = []
+        index = 0
+        for frame in range(max_frames):
+            while index + 1 < len(frames) and frames[index + 1] <= frame:
+                index += 1
+            out.append(ordered[index].value)
+        return out
+    except ScheduleError as error:
+        raise error.with_field(field) from None
+
+
+def evaluate_frame_key(
+    key: str, max_frames: int, seed: int = 0, *, field: str | None = None
+) -> int:
+    """A frame key such as ``"30"``, ``"max_f/2"`` or ``'"max_f-1"'`` as a frame number."""
+    try:
+        _check_arguments(key, max_frames)
+        keyframe_text = f"{key}: 0"
+        frames, _ = _frames(keyframe_text, _parse(keyframe_text, False), max_frames, seed)
+        return frames[0]
+    except ScheduleError as error:
+        raise ScheduleError(
+            error.problem,
+            text=key,
+            position=None if error.position is None else min(error.position, len(key)),
+            field=field,
+        ) from None
+
+
+def check_schedule(text: str, *, field: str | None = None, strings: bool = False) -> None:
+    """Raise :class:`ScheduleError` if ``text`` cannot be read (frame count not needed)."""
+    try:
+        _check_text(text)
+        _parse(text, strings)
+    except ScheduleError as error:
+        raise error.with_field(field) from None
+
+
+def is_schedule_string(text: str) -> bool:
+    """True when ``text`` is a readable schedule with at least one ``frame: value``."""
+    if not isinstance(text, str):
+        return False
+    try:
+        _parse(text, False)
+    except ScheduleError:
+        return False
+    return any(item.colon is not None for item in _split(text))
+
+
+def _number_text(value: float) -> str:
+    """Plain fixed-point, shortest digits that read back to the same float (Deforum-safe)."""
+    text = np.format_float_positional(value, unique=True, trim="-")
+    return "0" if text in ("-0", "0") else text
+
+
+def format_schedule(values: Sequence[float] | FloatArray) -> str:
+    """A schedule string that reproduces ``values`` under linear interpolation.
+
+    Only numeric keyframes inside the frame range, written in plain fixed-point, so
+    Deforum reads it the same; collinear runs become one segment.
+    """
+    series = np.asarray(values, dtype=np.float64).reshape(-1)
+    if series.size == 0:
+        raise DeforumInputError("format_schedule: no values to write")
+    if not np.isfinite(series).all():
+        bad = int(np.argmin(np.isfinite(series)))
+        raise DeforumInputError(f"format_schedule: the value at frame {bad} is not finite")
+    scale = float(np.abs(series).max())
+    tolerance = 1e-12 * scale
+    keys = _collinear_keys(series, tolerance)
+    text = ", ".join(f"{frame}: ({_number_text(float(series[frame]))})" for frame in keys)
+    check = _evaluate(text, len(series), 0, "linear")
+    if np.abs(check - series).max() > 1e-10 * scale:  # never expected; be exact anyway
+        text = ", ".join(f"{frame}: ({_number_text(float(v))})" for frame, v in enumerate(series))
+    return text
+
+
+def _collinear_keys(series: FloatArray, tolerance: float) -> list[int]:
+    """Keyframes such that the line between neighbours passes within ``tolerance`` of all.
+
+    Greedy with a cone of feasible slopes from the current anchor: linear time.
+    """
+    values = series.tolist()
+    keys = [0]
+    anchor = 0
+    low, high = -math.inf, math.inf
+    for frame in range(1, len(values)):
+        distance = frame - anchor
+        slope = (values[frame] - values[anchor]) / distance
+        if not low <= slope <= high:
+            # The line to this frame would miss an earlier one: the previous frame is a key.
+            anchor = frame - 1
+            keys.append(anchor)
+            distance = 1
+            low, high = -math.inf, math.inf
+        low = max(low, (values[frame] - tolerance - values[anchor]) / distance)
+        high = min(high, (values[frame] + tolerance - values[anchor]) / distance)
+    if keys[-1] != len(values) - 1 and values[-1] != values[keys[-1]]:
+        keys.append(len(values) - 1)  # a flat end needs no key: the last value holds
+    return keys
