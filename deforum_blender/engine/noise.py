@@ -1,0 +1,178 @@
+"""Deforum's per-frame noise: blend the frame towards seeded noise before img2img.
+
+As in Deforum's ``add_noise``: white Gaussian noise per pixel and channel, for ``perlin``
+scaled by a Perlin envelope ``(octaves + 1) / 2`` (``perlin_w × perlin_h`` cells, doubling
+per octave, amplitude × persistence per octave), mapped to grey levels by
+``clip(127.5·n + 127.5)``, then ``frame·(1 − amount) + noise·amount``. Differences, on
+purpose: every draw comes from ``(seed, frame, purpose)`` (DESIGN.md determinism) instead
+of a generator shared across frames; values are rounded, not truncated; any image size
+works (Deforum needs sizes divisible by the cell count × 2^(octaves−1)); with a mask,
+unmasked pixels stay as they are (Deforum blends them towards grey).
+
+Speed: the Gaussian draws come from 16-bit uniform integers through a 65536-entry
+inverse-CDF table (4× faster than numpy's normal sampler, and exact to 1/65536 in
+probability), and the smooth Perlin envelope is evaluated at 4 samples per finest cell
+and upscaled with bilinear interpolation.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.errors import DeforumInputError
+
+NOISE_TYPES: tuple[str, ...] = ("uniform", "perlin")
+_SAMPLES_PER_CELL = 4
+_MASK64 = (1 << 64) - 1
+
+
+def frame_rng(seed: int, frame: int, purpose: str) -> np.random.Generator:
+    """The random generator for one ``(job seed, frame, purpose)``: never carried across frames."""
+    entropy = [int(seed) & _MASK64, int(frame) & _MASK64, zlib.crc32(purpose.encode("utf-8"))]
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
+
+
+@functools.cache
+def _normal_quantiles() -> NDArray[Any]:
+    """Standard-normal values at the centres of 65536 equal-probability bins."""
+    from statistics import NormalDist
+
+    inverse = NormalDist().inv_cdf
+    return np.array([inverse((k + 0.5) / 65536) for k in range(65536)], dtype=np.float32)
+
+
+def gaussian_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> NDArray[Any]:
+    """Standard-normal float32 noise of ``shape``, drawn fast through the quantile table."""
+    indices = rng.integers(0, 65536, size=shape, dtype=np.uint16)
+    return np.take(_normal_quantiles(), indices)
+
+
+def _gradient_noise(cells_y: float, cells_x: float, rng: np.random.Generator) -> NDArray[Any]:
+    """One octave of 2D Perlin noise over ``cells_y × cells_x`` cells (fractions allowed),
+    sampled at the centres of ``_SAMPLES_PER_CELL`` points per cell on each axis.
+
+    Computed cell by cell through broadcasting (cells × samples × cells × samples), so no
+    gather is needed: about a millisecond for 64 × 64 cells.
+    """
+    per = _SAMPLES_PER_CELL
+    whole_y, whole_x = int(np.ceil(cells_y - 1e-9)), int(np.ceil(cells_x - 1e-9))
+    angles = rng.random((whole_y + 1, whole_x + 1), dtype=np.float32) * np.float32(2 * np.pi)
+    grad_y, grad_x = np.sin(angles), np.cos(angles)
+    local = ((np.arange(per, dtype=np.float32) + 0.5) / per).astype(np.float32)
+    fy = local[None, :, None, None]
+    fx = local[None, None, None, :]
+
+    def corner(di: int, dj: int) -> NDArray[Any]:
+        gy = grad_y[di : di + whole_y, dj : dj + whole_x][:, None, :, None]
+        gx = grad_x[di : di + whole_y, dj : dj + whole_x][:, None, :, None]
+        return np.asarray(gy * (fy - di) + gx * (fx - dj), dtype=np.float32)
+
+    def fade(t: NDArray[Any]) -> NDArray[Any]:
+        return np.asarray(t * t * t * (t * (t * 6 - 15) + 10), dtype=np.float32)
+
+    wy, wx = fade(fy), fade(fx)
+    n00, n01, n10, n11 = corner(0, 0), corner(0, 1), corner(1, 0), corner(1, 1)
+    top = n00 + wx * (n01 - n00)
+    bottom = n10 + wx * (n11 - n10)
+    grid = (np.float32(np.sqrt(2.0)) * (top + wy * (bottom - top))).reshape(
+        whole_y * per, whole_x * per
+    )
+    # A fractional cell count keeps only the samples inside the image.
+    return np.asarray(grid[: max(1, round(cells_y * per)), : max(1, round(cells_x * per))])
+
+
+def perlin_envelope(
+    height: int,
+    width: int,
+    rng: np.random.Generator,
+    cells: tuple[float, float] = (8, 8),
+    octaves: int = 4,
+    persistence: float = 0.5,
+) -> NDArray[Any]:
+    """Deforum's Perlin envelope ``(Σ octaves + 1) / 2`` as float32 H×W (about 0…1).
+
+    ``cells`` = (perlin_w, perlin_h): cells across the width and down the height. Each
+    octave is sampled at 4 points per cell, brought to the finest octave's sampling and
+    summed there, and the sum is upscaled to the image (bilinear, pixel centres aligned).
+    """
+    import cv2
+
+    octaves = int(octaves)
+    if octaves < 1 or cells[0] <= 0 or cells[1] <= 0:
+        raise DeforumInputError(
+            f"perlin_octaves/perlin_w/perlin_h: octaves {octaves} must be ≥ 1 and cells {cells} > 0"
+        )
+    total: NDArray[Any] | None = None
+    frequency, amplitude = 1.0, 1.0
+    octave_grids: list[NDArray[Any]] = []
+    for _ in range(octaves):
+        octave_grids.append(
+            np.float32(amplitude) * _gradient_noise(cells[1] * frequency, cells[0] * frequency, rng)
+        )
+        frequency, amplitude = frequency * 2, amplitude * persistence
+    finest_h, finest_w = octave_grids[-1].shape
+    for grid in octave_grids:
+        if grid.shape != (finest_h, finest_w):
+            grid = cv2.resize(grid, (finest_w, finest_h), interpolation=cv2.INTER_LINEAR)
+        total = grid if total is None else total + grid
+    assert total is not None
+    total = (total + 1.0) * 0.5
+    if total.shape != (height, width):
+        # INTER_AREA when shrinking (tiny images), bilinear when enlarging.
+        shrink = finest_h > height or finest_w > width
+        total = cv2.resize(
+            total, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        )
+    return np.asarray(total, dtype=np.float32)
+
+
+def add_noise(
+    image: NDArray[Any],
+    amount: float,
+    seed: int,
+    frame: int,
+    noise_type: str = "perlin",
+    perlin_cells: tuple[float, float] = (8, 8),
+    perlin_octaves: int = 4,
+    perlin_persistence: float = 0.5,
+    mask: NDArray[Any] | None = None,
+    purpose: str = "noise",
+) -> NDArray[Any]:
+    """``image`` blended towards seeded noise with weight ``amount`` (0 returns a copy).
+
+    The noise depends only on ``(seed, frame, purpose)`` and the settings.
+    """
+    import cv2
+
+    kind = str(noise_type).strip().lower()
+    if kind not in NOISE_TYPES:
+        raise DeforumInputError(
+            f"noise_type: unknown noise type {noise_type!r}; use one of {', '.join(NOISE_TYPES)}"
+        )
+    if not 0.0 <= amount <= 1.0:
+        raise DeforumInputError(f"noise_schedule: noise {amount!r} is outside 0…1")
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"add_noise needs a uint8 H×W×3 image, got {image.dtype} {image.shape}")
+    if amount == 0.0:
+        return image.copy()
+    height, width = image.shape[:2]
+    rng = frame_rng(seed, frame, purpose)
+    noise = gaussian_noise(rng, image.shape)
+    if kind == "perlin":
+        envelope = perlin_envelope(
+            height, width, rng, perlin_cells, perlin_octaves, perlin_persistence
+        )
+        np.multiply(noise, envelope[..., None], out=noise)
+    # saturate(round(127.5·n + 127.5)) straight to uint8, then Deforum's weighted blend.
+    noise_image = cv2.addWeighted(noise, 127.5, noise, 0.0, 127.5, dtype=cv2.CV_8U)
+    noised = cv2.addWeighted(image, 1.0 - float(amount), noise_image, float(amount), 0.0)
+    if mask is not None:
+        outside = np.asarray(mask) == 0
+        outside = outside[..., None] if outside.ndim == 2 else outside
+        np.copyto(noised, image, where=np.broadcast_to(outside, image.shape))
+    return np.asarray(noised)
