@@ -62,13 +62,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .errors import DeforumInputError
+from .schedules import format_schedule
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -266,6 +267,9 @@ def lens_for_vertical_fov(camera: CameraData, size: RenderSize, fov: float) -> f
 # --------------------------------------------------------------------------------------
 
 
+_IDENTITY3 = np.eye(3)
+
+
 def strip_scale(matrix: npt.ArrayLike) -> FloatArray:
     """The rigid part of a 4×4 world matrix: the nearest rotation (polar factor) + translation.
 
@@ -278,7 +282,9 @@ def strip_scale(matrix: npt.ArrayLike) -> FloatArray:
     out = np.eye(4)
     out[:3, 3] = m[:3, 3]
     rot = m[:3, :3]
-    if np.allclose(rot.T @ rot, np.eye(3), rtol=0.0, atol=1e-12) and np.linalg.det(rot) > 0:
+    (a, b, c), (d, e, f), (g, h, i) = rot.tolist()
+    handed = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)  # determinant
+    if handed > 0 and float(np.abs(rot.T @ rot - _IDENTITY3).max()) <= 1e-12:
         out[:3, :3] = rot  # already rigid: keep it bit for bit (JSON round trips stay exact)
         return out
     u, _, vt = np.linalg.svd(rot)
@@ -423,7 +429,9 @@ class CameraTrack:
         i = self.index(frame)
         if i == 0 or frame in self.cuts:
             return None
-        return relative_pose(self.matrices[i - 1], self.matrices[i])
+        # The track's matrices are rigid already (stripped on construction).
+        rel: FloatArray = invert_rigid(self.matrices[i - 1]) @ self.matrices[i]
+        return rel
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (the Job's ``camera_track``)."""
@@ -546,47 +554,20 @@ def deforum_motion(
     for frame, camera in zip(track.frames, track.cameras, strict=True):
         rel = track.relative_pose(frame)
         step = motion_to_deforum(rel if rel is not None else np.eye(4), translation_scale)
+        step["fov_schedule"] = math.degrees(vertical_fov(camera, track.size))
         for key, value in step.items():
-            out[key].append(value)
-        out["fov_schedule"].append(math.degrees(vertical_fov(camera, track.size)))
+            # 10 decimals: float noise (1e-17 of a degree) would otherwise fill the schedules.
+            out[key].append(round(value, 10) + 0.0)
     return out
-
-
-def _number(value: float, decimals: int) -> str:
-    # Fixed point, never exponent notation: Deforum reads "1e-05" as an expression and
-    # then steps instead of interpolating.
-    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-def format_schedule(values: Sequence[float], decimals: int = 10) -> str:
-    """A Deforum schedule string holding ``values`` (index = frame) under linear interpolation.
-
-    Keyframes that lie on the straight line between the kept ones (to 10⁻⁹) are left out.
-    """
-    if len(values) == 0:
-        raise DeforumInputError("a schedule needs at least one value")
-    text = [_number(float(v), decimals) for v in values]
-    nums = np.array([float(t) for t in text])
-    keep = [0]
-    for i in range(2, len(nums)):
-        j = keep[-1]
-        # Can the segment from the last kept keyframe j reach i? Check every frame between.
-        between = np.arange(j + 1, i)
-        line = nums[j] + (nums[i] - nums[j]) * (between - j) / (i - j)
-        tolerance = 1e-9 * np.maximum(1.0, np.abs(nums[between]))
-        if np.any(np.abs(line - nums[between]) > tolerance):
-            keep.append(i - 1)
-    if len(nums) > 1 and text[-1] != text[keep[-1]]:
-        # A value holds after the last keyframe: a constant tail needs no closing keyframe.
-        keep.append(len(nums) - 1)
-    return ", ".join(f"{i}: ({text[i]})" for i in keep)
 
 
 def deforum_motion_schedules(
     track: CameraTrack, translation_scale: float = DEFAULT_TRANSLATION_SCALE
 ) -> dict[str, str]:
-    """Deforum settings keys → schedule strings reproducing ``track`` (3D animation mode)."""
+    """Deforum settings keys → schedule strings reproducing ``track`` (3D animation mode).
+
+    Only numeric keyframes, linear between, collinear runs merged (``schedules.format_schedule``).
+    """
     return {
         key: format_schedule(values)
         for key, values in deforum_motion(track, translation_scale).items()
@@ -721,4 +702,4 @@ def camera_track_from_deforum(
 
 def _with_lens(camera: CameraData, lens: float) -> CameraData:
     angle = 2.0 * math.atan(camera.sensor_size / (2.0 * lens))
-    return CameraData(**{**asdict(camera), "lens": lens, "angle": angle})
+    return replace(camera, lens=lens, angle=angle)

@@ -22,10 +22,10 @@ from deforum_blender.core.camera import (  # noqa: E402
     camera_track_from_deforum,
     deforum_motion,
     deforum_motion_schedules,
-    format_schedule,
     project,
 )
 from deforum_blender.core.errors import DeforumInputError  # noqa: E402
+from deforum_blender.core.schedules import evaluate_schedule, format_schedule  # noqa: E402
 
 
 @pytest.fixture
@@ -236,12 +236,6 @@ def test_a_scene_without_camera_says_how_to_set_one(scene: Any) -> None:
 # ---------------------------------------------------------------- the round trip
 
 
-def parse_schedule(text: str, frames: int) -> list[float]:
-    """Per-frame values of one of our schedule strings (numeric keyframes, linear between)."""
-    keys = [(int(k), float(v.strip(" ()"))) for k, v in (p.split(":") for p in text.split(", "))]
-    return list(np.interp(range(frames), [k for k, _ in keys], [v for _, v in keys]))
-
-
 def test_round_trip_through_deforum_schedules_reproduces_the_camera(scene: Any) -> None:
     rng = np.random.default_rng(5)
     rig, target = add_empty(scene, "Rig"), add_empty(scene, "Target")
@@ -264,7 +258,7 @@ def test_round_trip_through_deforum_schedules_reproduces_the_camera(scene: Any) 
 
     scale = 23.0
     schedules = deforum_motion_schedules(original, scale)
-    values = {key: parse_schedule(text, len(original)) for key, text in schedules.items()}
+    values = {key: evaluate_schedule(text, len(original)) for key, text in schedules.items()}
     imported = camera_track_from_deforum(
         values,
         len(original),

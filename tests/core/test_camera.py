@@ -24,7 +24,6 @@ from deforum_blender.core.camera import (
     deforum_motion_schedules,
     deforum_to_motion,
     euler_zyx_to_matrix,
-    format_schedule,
     intrinsics,
     lens_for_vertical_fov,
     matrix_to_euler_zyx,
@@ -39,6 +38,7 @@ from deforum_blender.core.camera import (
     vertical_fov,
 )
 from deforum_blender.core.errors import DeforumInputError
+from deforum_blender.core.schedules import evaluate_schedule
 
 
 def pose(
@@ -296,9 +296,21 @@ def test_random_track_round_trips_through_deforum_values() -> None:
     assert back.frames == track.frames
 
 
-def test_schedule_strings_keep_only_the_corners_of_a_piecewise_line() -> None:
-    text = format_schedule([0.0, 1.0, 2.0, 3.0, 3.0, 3.0, 1e-5, -0.0])
-    assert text == "0: (0), 3: (3), 5: (3), 6: (0.00001), 7: (0)"
+def test_motion_schedules_evaluate_back_to_the_per_frame_values() -> None:
+    rng = np.random.default_rng(11)
+    matrices = [default_start_pose()]
+    for i in range(1, 40):
+        # Smooth dolly (collinear keys merge) then random shake (every key kept).
+        step = (0, 0, -0.1) if i < 20 else tuple(rng.normal(size=3) * 0.05)
+        matrices.append(matrices[-1] @ pose(rotation_z(0.01 * (i >= 20)), step))
+    track = track_of(matrices, list(np.linspace(30.0, 60.0, 40)))
+    values = deforum_motion(track, 50.0)
+    schedules = deforum_motion_schedules(track, 50.0)
+    for key, text in schedules.items():
+        assert "e" not in text  # exponent notation reads as an expression in Deforum
+        np.testing.assert_allclose(evaluate_schedule(text, 40), values[key], atol=1e-9)
+    assert schedules["rotation_3d_z"].startswith("0: (0), 19: (0), 20: (-0.5729577951)")
+    assert schedules["fov_schedule"].count(":") == 40  # a lens ramp narrows the fov nonlinearly
 
 
 def test_motion_schedules_hold_every_3d_key() -> None:
