@@ -48,6 +48,44 @@ def _schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_settings(args: argparse.Namespace) -> int:
+    import json
+
+    from .core.deforum_settings import import_settings
+    from .core.job import save_job
+    from .core.overrides import apply_overrides, parse_set_arguments
+
+    job, warnings = import_settings(args.file)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.set:
+        job = apply_overrides(job, parse_set_arguments(args.set))
+    if args.output:
+        save_job(job, args.output)
+    else:
+        print(json.dumps(job.to_dict(), indent=2))
+    return 0
+
+
+def _export_settings(args: argparse.Namespace) -> int:
+    import json
+
+    from .core.deforum_settings import export_losses, export_settings, write_settings
+    from .core.job import load_job
+    from .core.overrides import apply_overrides, parse_set_arguments
+
+    job = load_job(args.job)
+    if args.set:
+        job = apply_overrides(job, parse_set_arguments(args.set))
+    for loss in export_losses(job):
+        print(f"warning: {loss}", file=sys.stderr)
+    if args.output:
+        write_settings(job, args.output)
+    else:
+        print(json.dumps(export_settings(job), indent=4, ensure_ascii=False))
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     import json
 
@@ -90,6 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--strings", action="store_true", help="text values (sampler, checkpoint): hold each"
     )
     schedule.set_defaults(handler=_schedule)
+
+    set_help = 'change a setting, Deforum style: --set W=64 --set strength_schedule="0: (0.5)"'
+    imp = commands.add_parser(
+        "import-settings", help="read an sd-webui-deforum settings file into a job JSON"
+    )
+    imp.add_argument("file", help="Deforum settings file (*_settings.txt, JSON)")
+    imp.add_argument("-o", "--output", help="job JSON to write (default: print it)")
+    imp.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_help)
+    imp.set_defaults(handler=_import_settings)
+
+    exp = commands.add_parser(
+        "export-settings", help="write a job JSON as an sd-webui-deforum settings file"
+    )
+    exp.add_argument("job", help="job JSON file")
+    exp.add_argument("-o", "--output", help="settings file to write (default: print it)")
+    exp.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_help)
+    exp.set_defaults(handler=_export_settings)
 
     bench = commands.add_parser("bench", help="measure speed; prints each benchmark's figures")
     bench.add_argument("names", nargs="*", help="benchmarks to run (default: all)")

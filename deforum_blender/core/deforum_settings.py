@@ -1,0 +1,765 @@
+"""sd-webui-deforum settings files (``*_settings.txt``, JSON) to and from a Job.
+
+Import is the tolerant path: missing keys take Deforum's defaults, deprecated keys that
+Deforum still accepts are upgraded, settings we do not support produce a warning (only
+when they would change the render), and only broken JSON, broken schedules or values
+that make no sense fail. Export writes a file that sd-webui-deforum loads and that gives
+the same per-frame values there: schedules Deforum reads the same way are written as
+they are, anything else (per-frame lists, eased curves, numbers such as ``1e-3`` that
+Deforum would step instead of interpolate) as plain fixed-point keyframes. What Deforum
+has no key for (device, the scene's depth, the camera track, …) goes under one extra
+key, ``"deforum_blender"``, which Deforum ignores and our import reads back.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import job_fields as jf
+from .errors import DeforumInputError
+from .job import JOB_VERSION, Job, parse_json_text, read_json_file
+from .samplers import DEFAULT_SAMPLER, canonical_sampler
+from .seeds import SEED_BEHAVIORS, SEED_RANGE
+
+EXTRA_KEY = "deforum_blender"
+
+# sd-webui-deforum's defaults for the keys we read (deforum-conventions.md).
+DEFORUM_DEFAULTS: dict[str, Any] = {
+    "W": 512,
+    "H": 512,
+    "seed": -1,
+    "sampler": "Euler a",
+    "steps": 25,
+    "seed_behavior": "iter",
+    "seed_iter_N": 1,
+    "use_init": False,
+    "strength": 0.8,
+    "init_image": None,
+    "use_mask": False,
+    "mask_file": None,
+    "invert_mask": False,
+    "mask_contrast_adjust": 1.0,
+    "mask_brightness_adjust": 1.0,
+    "overlay_mask": True,
+    "mask_overlay_blur": 4,
+    "positive_prompts": "",
+    "negative_prompts": "",
+    "animation_mode": "2D",
+    "max_frames": 120,
+    "border": "replicate",
+    "enable_steps_scheduling": False,
+    "enable_noise_multiplier_scheduling": True,
+    "color_coherence": "LAB",
+    "color_coherence_image_path": "",
+    "diffusion_cadence": 2,
+    "optical_flow_cadence": "None",
+    "noise_type": "perlin",
+    "perlin_octaves": 4,
+    "perlin_persistence": 0.5,
+    "use_depth_warping": True,
+    "depth_algorithm": "Midas-3-Hybrid",
+    "padding_mode": "border",
+    "sampling_mode": "bicubic",
+    "save_depth_maps": False,
+    "video_init_path": None,
+    "extract_nth_frame": 1,
+    "extract_from_frame": 0,
+    "extract_to_frame": -1,
+    "use_mask_video": False,
+    "video_mask_path": None,
+    "skip_video_creation": False,
+    "fps": 15,
+    **{
+        spec.deforum_key: (
+            spec.default if isinstance(spec.default, str) else f"0: ({spec.default:g})"
+        )
+        for spec in jf.PARAMS.values()
+        if spec.deforum_key
+    },
+}
+
+# Old key -> the key Deforum reads today (deforum_helpers/deprecation_utils.py and
+# the settings loader); the new key wins when a file has both.
+RENAMED_KEYS = {
+    "animation_prompts": "prompts",
+    "animation_prompts_positive": "positive_prompts",
+    "animation_prompts_negative": "negative_prompts",
+    "seed_enable_extras": "enable_subseed_scheduling",
+    "flip_2d_perspective": "enable_perspective_flip",
+    "skip_video_for_run_all": "skip_video_creation",
+}
+OLD_VALUES: dict[str, dict[Any, Any]] = {
+    "color_coherence": {
+        "Match Frame 0 HSV": "HSV",
+        "Match Frame 0 LAB": "LAB",
+        "Match Frame 0 RGB": "RGB",
+    },
+    "optical_flow_cadence": {False: "None", True: "DIS Fine"},
+}
+
+# Deforum's depth algorithms and the transformers models we run for them.
+DEPTH_MODELS = {
+    "Midas-3-Hybrid": "Intel/dpt-hybrid-midas",
+    "Midas-3.1-BeitLarge": "Intel/dpt-beit-large-512",
+    "Zoe": "Intel/zoedepth-nyu-kitti",
+    "Depth-Anything-V2-Small": "depth-anything/Depth-Anything-V2-Small-hf",
+}
+OLD_DEPTH_ALGORITHMS = {"Midas": "Midas-3-Hybrid", "MiDaS": "Midas-3-Hybrid"}
+
+# Values Deforum knows that we replace with the nearest thing we have.
+NEAREST_VALUES = {("optical_flow_cadence", "RAFT"): "DIS Fine"}
+
+
+def _inert(*values: Any) -> Callable[[Any], bool]:
+    folded = {json.dumps(v) for v in values}
+    return lambda value: json.dumps(value) in folded or value in values
+
+
+def _is_empty(value: Any) -> bool:
+    return value in (None, "", "None")
+
+
+# Settings we do not support: silent while they hold a value that changes nothing,
+# a warning otherwise.
+UNSUPPORTED: dict[str, Callable[[Any], bool]] = {
+    "tiling": _inert(False),
+    "restore_faces": _inert(False),
+    "seed_resize_from_w": _inert(0),
+    "seed_resize_from_h": _inert(0),
+    "strength_0_no_init": _inert(True),
+    "use_alpha_as_mask": _inert(False),
+    "reroll_blank_frames": _inert("ignore"),
+    "enable_perspective_flip": _inert(False),
+    "enable_subseed_scheduling": _inert(False),
+    "enable_sampler_scheduling": _inert(False),
+    "enable_checkpoint_scheduling": _inert(False),
+    "enable_clipskip_scheduling": _inert(False),
+    "enable_ddim_eta_scheduling": _inert(False),
+    "enable_ancestral_eta_scheduling": _inert(False),
+    "use_noise_mask": _inert(False),
+    "color_force_grayscale": _inert(False),
+    "optical_flow_redo_generation": _inert("None", False),
+    "diffusion_redo": _inert("0", 0),
+    "hybrid_composite": _inert("None", False),
+    "hybrid_motion": _inert("None"),
+    "hybrid_generate_inputframes": _inert(False),
+    "hybrid_generate_human_masks": _inert("None"),
+    "parseq_manifest": _is_empty,
+    "use_looper": _inert(False),
+    "make_gif": _inert(False),
+    "add_soundtrack": _inert("None"),
+    "r_upscale_video": _inert(False),
+    "frame_interpolation_engine": _inert("None"),
+    "resume_from_timestring": _inert(False),
+    "aspect_ratio_use_old_formula": _inert(False),
+    **{f"cn_{n}_enabled": _inert(False) for n in range(1, 6)},
+}
+# Keys that change nothing here: user-interface state, bookkeeping, or settings that
+# only matter while a switch above is on (the switch reports it).
+IGNORED = {
+    "show_info_on_ui",
+    "batch_name",
+    "motion_preview_mode",
+    "reroll_patience",
+    "fill",
+    "full_res_mask",
+    "full_res_mask_padding",
+    "perspective_flip_theta",
+    "perspective_flip_phi",
+    "perspective_flip_gamma",
+    "perspective_flip_fv",
+    "aspect_ratio_schedule",
+    "pix2pix_img_cfg_scale_schedule",
+    "subseed_schedule",
+    "subseed_strength_schedule",
+    "sampler_schedule",
+    "mask_schedule",
+    "noise_mask_schedule",
+    "checkpoint_schedule",
+    "clipskip_schedule",
+    "resume_timestring",
+    "ddim_eta_schedule",
+    "ancestral_eta_schedule",
+    "color_coherence_video_every_N_frames",
+    "legacy_colormatch",
+    "redo_flow_factor_schedule",
+    "midas_weight",
+    "overwrite_extracted_frames",
+    "parseq_use_deltas",
+    "parseq_non_schedule_overrides",
+    "init_images",
+    "image_strength_schedule",
+    "blendFactorMax",
+    "blendFactorSlope",
+    "tweening_frames_schedule",
+    "color_correction_factor",
+    "delete_imgs",
+    "delete_input_frames",
+    "soundtrack_path",
+    "store_frames_in_ram",
+    "sd_model_hash",
+    "deforum_git_commit_id",
+    "histogram_matching",
+    "use_zoe_depth",
+}
+IGNORED_PREFIXES = ("hybrid_", "cn_", "r_upscale_", "frame_interpolation_")
+
+# Keys the importer reads (besides the per-frame schedules).
+READ = {
+    "W",
+    "H",
+    "seed",
+    "sampler",
+    "steps",
+    "seed_behavior",
+    "seed_iter_N",
+    "use_init",
+    "strength",
+    "init_image",
+    "use_mask",
+    "mask_file",
+    "invert_mask",
+    "mask_contrast_adjust",
+    "mask_brightness_adjust",
+    "overlay_mask",
+    "mask_overlay_blur",
+    "prompts",
+    "positive_prompts",
+    "negative_prompts",
+    "animation_mode",
+    "max_frames",
+    "border",
+    "enable_steps_scheduling",
+    "enable_noise_multiplier_scheduling",
+    "color_coherence",
+    "color_coherence_image_path",
+    "diffusion_cadence",
+    "optical_flow_cadence",
+    "noise_type",
+    "perlin_octaves",
+    "perlin_persistence",
+    "use_depth_warping",
+    "depth_algorithm",
+    "padding_mode",
+    "sampling_mode",
+    "save_depth_maps",
+    "video_init_path",
+    "extract_nth_frame",
+    "extract_from_frame",
+    "extract_to_frame",
+    "use_mask_video",
+    "video_mask_path",
+    "skip_video_creation",
+    "fps",
+    "sd_model_name",
+    EXTRA_KEY,
+}
+
+# Job group -> fields copied one to one from the Deforum key of the same name.
+COPIED = {
+    "seeds": ("seed_behavior", "seed_iter_N"),
+    "motion": ("border",),
+    "depth": ("padding_mode", "sampling_mode"),
+    "coherence": (
+        "color_coherence",
+        "color_coherence_image_path",
+        "noise_type",
+        "perlin_octaves",
+        "perlin_persistence",
+    ),
+    "cadence": ("diffusion_cadence", "optical_flow_cadence"),
+    "init": (
+        "use_init",
+        "init_image",
+        "strength",
+        "use_mask",
+        "mask_file",
+        "invert_mask",
+        "mask_contrast_adjust",
+        "mask_brightness_adjust",
+        "overlay_mask",
+        "mask_overlay_blur",
+    ),
+    "video_input": (
+        "video_init_path",
+        "extract_nth_frame",
+        "extract_from_frame",
+        "extract_to_frame",
+        "use_mask_video",
+        "video_mask_path",
+    ),
+    "output": ("save_depth_maps",),
+}
+_OPTIONAL_TEXT = {"init_image", "mask_file", "video_init_path", "video_mask_path"}
+_CHOICES = {
+    "animation_mode": jf.ANIMATION_MODES,
+    "border": jf.BORDERS,
+    "padding_mode": jf.PADDING_MODES,
+    "sampling_mode": jf.SAMPLING_MODES,
+    "color_coherence": jf.COLOR_COHERENCE,
+    "noise_type": jf.NOISE_TYPES,
+    "optical_flow_cadence": jf.OPTICAL_FLOW_CADENCE,
+    "seed_behavior": SEED_BEHAVIORS,
+}
+_INTEGERS = {
+    "W",
+    "H",
+    "seed",
+    "steps",
+    "seed_iter_N",
+    "max_frames",
+    "mask_overlay_blur",
+    "diffusion_cadence",
+    "perlin_octaves",
+    "extract_nth_frame",
+    "extract_from_frame",
+    "extract_to_frame",
+}
+_NUMBERS = {
+    "strength",
+    "mask_contrast_adjust",
+    "mask_brightness_adjust",
+    "perlin_persistence",
+    "fps",
+}
+_BOOLEANS = {
+    "use_init",
+    "use_mask",
+    "invert_mask",
+    "overlay_mask",
+    "enable_steps_scheduling",
+    "enable_noise_multiplier_scheduling",
+    "use_depth_warping",
+    "save_depth_maps",
+    "use_mask_video",
+    "skip_video_creation",
+}
+
+
+# -- import -------------------------------------------------------------------------------
+
+
+def _upgrade(data: Mapping[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """Deprecated keys and values renamed to what Deforum reads today."""
+    settings = dict(data)
+    for old, new in RENAMED_KEYS.items():
+        if old in settings:
+            value = settings.pop(old)
+            settings.setdefault(new, value)
+    if "use_zoe_depth" in settings and "depth_algorithm" not in settings:
+        settings["depth_algorithm"] = (
+            "Zoe" if settings["use_zoe_depth"] in (True, "True") else "Midas"
+        )
+    for key, table in OLD_VALUES.items():
+        value = settings.get(key)
+        if isinstance(value, bool | str) and value in table:
+            settings[key] = table[value]
+    old_positive = data.get("animation_prompts_positive", data.get("positive_prompts"))
+    if data.get("positive_prompts", old_positive) != old_positive:
+        warnings.append("positive_prompts and animation_prompts_positive differ; using the first")
+    return settings
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Numbers written as text and whole floats, as Deforum's UI saves them at times."""
+    if key in _BOOLEANS and isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if key in _INTEGERS | _NUMBERS and isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return value  # left for the Job's check, which names the field
+    if key in _INTEGERS and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if key in _OPTIONAL_TEXT and _is_empty(value):
+        return None
+    return value
+
+
+def _choice(key: str, value: Any, warnings: list[str]) -> Any:
+    """A choice matched without regard to case; a Deforum value we lack becomes the nearest."""
+    if not isinstance(value, str):
+        return value
+    nearest = NEAREST_VALUES.get((key, value))
+    if nearest is not None:
+        warnings.append(f"{key}: {value!r} is not supported; using {nearest!r}")
+        return nearest
+    folded = {choice.lower(): choice for choice in _CHOICES[key]}
+    return folded.get(value.lower(), value)
+
+
+def _prompts(settings: Mapping[str, Any], warnings: list[str]) -> dict[str, Any]:
+    prompts = settings.get("prompts")
+    if isinstance(prompts, str):  # the webui's text box keeps them as JSON text
+        prompts = parse_json_text(prompts, "prompts")
+    if prompts is None:
+        warnings.append("no prompts in the settings; using the Job's example prompt")
+        return dict(Job().prompts.keyframes)
+    if not isinstance(prompts, dict):
+        raise DeforumInputError(f'prompts: {prompts!r} is not an object like {{"0": "a cat"}}')
+    return {str(key): value for key, value in prompts.items()}
+
+
+def _param_value(key: str, value: Any, frames: int, seed: int) -> jf.Param:
+    """A schedule as written (checked now, so the error names the Deforum key), or a number."""
+    from .schedules import evaluate_schedule
+
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise DeforumInputError(f'{key}: {value!r} is not a schedule; write e.g. "0: (1)"')
+    if isinstance(value, int | float):
+        return float(value)
+    evaluate_schedule(value, frames, seed, field=key)
+    return value
+
+
+def _warn_unsupported(data: Mapping[str, Any], warnings: list[str]) -> None:
+    known = READ | set(UNSUPPORTED) | IGNORED | set(jf.PARAM_BY_DEFORUM_KEY) | set(RENAMED_KEYS)
+    for key, value in data.items():
+        if key in UNSUPPORTED:
+            if not UNSUPPORTED[key](value):
+                warnings.append(f"{key} = {json.dumps(value)} is not supported; ignored")
+        elif key not in known and not key.startswith(IGNORED_PREFIXES):
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            warnings.append(f"{key}: not a setting this importer knows{hint}; ignored")
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict) and key != "camera_track":
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _job_dict(settings: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """The Job dict for upgraded settings (missing keys already filled from the defaults)."""
+    for key in ("W", "H"):
+        size = settings[key]
+        if isinstance(size, int) and size % 8:
+            settings[key] = max(8, size - size % 8)
+            warnings.append(f"{key}: {size} rounded down to {settings[key]}, as Deforum does")
+    for key in _CHOICES:
+        settings[key] = _choice(key, settings[key], warnings)
+    frames, seed = settings["max_frames"], settings["seed"]
+    if isinstance(seed, int) and seed >= SEED_RANGE:
+        settings["seed"] = seed % SEED_RANGE
+        warnings.append(f"seed: {seed} is above 2**32-1; using {settings['seed']}")
+    if not isinstance(frames, int) or frames < 1:
+        raise DeforumInputError(f"max_frames: {frames!r} is not a frame count; use 1 or more")
+    seed = settings["seed"] if isinstance(settings["seed"], int) else -1
+
+    sampler = settings["sampler"]
+    try:
+        sampler = canonical_sampler(str(sampler))
+    except DeforumInputError:
+        warnings.append(f"sampler: {sampler!r} is not supported; using {DEFAULT_SAMPLER!r}")
+        sampler = DEFAULT_SAMPLER
+
+    params: dict[str, Any] = {}
+    for name, spec in jf.PARAMS.items():
+        if spec.deforum_key:
+            params[name] = _param_value(spec.deforum_key, settings[spec.deforum_key], frames, seed)
+    if not settings["enable_steps_scheduling"]:
+        params["steps"] = (
+            float(settings["steps"]) if _is_number(settings["steps"]) else settings["steps"]
+        )
+    if not settings["enable_noise_multiplier_scheduling"]:
+        params["noise_multiplier"] = 1.0  # the webui's own default when not scheduled
+
+    algorithm = settings["depth_algorithm"]
+    algorithm = OLD_DEPTH_ALGORITHMS.get(algorithm, algorithm)
+    if algorithm not in DEPTH_MODELS:
+        warnings.append(
+            f"depth_algorithm: {algorithm!r} is not supported; using {jf.DEFAULT_DEPTH_MODEL!r}"
+        )
+    model = settings.get("sd_model_name")
+    if isinstance(model, str):
+        model = re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", model)  # the webui's "name [hash]"
+    if isinstance(model, str) and _is_webui_checkpoint_name(model):
+        warnings.append(
+            f"sd_model_name: {model!r} names a webui checkpoint; it must be a local path or a "
+            "Hugging Face id here, or give --model"
+        )
+
+    job: dict[str, Any] = {
+        "version": JOB_VERSION,
+        "W": settings["W"],
+        "H": settings["H"],
+        "first_frame": 1,
+        "last_frame": frames,
+        "fps": settings["fps"],
+        "animation_mode": settings["animation_mode"],
+        "sampler": sampler,
+        "model": {"id": model} if model else {},
+        "params": params,
+        "prompts": {
+            "keyframes": _prompts(settings, warnings),
+            "positive_prompts": settings["positive_prompts"] or "",
+            "negative_prompts": settings["negative_prompts"] or "",
+            "blend": settings["animation_mode"] == "Interpolation",
+        },
+        "seeds": {"seed": settings["seed"]},
+        "depth": {
+            "depth_source": "estimated" if settings["use_depth_warping"] else "flat",
+            "depth_model": DEPTH_MODELS.get(algorithm, jf.DEFAULT_DEPTH_MODEL),
+        },
+        "output": {"make_video": not settings["skip_video_creation"]},
+    }
+    for group, keys in COPIED.items():
+        job.setdefault(group, {}).update({key: settings[key] for key in keys})
+    extra = settings.get(EXTRA_KEY)
+    if isinstance(extra, Mapping):
+        offset = extra.get("first_frame")
+        _deep_merge(job, extra)
+        if isinstance(offset, int):
+            job["last_frame"] = offset + frames - 1
+    return job
+
+
+def _is_webui_checkpoint_name(model: str) -> bool:
+    """A bare file name from the webui's models folder, not a path or a Hugging Face id."""
+    return "/" not in model and "\\" not in model and model.endswith((".safetensors", ".ckpt"))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def import_settings(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+) -> tuple[Job, list[str]]:
+    """A Job from an sd-webui-deforum settings file (path) or its parsed JSON, plus warnings."""
+    data = read_json_file(Path(source), "settings") if not isinstance(source, Mapping) else source
+    if not isinstance(data, Mapping):
+        raise DeforumInputError(
+            f"settings: the file holds a {type(data).__name__}, not a Deforum settings object"
+        )
+    warnings: list[str] = []
+    _warn_unsupported(data, warnings)
+    upgraded = _upgrade(data, warnings)
+    settings = {**DEFORUM_DEFAULTS, **{k: _coerce(k, v) for k, v in upgraded.items()}}
+    return Job.from_dict(_job_dict(settings, warnings)), warnings
+
+
+# -- export -------------------------------------------------------------------------------
+
+# numexpr's names that Deforum's schedules may use, and what our grammar reads the same.
+_DEFORUM_NAMES = {
+    "t",
+    "i",
+    "max_f",
+    "s",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "arctan2",
+    "sinh",
+    "cosh",
+    "tanh",
+    "sqrt",
+    "exp",
+    "log",
+    "log10",
+    "abs",
+    "where",
+}
+_TOKENS = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[A-Za-z_]\w*")
+_DEFORUM_NUMBER = re.compile(r"[+-]?\d*(?:\.\d+)?")  # Deforum's check_is_number
+
+
+def deforum_reads_the_same(text: str, max_frames: int, seed: int) -> bool:
+    """True when sd-webui-deforum gives ``text`` the values our grammar gives it.
+
+    Mimics Deforum's reading (split on every comma, then on the first colon; quotes and
+    parentheses stripped) and refuses what it reads differently: multi-argument calls,
+    keyframes outside the range, numbers it would step (``1e-3``, ``5.``), names numexpr
+    lacks, and ``//``.
+    """
+    from .prompts import keyframe_index
+
+    if "//" in text:
+        return False
+    for part in text.split(","):
+        key, colon, value = part.partition(":")
+        if not colon or ":" in value:
+            return False
+        try:
+            frame = keyframe_index(key.strip().strip("\"'"), max_frames, seed)
+        except DeforumInputError:
+            return False
+        if not 0 <= frame < max_frames:
+            return False
+        bare = re.sub(r"[\"'()]", "", value).strip()
+        if bare and _DEFORUM_NUMBER.fullmatch(bare):
+            continue
+        names = [tok for tok in _TOKENS.findall(value) if not tok[0].isdigit() and tok[0] != "."]
+        if not names or any(name not in _DEFORUM_NAMES for name in names):
+            return False  # a constant Deforum would step, or a name numexpr lacks
+    return True
+
+
+def _schedule_text(job: Job, name: str, series: Sequence[float] | None = None) -> str:
+    """The Deforum schedule for parameter ``name``: as written when Deforum reads it the same."""
+    from .schedules import format_schedule
+
+    value = job.params[name]
+    if series is None:
+        linear = job.interpolation.get(name, "linear") == "linear"
+        if (
+            isinstance(value, str)
+            and linear
+            and deforum_reads_the_same(value, job.max_frames, job.seeds.seed)
+        ):
+            return value
+        series = job.series(name)
+    return format_schedule(list(series))
+
+
+def _camera_motion(job: Job) -> dict[str, list[float]]:
+    """Deforum's per-frame 3D values reproducing the job's camera track."""
+    from .camera import CameraTrack, deforum_motion
+
+    assert job.motion.camera_track is not None
+    motion = deforum_motion(CameraTrack.from_dict(job.motion.camera_track))
+    lengths = {len(values) for values in motion.values()}
+    if lengths != {job.max_frames}:
+        raise DeforumInputError(
+            f"motion.camera_track: {sorted(lengths)} frames for a range of {job.max_frames}; "
+            "read the camera on every frame of the range"
+        )
+    return motion
+
+
+def export_settings(
+    job: Job, *, motion: Mapping[str, Sequence[float]] | None = None
+) -> dict[str, Any]:
+    """sd-webui-deforum settings reproducing ``job``'s per-frame values.
+
+    ``motion`` maps Deforum keys (``translation_z``, ``rotation_3d_x``, ``fov_schedule``, …)
+    to per-frame values that replace the job's own, e.g. a camera track converted with a
+    scene-specific translation scale; by default the camera track is converted with the
+    default scale.
+    """
+    if motion is None and job.motion.camera_track is not None:
+        motion = _camera_motion(job)
+    motion = dict(motion or {})
+    unknown = [key for key in motion if key not in jf.PARAM_BY_DEFORUM_KEY]
+    if unknown:
+        raise DeforumInputError(f"motion: {unknown} are not Deforum schedule keys")
+    by_name = {jf.PARAM_BY_DEFORUM_KEY[key]: values for key, values in motion.items()}
+
+    schedules: dict[str, Any] = {}
+    for name, spec in jf.PARAMS.items():
+        if spec.deforum_key:
+            schedules[spec.deforum_key] = _schedule_text(job, name, by_name.get(name))
+    steps = job.params["steps"]
+    constant_steps = isinstance(steps, float) and steps.is_integer()
+    multiplier = job.params["noise_multiplier"]
+    keep_multiplier = not (isinstance(multiplier, float) and multiplier == 1.0)
+
+    settings: dict[str, Any] = {
+        "W": job.W,
+        "H": job.H,
+        "seed": job.seeds.seed,
+        "sampler": job.sampler,
+        "steps": int(job.series("steps")[0]),
+        "seed_behavior": job.seeds.seed_behavior,
+        "seed_iter_N": job.seeds.seed_iter_N,
+        **{key: getattr(job.init, key) for key in COPIED["init"]},
+        "strength_0_no_init": True,
+        "prompts": dict(job.prompts.keyframes),
+        "positive_prompts": job.prompts.positive_prompts,
+        "negative_prompts": job.prompts.negative_prompts,
+        "animation_prompts_positive": job.prompts.positive_prompts,
+        "animation_prompts_negative": job.prompts.negative_prompts,
+        "animation_mode": job.animation_mode,
+        "max_frames": job.max_frames,
+        "border": job.motion.border,
+        "enable_perspective_flip": False,
+        "enable_steps_scheduling": not constant_steps,
+        "enable_noise_multiplier_scheduling": keep_multiplier,
+        **schedules,
+        **{key: getattr(job.coherence, key) for key in COPIED["coherence"]},
+        **{key: getattr(job.cadence, key) for key in COPIED["cadence"]},
+        "use_depth_warping": job.depth.depth_source != "flat",
+        "depth_algorithm": _depth_algorithm(job.depth.depth_model),
+        "padding_mode": job.depth.padding_mode,
+        "sampling_mode": job.depth.sampling_mode,
+        "save_depth_maps": job.output.save_depth_maps,
+        **{key: getattr(job.video_input, key) for key in COPIED["video_input"]},
+        "skip_video_creation": not job.output.make_video,
+        "fps": job.fps,
+        "sd_model_name": job.model.id,
+        EXTRA_KEY: _extras(job),
+    }
+    if job.model.sha256:
+        settings["sd_model_hash"] = job.model.sha256[:10]  # the webui's short hash
+    return settings
+
+
+def _depth_algorithm(model: str) -> str:
+    for algorithm, name in DEPTH_MODELS.items():
+        if name == model:
+            return algorithm
+    return "Midas-3-Hybrid"
+
+
+def _extras(job: Job) -> dict[str, Any]:
+    """What Deforum has no key for, in the Job's own JSON shape (read back on import)."""
+    extras: dict[str, Any] = {
+        "first_frame": job.first_frame,
+        "device": job.device,
+        "model": {"allow_pickle": job.model.allow_pickle, "sha256": job.model.sha256},
+        "params": {"scene_blend": _copy_param(job.params["scene_blend"])},
+        "prompts": {"blend": job.prompts.blend},
+        "motion": {"camera_track": job.motion.camera_track},
+    }
+    # Only what use_depth_warping and depth_algorithm cannot say, so that an edit of
+    # those in the webui still counts when the file comes back.
+    depth: dict[str, str] = {}
+    if job.depth.depth_source == "scene":
+        depth["depth_source"] = "scene"
+    if job.depth.depth_model not in DEPTH_MODELS.values():
+        depth["depth_model"] = job.depth.depth_model
+    if depth:
+        extras["depth"] = depth
+    return extras
+
+
+def _copy_param(value: jf.Param) -> jf.Param:
+    return list(value) if isinstance(value, list) else value
+
+
+def export_losses(job: Job) -> list[str]:
+    """What sd-webui-deforum will not reproduce from the exported file, one line each."""
+    losses: list[str] = []
+    if job.depth.depth_source == "scene":
+        losses.append("depth_source 'scene': Deforum estimates depth instead")
+    if job.depth.depth_model not in DEPTH_MODELS.values():
+        losses.append(f"depth_model {job.depth.depth_model!r}: written as Midas-3-Hybrid")
+    if job.params["scene_blend"] != 0.0:
+        losses.append("scene_blend: Deforum has no scene render to blend")
+    if job.prompts.blend and job.animation_mode != "Interpolation":
+        losses.append("prompt blending: Deforum blends prompts only in Interpolation mode")
+    if job.device != "auto":
+        losses.append(f"device {job.device!r}: the webui picks its own device")
+    return losses
+
+
+def write_settings(job: Job, path: str | os.PathLike[str]) -> None:
+    """Write ``export_settings(job)`` as an sd-webui-deforum settings file, atomically."""
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.tmp")
+    text = json.dumps(export_settings(job), indent=4, ensure_ascii=False)
+    temporary.write_text(text + "\n", encoding="utf-8")
+    os.replace(temporary, target)

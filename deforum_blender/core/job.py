@@ -1,0 +1,613 @@
+"""The Job: one versioned, JSON-serialisable description of a whole render.
+
+The Blender side builds it from the scene, the CLI reads it from ``job.json`` or from a
+Deforum settings file, the worker renders it. ``Job.from_dict`` is strict: unknown keys
+are errors with a "did you mean" hint, and every bad field is reported at once in one
+:class:`JobError`. Frame indices (prompt keys, schedule frames, per-frame lists) count
+from ``first_frame``: index 0 is Blender frame ``first_frame``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import job_fields as jf
+from .errors import DeforumInputError
+from .job_fields import FieldSpec, Param
+from .prompts import FramePrompt, keyframes, prompts_for_frames
+from .samplers import canonical_sampler
+from .seeds import SEED_BEHAVIORS, SEED_RANGE, resolve_master_seed
+
+JOB_VERSION = 1
+
+
+class JobError(DeforumInputError):
+    """A job with one or more bad fields; ``problems`` has one line per field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
+        super().__init__(f"invalid job ({count}): " + "; ".join(problems))
+
+
+def _spec(default: Any, kind: str, **rules: Any) -> Any:
+    """A dataclass field carrying the FieldSpec that checks it."""
+    return field(default=default, metadata={"spec": FieldSpec(kind, **rules)})
+
+
+@dataclass(frozen=True)
+class Model:
+    """Which Stable Diffusion model: a Hugging Face id, a local folder or a checkpoint file."""
+
+    id: str = _spec(jf.DEFAULT_MODEL, "str")
+    allow_pickle: bool = _spec(False, "bool")  # .ckpt/.pt files run code when loaded
+    sha256: str | None = _spec(None, "optional_str")
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """Frame-keyed prompts (Deforum's ``prompts``) and the global parts wrapped around them."""
+
+    keyframes: dict[str, str] = field(
+        default_factory=lambda: {"0": "a beautiful landscape"},
+        metadata={"spec": FieldSpec("prompts")},
+    )
+    positive_prompts: str = _spec("", "str")
+    negative_prompts: str = _spec("", "str")
+    blend: bool = _spec(False, "bool")
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """Master seed (−1: pick one and record it) and how it advances per diffused frame."""
+
+    seed: int = _spec(-1, "int", minimum=-1, maximum=SEED_RANGE - 1)
+    seed_behavior: str = _spec("iter", "choice", choices=SEED_BEHAVIORS)
+    seed_iter_N: int = _spec(1, "int", minimum=1)
+
+
+@dataclass(frozen=True)
+class Motion:
+    """The 2D border mode and, when the camera drives 3D motion, its per-frame track."""
+
+    border: str = _spec("replicate", "choice", choices=jf.BORDERS)
+    camera_track: dict[str, Any] | None = _spec(None, "track")  # noqa: RUF009
+
+
+@dataclass(frozen=True)
+class Depth:
+    """Where depth comes from and how the 3D warp samples."""
+
+    depth_source: str = _spec("estimated", "choice", choices=jf.DEPTH_SOURCES)
+    depth_model: str = _spec(jf.DEFAULT_DEPTH_MODEL, "str")
+    padding_mode: str = _spec("border", "choice", choices=jf.PADDING_MODES)
+    sampling_mode: str = _spec("bicubic", "choice", choices=jf.SAMPLING_MODES)
+
+
+@dataclass(frozen=True)
+class Coherence:
+    """Colour matching and the kind of noise added before diffusion."""
+
+    color_coherence: str = _spec("LAB", "choice", choices=jf.COLOR_COHERENCE)
+    color_coherence_image_path: str = _spec("", "str")
+    noise_type: str = _spec("perlin", "choice", choices=jf.NOISE_TYPES)
+    perlin_octaves: int = _spec(4, "int", minimum=1, maximum=8)
+    perlin_persistence: float = _spec(0.5, "float", minimum=0.0, maximum=1.0)
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """Diffuse every N-th frame and tween the others."""
+
+    diffusion_cadence: int = _spec(2, "int", minimum=1, maximum=50)
+    optical_flow_cadence: str = _spec("None", "choice", choices=jf.OPTICAL_FLOW_CADENCE)
+
+
+@dataclass(frozen=True)
+class Init:
+    """An init image for the first frame and an optional inpainting mask."""
+
+    use_init: bool = _spec(False, "bool")
+    init_image: str | None = _spec(None, "optional_str")
+    strength: float = _spec(0.8, "float", minimum=0.0, maximum=1.0)
+    use_mask: bool = _spec(False, "bool")
+    mask_file: str | None = _spec(None, "optional_str")
+    invert_mask: bool = _spec(False, "bool")
+    mask_contrast_adjust: float = _spec(1.0, "float", minimum=0.0)
+    mask_brightness_adjust: float = _spec(1.0, "float", minimum=0.0)
+    overlay_mask: bool = _spec(True, "bool")
+    mask_overlay_blur: int = _spec(4, "int", minimum=0)
+
+
+@dataclass(frozen=True)
+class VideoInput:
+    """Video Input mode: the video whose frames are the init images."""
+
+    video_init_path: str | None = _spec(None, "optional_str")
+    extract_nth_frame: int = _spec(1, "int", minimum=1)
+    extract_from_frame: int = _spec(0, "int", minimum=0)
+    extract_to_frame: int = _spec(-1, "int", minimum=-1)
+    use_mask_video: bool = _spec(False, "bool")
+    video_mask_path: str | None = _spec(None, "optional_str")
+
+
+@dataclass(frozen=True)
+class Output:
+    """What is written besides the frames."""
+
+    make_video: bool = _spec(True, "bool")
+    save_depth_maps: bool = _spec(False, "bool")
+
+
+def _default_params() -> dict[str, Param]:
+    return {name: spec.default for name, spec in jf.PARAMS.items()}
+
+
+@dataclass(frozen=True)
+class Job:
+    """A whole render. Build it with :meth:`from_dict` (validated) or ``Job()`` (defaults)."""
+
+    version: int = _spec(JOB_VERSION, "int")
+    W: int = _spec(512, "int", minimum=8, maximum=8192, multiple_of=8)
+    H: int = _spec(512, "int", minimum=8, maximum=8192, multiple_of=8)
+    first_frame: int = _spec(1, "int")
+    last_frame: int = _spec(120, "int")
+    fps: float = _spec(15.0, "float", minimum=0.001)
+    animation_mode: str = _spec("3D", "choice", choices=jf.ANIMATION_MODES)
+    sampler: str = _spec("Euler a", "sampler")
+    device: str = _spec("auto", "choice", choices=jf.DEVICES)
+    model: Model = field(default_factory=Model)
+    params: dict[str, Param] = field(default_factory=_default_params)
+    interpolation: dict[str, str] = field(default_factory=dict)  # param -> linear|cubic|step
+    prompts: Prompts = field(default_factory=Prompts)
+    seeds: Seeds = field(default_factory=Seeds)
+    motion: Motion = field(default_factory=Motion)
+    depth: Depth = field(default_factory=Depth)
+    coherence: Coherence = field(default_factory=Coherence)
+    cadence: Cadence = field(default_factory=Cadence)
+    init: Init = field(default_factory=Init)
+    video_input: VideoInput = field(default_factory=VideoInput)
+    output: Output = field(default_factory=Output)
+
+    @property
+    def max_frames(self) -> int:
+        """Number of frames in the range (Deforum's ``max_frames``)."""
+        return self.last_frame - self.first_frame + 1
+
+    def series(self, name: str, *, seed: int | None = None) -> list[float]:
+        """The per-frame values of parameter ``name``, one per frame of the range.
+
+        ``seed`` is the ``s`` of schedule expressions; the job's master seed by default.
+        """
+        if name not in jf.PARAMS:
+            raise DeforumInputError(
+                f"params: no parameter {name!r}{_did_you_mean(name, jf.PARAMS)}"
+            )
+        return _resolve_param(
+            self.params[name],
+            self.max_frames,
+            self.seeds.seed if seed is None else seed,
+            f"params.{name}",
+            self.interpolation.get(name, "linear"),
+        )
+
+    def frame_prompts(self, *, seed: int | None = None) -> list[FramePrompt]:
+        """The prompt of every frame, with the global parts and the optional blend."""
+        return prompts_for_frames(
+            self.prompts.keyframes,
+            self.max_frames,
+            seed=self.seeds.seed if seed is None else seed,
+            positive=self.prompts.positive_prompts,
+            negative=self.prompts.negative_prompts,
+            blend=self.prompts.blend,
+        )
+
+    def with_resolved_seed(self) -> Job:
+        """This job with seed −1 replaced by a freshly picked seed (record it)."""
+        seeds = dataclasses.replace(self.seeds, seed=resolve_master_seed(self.seeds.seed))
+        return dataclasses.replace(self, seeds=seeds)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data; ``Job.from_dict(job.to_dict()) == job``."""
+        data: dict[str, Any] = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if dataclasses.is_dataclass(value):
+                data[item.name] = {
+                    sub.name: _copy(getattr(value, sub.name)) for sub in dataclasses.fields(value)
+                }
+            else:
+                data[item.name] = _copy(value)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Job:
+        """A validated Job; raises JobError listing every problem at once."""
+        return _Reader().job(data)
+
+
+# -- reading and checking -----------------------------------------------------------------
+
+GROUPS: dict[str, type[Any]] = {
+    "model": Model,
+    "prompts": Prompts,
+    "seeds": Seeds,
+    "motion": Motion,
+    "depth": Depth,
+    "coherence": Coherence,
+    "cadence": Cadence,
+    "init": Init,
+    "video_input": VideoInput,
+    "output": Output,
+}
+TOP_FIELDS = [item.name for item in dataclasses.fields(Job) if "spec" in item.metadata]
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return json.loads(json.dumps(value))  # deep copy of plain JSON data
+    return value
+
+
+def _did_you_mean(name: str, candidates: Any) -> str:
+    close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, or None (bools are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _resolve_param(value: Param, frames: int, seed: int, path: str, mode: str) -> list[float]:
+    if isinstance(value, str):
+        from .schedules import evaluate_schedule
+
+        return evaluate_schedule(value, frames, seed, field=path, interpolation=mode)
+    if isinstance(value, list):
+        return [float(v) for v in value]
+    return [float(value)] * frames
+
+
+class _Reader:
+    """Checks a job dict field by field, collecting every problem before failing."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def bad(self, message: str) -> None:
+        self.problems.append(message)
+
+    def value(self, path: str, value: Any, spec: FieldSpec) -> Any:
+        """The checked (and normalised) value, or None after recording a problem."""
+        kind = spec.kind
+        if kind == "optional_str" and value is None:
+            return None
+        if kind in ("str", "optional_str", "choice", "sampler") and not isinstance(value, str):
+            self.bad(f"{path}: {value!r} is not text; write it in quotes")
+            return None
+        if kind == "bool":
+            if not isinstance(value, bool):
+                self.bad(f"{path}: {value!r} is not true or false")
+                return None
+            return value
+        if kind == "choice":
+            if value not in spec.choices:
+                folded = {c.lower(): c for c in spec.choices}
+                hint = (
+                    f"; did you mean {folded[value.lower()]!r}?" if value.lower() in folded else ""
+                )
+                self.bad(
+                    f"{path}: {value!r} is not allowed; use one of "
+                    f"{', '.join(repr(c) for c in spec.choices)}{hint}"
+                )
+                return None
+            return value
+        if kind == "sampler":
+            try:
+                return canonical_sampler(value, field=path)
+            except DeforumInputError as error:
+                self.bad(str(error))
+                return None
+        if kind == "prompts":
+            return self.prompt_map(path, value)
+        if kind == "track":
+            return self.track(path, value)
+        if kind in ("int", "float"):
+            return self.numeric(path, value, spec)
+        return value
+
+    def numeric(self, path: str, value: Any, spec: FieldSpec) -> float | int | None:
+        number = _number(value)
+        if number is None:
+            self.bad(f"{path}: {value!r} is not a number")
+            return None
+        if spec.kind == "int" and not number.is_integer():
+            self.bad(f"{path}: {value!r} is not a whole number; use {round(number)}")
+            return None
+        result: float | int = int(number) if spec.kind == "int" else number
+        if spec.minimum is not None and number < spec.minimum:
+            self.bad(f"{path}: {value!r} is below {spec.minimum:g}; use {spec.minimum:g} or more")
+            return None
+        if spec.maximum is not None and number > spec.maximum:
+            self.bad(f"{path}: {value!r} is above {spec.maximum:g}; use {spec.maximum:g} or less")
+            return None
+        if spec.multiple_of and int(number) % spec.multiple_of:
+            step = spec.multiple_of
+            fix = max(step, round(number / step) * step)
+            self.bad(f"{path}: {value!r} is not a multiple of {step}; use {fix}")
+            return None
+        return result
+
+    def prompt_map(self, path: str, value: Any) -> dict[str, str] | None:
+        if not isinstance(value, dict):
+            self.bad(
+                f'{path}: {value!r} is not an object of frame -> prompt, e.g. {{"0": "a cat"}}'
+            )
+            return None
+        return {str(k): v for k, v in value.items()}  # keys checked once the frames are known
+
+    def track(self, path: str, value: Any) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.bad(f"{path}: {type(value).__name__} is not a camera track object (or null)")
+            return None
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            self.bad(f"{path}: not plain JSON data ({error})")
+            return None
+        return _copy(value)  # type: ignore[no-any-return]
+
+    def unknown_keys(self, path: str, data: Mapping[str, Any], known: list[str]) -> None:
+        for key in data:
+            if key in known:
+                continue
+            hint = _did_you_mean(key, known)
+            if not hint and not path:
+                homes = [g for g, cls in GROUPS.items() if key in _field_names(cls)]
+                if homes:
+                    hint = f"; it belongs in {homes[0]!r}: {{{json.dumps(key)}: …}}"
+                elif key in jf.PARAMS or key in jf.PARAM_BY_DEFORUM_KEY:
+                    hint = "; per-frame values go in 'params'"
+            where = f"{path}." if path else ""
+            self.bad(f"{where}{key}: unknown key{hint}")
+
+    def fields(self, path: str, cls: type[Any], data: Any) -> dict[str, Any]:
+        """Checked keyword arguments for dataclass ``cls`` (defaults for missing keys)."""
+        if not isinstance(data, Mapping):
+            self.bad(f"{path}: {data!r} is not an object")
+            return {}
+        names = _field_names(cls)
+        self.unknown_keys(path, data, names)
+        kwargs: dict[str, Any] = {}
+        for item in dataclasses.fields(cls):
+            if item.name not in data:
+                continue
+            checked = self.value(f"{path}.{item.name}", data[item.name], item.metadata["spec"])
+            if checked is not None or data[item.name] is None:
+                kwargs[item.name] = checked
+        return kwargs
+
+    def job(self, data: Mapping[str, Any]) -> Job:
+        if not isinstance(data, Mapping):
+            raise JobError([f"job: {type(data).__name__} is not a JSON object"])
+        self.unknown_keys("", data, [item.name for item in dataclasses.fields(Job)])
+        version = data.get("version")
+        if version is None:
+            self.bad(f'version: missing; add "version": {JOB_VERSION}')
+        elif _number(version) != JOB_VERSION:
+            newer = _number(version) is not None and float(version) > JOB_VERSION
+            why = "written by a newer deforum_blender; update it" if newer else "unknown"
+            self.bad(f"version: {version!r} is {why}; this version reads version {JOB_VERSION}")
+
+        top: dict[str, Any] = {}
+        for name in TOP_FIELDS:
+            if name in data and name != "version":
+                checked = self.value(name, data[name], _metadata(Job, name))
+                if checked is not None:
+                    top[name] = checked
+        groups = {
+            name: cls(**self.fields(name, cls, data.get(name, {}))) for name, cls in GROUPS.items()
+        }
+        job = Job(**top, **groups)  # provisional: defaults where a field was bad
+        frames_ok = job.max_frames >= 1
+        if not frames_ok:
+            self.bad(
+                f"last_frame: {job.last_frame} is before first_frame {job.first_frame}; "
+                "use a last_frame at or after first_frame"
+            )
+        params = self.params(data.get("params", {}), job, frames_ok)
+        interpolation = self.interpolation(data.get("interpolation", {}))
+        job = dataclasses.replace(job, params=params, interpolation=interpolation)
+        if frames_ok:
+            self.cross_checks(job)
+        if self.problems:
+            raise JobError(self.problems)
+        return job
+
+    def params(self, data: Any, job: Job, frames_ok: bool) -> dict[str, Param]:
+        params = _default_params()
+        if not isinstance(data, Mapping):
+            self.bad(f"params: {data!r} is not an object of name -> value")
+            return params
+        for key in data:
+            if key not in jf.PARAMS:
+                known = jf.PARAM_BY_DEFORUM_KEY.get(key)
+                hint = f"; use {known!r}" if known else _did_you_mean(key, jf.PARAMS)
+                self.bad(f"params.{key}: unknown parameter{hint}")
+        for name, spec in jf.PARAMS.items():
+            if name not in data:
+                continue
+            raw = data[name]
+            path = f"params.{name}"
+            value: Param
+            if isinstance(raw, str):
+                value = raw
+            elif isinstance(raw, list):
+                numbers = [_number(v) for v in raw]
+                if any(n is None for n in numbers):
+                    index = numbers.index(None)
+                    self.bad(f"{path}: item {index} ({raw[index]!r}) is not a finite number")
+                    continue
+                value = [n for n in numbers if n is not None]
+                if frames_ok and len(value) != job.max_frames:
+                    self.bad(
+                        f"{path}: {len(value)} values for {job.max_frames} frames; give one "
+                        "value per frame, a constant or a schedule string"
+                    )
+                    continue
+            else:
+                number = _number(raw)
+                if number is None:
+                    self.bad(f"{path}: {raw!r} is not a number, list or schedule string")
+                    continue
+                value = number
+            params[name] = value
+            if frames_ok:
+                self.param_range(name, spec, value, job)
+        return params
+
+    def param_range(self, name: str, spec: jf.ParamSpec, value: Param, job: Job) -> None:
+        path = f"params.{name}"
+        try:
+            series = _resolve_param(value, job.max_frames, job.seeds.seed, path, "linear")
+        except DeforumInputError as error:
+            self.bad(str(error))
+            return
+        for frame, number in enumerate(series):
+            if math.isnan(number):
+                problem = "is not a number (NaN)"
+            elif spec.minimum is not None and number < spec.minimum:
+                problem = f"is below {spec.minimum:g}"
+            elif spec.maximum is not None and number > spec.maximum:
+                problem = f"is above {spec.maximum:g}"
+            else:
+                continue
+            low = "any value" if spec.minimum is None else f"{spec.minimum:g}"
+            high = "any value" if spec.maximum is None else f"{spec.maximum:g}"
+            self.bad(
+                f"{path}: {number:g} at frame {frame} {problem} ({spec.meaning}); "
+                f"use values from {low} to {high}"
+            )
+            return
+
+    def interpolation(self, data: Any) -> dict[str, str]:
+        from .schedules import INTERPOLATIONS
+
+        if not isinstance(data, Mapping):
+            self.bad(f"interpolation: {data!r} is not an object of parameter -> mode")
+            return {}
+        result: dict[str, str] = {}
+        for name, mode in data.items():
+            if name not in jf.PARAMS:
+                self.bad(f"interpolation.{name}: unknown parameter{_did_you_mean(name, jf.PARAMS)}")
+            elif mode not in INTERPOLATIONS:
+                self.bad(
+                    f"interpolation.{name}: {mode!r} is not a mode; use one of "
+                    f"{', '.join(INTERPOLATIONS)}"
+                )
+            else:
+                result[name] = mode
+        return result
+
+    def cross_checks(self, job: Job) -> None:
+        """Rules between fields: a switch that is on needs the file it names."""
+        try:
+            keyframes(job.prompts.keyframes, job.max_frames, job.seeds.seed)
+        except DeforumInputError as error:
+            self.bad(str(error).replace("prompts", "prompts.keyframes", 1))
+        needs = [
+            (job.init.use_init, job.init.init_image, "init.init_image", "init.use_init"),
+            (job.init.use_mask, job.init.mask_file, "init.mask_file", "init.use_mask"),
+            (
+                job.coherence.color_coherence == "Image",
+                job.coherence.color_coherence_image_path,
+                "coherence.color_coherence_image_path",
+                "coherence.color_coherence 'Image'",
+            ),
+            (
+                job.animation_mode == "Video Input",
+                job.video_input.video_init_path,
+                "video_input.video_init_path",
+                "animation_mode 'Video Input'",
+            ),
+            (
+                job.video_input.use_mask_video,
+                job.video_input.video_mask_path,
+                "video_input.video_mask_path",
+                "video_input.use_mask_video",
+            ),
+        ]
+        for switched_on, path_value, path, switch in needs:
+            if switched_on and not path_value:
+                self.bad(f"{path}: empty while {switch} is on; give a file or turn it off")
+        video = job.video_input
+        if video.extract_to_frame != -1 and video.extract_to_frame < video.extract_from_frame:
+            self.bad(
+                f"video_input.extract_to_frame: {video.extract_to_frame} is before "
+                f"extract_from_frame {video.extract_from_frame}; use -1 for the end"
+            )
+
+
+def _field_names(cls: type[Any]) -> list[str]:
+    return [item.name for item in dataclasses.fields(cls)]
+
+
+def _metadata(cls: type[Any], name: str) -> FieldSpec:
+    spec: FieldSpec = next(f for f in dataclasses.fields(cls) if f.name == name).metadata["spec"]
+    return spec
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    """Parsed JSON from ``path``; a clear DeforumInputError for a missing or broken file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DeforumInputError(f"{what}: no such file {str(path)!r}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DeforumInputError(f"{what}: cannot read {str(path)!r} ({error})") from None
+    return parse_json_text(text, f"{what} {str(path)!r}")
+
+
+def parse_json_text(text: str, what: str) -> Any:
+    """Parsed JSON; broken JSON names the line and column (and a trailing comma)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        before = text[: error.pos].rstrip()
+        hint = "; remove the trailing comma" if before.endswith(",") else ""
+        raise DeforumInputError(
+            f"{what}: not valid JSON at line {error.lineno}, column {error.colno}: "
+            f"{error.msg}{hint}"
+        ) from None
+
+
+def load_job(path: str | os.PathLike[str]) -> Job:
+    """Read and validate a job JSON file."""
+    return Job.from_dict(read_json_file(Path(path), "job"))
+
+
+def save_job(job: Job, path: str | os.PathLike[str]) -> None:
+    """Write ``job`` as JSON, atomically (a temporary file beside it, then a rename)."""
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(json.dumps(job.to_dict(), indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, target)

@@ -1,0 +1,97 @@
+"""The tables behind the Job: per-frame parameters, allowed values and field rules.
+
+Names follow Deforum's where it has one. A per-frame parameter is stored as a number
+(constant), a list of per-frame numbers, or a Deforum schedule string; its Deforum
+settings key is usually ``<name>_schedule``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Param = float | str | list[float]
+"""A per-frame value: a constant, a per-frame series, or a Deforum schedule string."""
+
+ANIMATION_MODES = ("None", "2D", "3D", "Video Input", "Interpolation")
+DEVICES = ("auto", "cpu", "cuda")
+BORDERS = ("replicate", "wrap")
+DEPTH_SOURCES = ("scene", "estimated", "flat")
+PADDING_MODES = ("border", "reflection", "zeros")
+SAMPLING_MODES = ("bicubic", "bilinear", "nearest")
+COLOR_COHERENCE = ("None", "LAB", "HSV", "RGB", "Video Input", "Image")
+NOISE_TYPES = ("uniform", "perlin")
+OPTICAL_FLOW_CADENCE = ("None", "DIS Medium", "DIS Fine", "Farneback")
+
+DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+DEFAULT_DEPTH_MODEL = "Intel/dpt-hybrid-midas"
+DEFAULT_ZOOM = "0: (1.0025+0.002*sin(1.25*3.14*t/30))"
+DEFAULT_SEED_SCHEDULE = '0:(s), 1:(-1), "max_f-2":(-1), "max_f-1":(s)'
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One per-frame parameter: its Deforum key, default and allowed range."""
+
+    deforum_key: str | None
+    default: Param
+    minimum: float | None = None
+    maximum: float | None = None
+    meaning: str = ""
+
+
+# Ordered as Deforum's settings files list them.
+PARAMS: dict[str, ParamSpec] = {
+    # 2D motion (translation_x/y are used by 3D too), per-frame deltas.
+    "angle": ParamSpec("angle", 0.0, meaning="2D rotation, degrees per frame"),
+    "zoom": ParamSpec("zoom", DEFAULT_ZOOM, 1e-6, meaning="2D zoom factor per frame"),
+    "translation_x": ParamSpec("translation_x", 0.0, meaning="x motion per frame"),
+    "translation_y": ParamSpec("translation_y", 0.0, meaning="y motion per frame"),
+    "translation_z": ParamSpec("translation_z", 1.75, meaning="3D z motion per frame"),
+    "transform_center_x": ParamSpec("transform_center_x", 0.5, meaning="2D centre, 0..1"),
+    "transform_center_y": ParamSpec("transform_center_y", 0.5, meaning="2D centre, 0..1"),
+    "rotation_3d_x": ParamSpec("rotation_3d_x", 0.0, meaning="3D rotation, degrees per frame"),
+    "rotation_3d_y": ParamSpec("rotation_3d_y", 0.0, meaning="3D rotation, degrees per frame"),
+    "rotation_3d_z": ParamSpec("rotation_3d_z", 0.0, meaning="3D rotation, degrees per frame"),
+    # Generation.
+    "noise": ParamSpec("noise_schedule", 0.065, 0.0, 1.0, "noise added before diffusion"),
+    "strength": ParamSpec(
+        "strength_schedule", 0.65, 0.0, 1.0, "share of the previous frame kept (denoise = 1 − it)"
+    ),
+    "contrast": ParamSpec("contrast_schedule", 1.0, 0.0, meaning="contrast factor"),
+    "cfg_scale": ParamSpec("cfg_scale_schedule", 7.0, 0.0, meaning="prompt guidance scale"),
+    "steps": ParamSpec("steps_schedule", 25.0, 1.0, 1000.0, "sampler steps"),
+    "fov": ParamSpec("fov_schedule", 70.0, 1.0, 179.0, "3D vertical field of view, degrees"),
+    "near": ParamSpec("near_schedule", 200.0, 1e-6, meaning="3D near plane"),
+    "far": ParamSpec("far_schedule", 10000.0, 1e-6, meaning="3D far plane"),
+    "seed": ParamSpec("seed_schedule", DEFAULT_SEED_SCHEDULE, meaning="seed per frame"),
+    "noise_multiplier": ParamSpec(
+        "noise_multiplier_schedule", 1.05, 0.0, meaning="initial noise multiplier"
+    ),
+    # Anti-blur (unsharp mask).
+    "antiblur_amount": ParamSpec("amount_schedule", 0.1, 0.0, meaning="anti-blur amount"),
+    "antiblur_kernel": ParamSpec("kernel_schedule", 5.0, 0.0, 99.0, "anti-blur kernel size"),
+    "antiblur_sigma": ParamSpec("sigma_schedule", 1.0, 0.0, meaning="anti-blur sigma"),
+    "antiblur_threshold": ParamSpec("threshold_schedule", 0.0, 0.0, meaning="anti-blur threshold"),
+    # Cadence.
+    "cadence_flow_factor": ParamSpec(
+        "cadence_flow_factor_schedule", 1.0, 0.0, meaning="optical-flow cadence factor"
+    ),
+    # Ours: how much of Blender's own render of the frame is mixed into the warped
+    # previous frame before diffusion (0 = none, 1 = the render only).
+    "scene_blend": ParamSpec(None, 0.0, 0.0, 1.0, "share of the scene render mixed in"),
+}
+
+PARAM_BY_DEFORUM_KEY: dict[str, str] = {
+    spec.deforum_key: name for name, spec in PARAMS.items() if spec.deforum_key
+}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one plain Job field is checked and parsed from ``--set`` text."""
+
+    kind: str  # int | float | bool | str | optional_str | choice | prompts | track
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    multiple_of: int | None = None
