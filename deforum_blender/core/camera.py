@@ -649,7 +649,7 @@ def camera_track_from_deforum(
     camera: CameraData | None = None,
     start_pose: npt.ArrayLike | None = None,
     translation_scale: float = DEFAULT_TRANSLATION_SCALE,
-    frame_start: int = 0,
+    frame_start: int = 1,
     plane_depth: float = DEFAULT_SCENE_DEPTH,
     camera_name: str = "Deforum Camera",
 ) -> CameraTrack:
@@ -659,8 +659,10 @@ def camera_track_from_deforum(
     2D mode (angle, zoom, translation_x/y in pixels, transform_center_x/y) is turned into
     the camera motion that reproduces the 2D warp exactly on a plane facing the camera at
     ``plane_depth`` Blender units (truck/pedestal for translation, dolly for zoom, roll for
-    angle); nearer or farther things get parallax that Deforum's flat 2D warp does not have.
-    Keys left out mean no motion. ``start_pose`` defaults to :func:`default_start_pose`.
+    angle; exact with square pixels); nearer or farther things get parallax that Deforum's
+    flat 2D warp does not have. Keys left out mean no motion, so a settings importer fills
+    Deforum's own defaults first (``translation_z`` is ``0: (1.75)`` there).
+    ``start_pose`` defaults to :func:`default_start_pose`.
     """
     if animation_mode not in ("2D", "3D"):
         raise DeforumInputError(
