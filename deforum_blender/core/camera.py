@@ -503,9 +503,6 @@ def default_translation_scale(median_depth: float | None = None) -> float:
     return DEFORUM_UNITS_PER_DEPTH / float(median_depth)
 
 
-_S = np.diag([1.0, -1.0, -1.0])  # Blender camera frame → Deforum's (OpenCV-like) frame
-
-
 def motion_to_deforum(rel: FloatArray, translation_scale: float) -> dict[str, float]:
     """One relative pose as Deforum's 3D per-frame values (degrees, translation units)."""
     rot, trel = rel[:3, :3], rel[:3, 3]
