@@ -1,0 +1,493 @@
+"""Stable Diffusion through diffusers: load once, then text-to-image and image-to-image.
+
+Reads top to bottom: where a model comes from (``resolve_source``), how it loads
+(``load_diffuser``, with a process-wide cache so a worker that keeps running loads each
+model once), and how one frame is generated (``Diffuser.txt2img`` / ``Diffuser.img2img``).
+
+Steps semantics: Deforum users expect an img2img frame with ``steps`` and denoise ``d``
+(= 1 − Deforum strength) to run about ``ceil(steps × d)`` sampler steps. diffusers on its
+own runs ``int(steps × d)`` (and float error can push it either way), so we ask it for
+exactly ``planned_steps(steps, d)`` = ``ceil(steps × d)`` steps, taken as the last ones of a
+``steps``-long schedule (the same noise level Deforum starts from). ``d == 0`` runs no
+diffusion and returns the input frame unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.errors import DeforumInputError
+from .samplers import make_scheduler
+
+StepCallback = Callable[[int, int], None]
+"""Called after every denoising iteration with (iterations done, total); raise Cancelled to stop."""
+
+SAFETENSORS_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+# "org/name" as the Hugging Face hub spells repository ids.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# Keys that mark an original-layout (CompVis/Stability) checkpoint and its architecture.
+_UNET_PREFIX = "model.diffusion_model."
+_SDXL_PREFIX = "conditioner.embedders.1."
+_DTYPES = ("auto", "float16", "bfloat16", "float32")
+
+
+class Cancelled(Exception):
+    """Raised from a step callback to stop the current generation after this step."""
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How to load a model; every field is part of the model cache key."""
+
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: str = "auto"  # auto (float16 on CUDA, float32 on CPU) | float16 | bfloat16 | float32
+    attention_slicing: bool = False
+    vae_tiling: bool = False
+    cpu_offload: bool = False  # model CPU offload (CUDA only; ignored on the CPU)
+    allow_pickle: bool = False  # .ckpt/.pt files can run code when loaded: refused unless True
+    sha256: str | None = None  # expected hash of a single-file checkpoint
+    single_file_config: str | None = None  # diffusers folder or hub id with matching configs
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model lives: a diffusers ``folder``, a ``single_file`` checkpoint or a ``hub`` id."""
+
+    kind: str
+    location: str
+
+
+# --- where the model comes from -------------------------------------------------------
+
+
+def resolve_source(model: str, allow_pickle: bool = False) -> ModelSource:
+    """Classify ``model`` as a local folder, a single-file checkpoint or a hub id.
+
+    Refuses pickle checkpoints unless ``allow_pickle``; a path that does not exist and is
+    not a hub id says so.
+    """
+    text = str(model).strip()
+    if not text:
+        raise DeforumInputError(
+            "model: empty; give a diffusers folder, a .safetensors file or a Hugging Face id"
+        )
+    path = Path(text).expanduser()
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise DeforumInputError(
+                f"model: folder {str(path)!r} has no model_index.json, so it is not a diffusers "
+                "pipeline; give the folder that holds model_index.json, or a .safetensors file"
+            )
+        return ModelSource("folder", str(path.resolve()))
+    if path.is_file():
+        if suffix in PICKLE_SUFFIXES and not allow_pickle:
+            raise DeforumInputError(
+                f"model: {str(path)!r} is a pickle checkpoint ({suffix}), which can run arbitrary "
+                "code when loaded; convert it to .safetensors, or allow pickle files explicitly "
+                "(allow_pickle) if you trust its source"
+            )
+        if suffix not in SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES:
+            raise DeforumInputError(
+                f"model: {str(path)!r} is not a checkpoint this loader reads; use a .safetensors "
+                "file or a diffusers folder"
+            )
+        return ModelSource("single_file", str(path.resolve()))
+    if _HUB_ID.match(text) and suffix not in SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES:
+        return ModelSource("hub", text)
+    raise DeforumInputError(
+        f"model: no such file or folder {str(path)!r} (and it is not a Hugging Face id of the "
+        "form 'org/name'); check the path"
+    )
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: str | Path, expected: str) -> str:
+    """Check a checkpoint against its expected sha256; returns the actual hash."""
+    actual = file_sha256(path)
+    if actual.lower() != expected.strip().lower():
+        raise DeforumInputError(
+            f"model_sha256: {str(path)!r} has sha256 {actual}, expected {expected.strip()}; the "
+            "file is damaged or a different model: download it again or correct the hash"
+        )
+    return actual
+
+
+def _checkpoint_keys(path: str | Path) -> list[str]:
+    """Tensor names in a checkpoint: the header of a .safetensors file, or a pickle read
+    with torch's weights-only loader (no code runs) for an allowed .ckpt."""
+    location = str(path)
+    try:
+        if location.lower().endswith(SAFETENSORS_SUFFIXES):
+            from safetensors import safe_open
+
+            with safe_open(location, framework="pt") as checkpoint:
+                return list(checkpoint.keys())
+        import torch
+
+        loaded = torch.load(location, map_location="cpu", weights_only=True, mmap=True)
+        state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else {}
+        return [str(key) for key in state]
+    except Exception as error:
+        raise DeforumInputError(
+            f"model: {location!r} is not a readable checkpoint ({error})"
+        ) from error
+
+
+def checkpoint_architecture(path: str | Path) -> str:
+    """``"sdxl"`` or ``"sd"`` (1.x/2.x) for an original-layout single-file checkpoint.
+
+    A file without Stable Diffusion UNet weights (a LoRA, a VAE, a diffusers-layout
+    component) is refused with a message saying what it is not.
+    """
+    keys = _checkpoint_keys(path)
+    if not any(key.startswith(_UNET_PREFIX) for key in keys):
+        raise DeforumInputError(
+            f"model: {str(path)!r} holds no '{_UNET_PREFIX}*' weights, so it is not a full "
+            "Stable Diffusion checkpoint (a LoRA, VAE or single component?); give a full "
+            "checkpoint or a diffusers folder"
+        )
+    return "sdxl" if any(key.startswith(_SDXL_PREFIX) for key in keys) else "sd"
+
+
+def _require_hub_model(repo_id: str) -> None:
+    """Fetch (or find in the cache) the model's model_index.json; explain when it is missing."""
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        hf_hub_download(repo_id, "model_index.json")
+    except (LocalEntryNotFoundError, ConnectionError) as error:
+        raise DeforumInputError(
+            f"model: {repo_id!r} is not a local file or folder, and the Hugging Face cache "
+            f"({constants.HF_HUB_CACHE}) holds no copy of it"
+            + (" (HF_HUB_OFFLINE=1 forbids downloading)" if constants.HF_HUB_OFFLINE else "")
+            + f"; download it with `hf download {repo_id}` using the same HF_HOME, "
+            "or set model to a local diffusers folder or .safetensors file"
+        ) from error
+    except RepositoryNotFoundError as error:
+        raise DeforumInputError(
+            f"model: the Hugging Face hub has no model {repo_id!r} (or it is gated/private: "
+            "accept its licence and log in with `hf auth login`); check the id"
+        ) from error
+    except Exception as error:  # an HTTP or file error: keep its text, name the field
+        raise DeforumInputError(f"model: could not fetch {repo_id!r}: {error}") from error
+
+
+# --- device, dtype and steps ------------------------------------------------------------
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when torch sees a CUDA GPU, else ``cpu``; checks ``cuda`` exists."""
+    import torch
+
+    wanted = (device or "auto").strip().lower()
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cpu":
+        return "cpu"
+    if re.fullmatch(r"cuda(:\d+)?", wanted):
+        if not torch.cuda.is_available():
+            raise DeforumInputError(
+                f"device: {device!r} asked, but this torch ({torch.__version__}) sees no CUDA GPU; "
+                "use --device cpu (or auto), or install a CUDA build of torch in the worker"
+            )
+        return wanted
+    raise DeforumInputError(f"device: unknown device {device!r}; use auto, cpu or cuda")
+
+
+def resolve_dtype(dtype: str, device: str) -> Any:
+    """The torch dtype: float16 on CUDA and float32 on the CPU unless asked otherwise."""
+    import torch
+
+    name = (dtype or "auto").strip().lower()
+    if name not in _DTYPES:
+        raise DeforumInputError(f"dtype: unknown dtype {dtype!r}; use one of {', '.join(_DTYPES)}")
+    if name == "auto":
+        name = "float16" if device.startswith("cuda") else "float32"
+    return getattr(torch, name)
+
+
+def planned_steps(steps: int, denoise: float) -> int:
+    """Sampler steps an img2img frame runs: ``ceil(steps × denoise)``, 0 when denoise is 0.
+
+    Float noise is forgiven (25 × 0.4 = 10.000000000000002 gives 10, not 11).
+    """
+    if int(steps) != steps or steps < 1:
+        raise DeforumInputError(f"steps: {steps!r} is not a whole number ≥ 1")
+    if not 0.0 <= denoise <= 1.0:
+        raise DeforumInputError(
+            f"strength: denoise {denoise!r} (1 − strength) is outside 0…1; keep strength in 0…1"
+        )
+    if denoise == 0.0:
+        return 0
+    return max(1, min(int(steps), math.ceil(steps * denoise - 1e-6)))
+
+
+def _diffusers_strength(steps: int, wanted: int) -> float:
+    """The ``strength`` that makes diffusers' ``int(steps × strength)`` equal ``wanted``."""
+    # Half a step above the wanted count survives float error in diffusers' product.
+    return min(1.0, (wanted + 0.5) / steps)
+
+
+def _check_size(width: int, height: int) -> None:
+    for field, value in (("W", width), ("H", height)):
+        if value < 8 or value % 8:
+            raise DeforumInputError(
+                f"{field}: {value} is not a multiple of 8; use e.g. {max(8, value // 8 * 8)}"
+            )
+
+
+def _seeded_generator(seed: int) -> Any:
+    """A CPU generator for this call's seed: the same noise on every device."""
+    import torch
+
+    return torch.Generator("cpu").manual_seed(int(seed) % (1 << 64))
+
+
+def _to_uint8(images: Any) -> NDArray[Any]:
+    """diffusers' float ``np`` output (1×H×W×3 in 0…1) → uint8 H×W×3, rounded."""
+    array = np.asarray(images[0], dtype=np.float32)
+    return np.asarray(np.clip(np.rint(array * 255.0), 0, 255), dtype=np.uint8)
+
+
+# --- the loaded model ---------------------------------------------------------------------
+
+
+class Diffuser:
+    """One loaded model: a text-to-image and an image-to-image pipeline sharing components."""
+
+    def __init__(
+        self,
+        txt2img_pipe: Any,
+        img2img_pipe: Any,
+        source: ModelSource,
+        device: str,
+        dtype: Any,
+        sha256: str | None,
+    ) -> None:
+        self.txt2img_pipe = txt2img_pipe
+        self.img2img_pipe = img2img_pipe
+        self.source = source
+        self.device = device
+        self.dtype = dtype
+        self.sha256 = sha256
+        # Kept apart from the pipelines' scheduler, which each call replaces.
+        self._scheduler_config = txt2img_pipe.scheduler.config
+        self._lock = threading.Lock()
+
+    @property
+    def architecture(self) -> str:
+        """The pipeline class name, e.g. ``StableDiffusionPipeline`` (for run.json)."""
+        return type(self.txt2img_pipe).__name__
+
+    def _step_end(self, step_callback: StepCallback | None) -> Callable[..., dict[str, Any]] | None:
+        if step_callback is None:
+            return None
+
+        def on_step_end(
+            pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]
+        ) -> dict[str, Any]:
+            step_callback(index + 1, int(pipe.num_timesteps))
+            return {}
+
+        return on_step_end
+
+    def txt2img(
+        self,
+        prompt: str,
+        negative: str,
+        seed: int,
+        steps: int,
+        cfg: float,
+        width: int,
+        height: int,
+        sampler: str,
+        step_callback: StepCallback | None = None,
+    ) -> NDArray[Any]:
+        """Generate a uint8 H×W×3 image from text."""
+        _check_size(width, height)
+        planned_steps(steps, 1.0)
+        with self._lock:
+            pipe = self.txt2img_pipe
+            pipe.scheduler = make_scheduler(sampler, self._scheduler_config)
+            result = pipe(
+                prompt=prompt,
+                negative_prompt=negative or None,
+                num_inference_steps=int(steps),
+                guidance_scale=float(cfg),
+                width=int(width),
+                height=int(height),
+                generator=_seeded_generator(seed),
+                output_type="np",
+                callback_on_step_end=self._step_end(step_callback),
+            )
+        return _to_uint8(result.images)
+
+    def img2img(
+        self,
+        image: NDArray[Any],
+        prompt: str,
+        negative: str,
+        seed: int,
+        steps: int,
+        cfg: float,
+        denoise: float,
+        sampler: str,
+        step_callback: StepCallback | None = None,
+    ) -> NDArray[Any]:
+        """Re-diffuse a uint8 H×W×3 image with ``denoise`` (= 1 − Deforum strength).
+
+        Runs exactly ``planned_steps(steps, denoise)`` sampler steps; denoise 0 returns a copy.
+        """
+        from PIL import Image
+
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"img2img needs a uint8 H×W×3 image, got {image.dtype} {image.shape}")
+        _check_size(image.shape[1], image.shape[0])
+        wanted = planned_steps(steps, denoise)
+        if wanted == 0:
+            return image.copy()
+        with self._lock:
+            pipe = self.img2img_pipe
+            pipe.scheduler = make_scheduler(sampler, self._scheduler_config)
+            result = pipe(
+                prompt=prompt,
+                negative_prompt=negative or None,
+                image=Image.fromarray(image),
+                strength=_diffusers_strength(int(steps), wanted),
+                num_inference_steps=int(steps),
+                guidance_scale=float(cfg),
+                generator=_seeded_generator(seed),
+                output_type="np",
+                callback_on_step_end=self._step_end(step_callback),
+            )
+        return _to_uint8(result.images)
+
+
+# --- loading, once per process ----------------------------------------------------------
+
+_CACHE: dict[tuple[str, str, str, ModelOptions], Diffuser] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_diffuser(model: str, options: ModelOptions | None = None) -> Diffuser:
+    """The Diffuser for ``model`` with ``options``, loaded once per process and then reused."""
+    options = options or ModelOptions()
+    source = resolve_source(model, allow_pickle=options.allow_pickle)
+    device = resolve_device(options.device)
+    dtype = resolve_dtype(options.dtype, device)
+    key = (source.kind + ":" + source.location, device, str(dtype), options)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is None:
+            cached = _load(source, device, dtype, options)
+            _CACHE[key] = cached
+    return cached
+
+
+def clear_model_cache() -> None:
+    """Forget every loaded model (and give CUDA memory back)."""
+    import gc
+
+    with _CACHE_LOCK:
+        _CACHE.clear()
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _load(source: ModelSource, device: str, dtype: Any, options: ModelOptions) -> Diffuser:
+    from diffusers import AutoPipelineForImage2Image
+
+    sha256 = None
+    if options.sha256:
+        if source.kind != "single_file":
+            raise DeforumInputError(
+                "model_sha256: a hash check needs a single-file checkpoint; "
+                f"{source.location!r} is a {source.kind.replace('_', ' ')} model"
+            )
+        sha256 = verify_sha256(source.location, options.sha256)
+    if source.kind == "single_file":
+        txt2img = _load_single_file(source.location, dtype, options)
+    else:
+        if source.kind == "hub":
+            _require_hub_model(source.location)
+        txt2img = _load_pretrained(source.location, dtype)
+    img2img = AutoPipelineForImage2Image.from_pipe(txt2img)
+    for pipe in (txt2img, img2img):
+        pipe.set_progress_bar_config(disable=True)
+    _place(txt2img, device, options)
+    return Diffuser(txt2img, img2img, source, device, dtype, sha256)
+
+
+def _load_pretrained(location: str, dtype: Any) -> Any:
+    from diffusers import AutoPipelineForText2Image
+
+    try:
+        # No safety checker: Deforum has none, and it would black out frames at random.
+        return AutoPipelineForText2Image.from_pretrained(
+            location, dtype=dtype, safety_checker=None, requires_safety_checker=False
+        )
+    except (OSError, ValueError) as error:
+        raise DeforumInputError(f"model: could not load {location!r}: {error}") from error
+
+
+def _load_single_file(location: str, dtype: Any, options: ModelOptions) -> Any:
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    from huggingface_hub import constants
+
+    kind = checkpoint_architecture(location)
+    pipeline_class = StableDiffusionXLPipeline if kind == "sdxl" else StableDiffusionPipeline
+    extra: dict[str, Any] = {}
+    if options.single_file_config:
+        extra["config"] = options.single_file_config
+    if kind == "sd":
+        extra.update(safety_checker=None, requires_safety_checker=False)
+    try:
+        return pipeline_class.from_single_file(
+            location, dtype=dtype, local_files_only=constants.HF_HUB_OFFLINE, **extra
+        )
+    except DeforumInputError:
+        raise
+    except Exception as error:
+        raise DeforumInputError(
+            f"model: could not load the single-file checkpoint {location!r}: "
+            f"{str(error).rstrip('.')}. diffusers "
+            "takes the component configs from the matching hub model (it must be in the cache "
+            "when offline); set single_file_config to a diffusers folder of the same "
+            "architecture to load it fully offline"
+        ) from error
+
+
+def _place(pipe: Any, device: str, options: ModelOptions) -> None:
+    """Move to the device and apply the memory options (components are shared, so once)."""
+    if options.attention_slicing:
+        pipe.enable_attention_slicing()
+    if options.vae_tiling:
+        pipe.vae.enable_tiling()
+    if options.cpu_offload and device.startswith("cuda"):
+        pipe.enable_model_cpu_offload(device=device)
+    else:
+        pipe.to(device)
