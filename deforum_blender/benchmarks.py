@@ -61,8 +61,41 @@ def bench_schedules() -> Figures:
     }
 
 
+def bench_loop_stages() -> Figures:
+    """The loop's image stages on one 512×512 frame, one thread: colour match (LAB), contrast,
+    anti-blur, Perlin noise and PNG encode (the warp has its own benchmark)."""
+    import cv2
+    import numpy as np
+
+    from .engine import adjust, coherence, frames, noise
+
+    size = 512
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    base = np.stack([200 * x + 30, 180 * y + 40, 120 + 80 * np.sin(6 * x + 3 * y)], axis=-1)
+    texture = cv2.GaussianBlur(rng.normal(0, 25, (size, size, 3)).astype(np.float32), (0, 0), 1.5)
+    frame = np.clip(base + texture, 0, 255).round().astype(np.uint8)
+    reference = np.clip(frame.astype(np.int16) + 12, 0, 255).astype(np.uint8)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        matcher = coherence.ColorMatcher(reference, "LAB")  # built once per run, as in the loop
+        figures = {
+            "color_match_lab_ms": best_ms(lambda: matcher.apply(frame)),
+            "contrast_ms": best_ms(lambda: adjust.adjust_contrast(frame, 1.05)),
+            "anti_blur_ms": best_ms(lambda: adjust.unsharp_mask(frame, 0.1, 5, 1.0, 0.0)),
+            "noise_perlin_ms": best_ms(lambda: noise.add_noise(frame, 0.065, 1, 7, "perlin")),
+            "png_encode_ms": best_ms(lambda: frames.encode_png(frame)),
+        }
+    finally:
+        cv2.setNumThreads(threads)
+    figures["total_ms"] = sum(figures.values())
+    return figures
+
+
 BENCHMARKS: dict[str, Callable[[], Figures]] = {
     "schedules": bench_schedules,
+    "loop_stages": bench_loop_stages,
 }
 
 
