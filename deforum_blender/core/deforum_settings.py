@@ -548,6 +548,14 @@ def import_settings(
     return Job.from_dict(_job_dict(settings, warnings)), warnings
 
 
+def load_job_or_settings(path: str | os.PathLike[str]) -> tuple[Job, list[str]]:
+    """A Job from our job JSON (it has ``version`` and ``params``) or a Deforum settings file."""
+    data = read_json_file(Path(path), "job or settings")
+    if isinstance(data, Mapping) and "version" in data and "params" in data:
+        return Job.from_dict(data), []
+    return import_settings(data)
+
+
 # -- export -------------------------------------------------------------------------------
 
 # numexpr's names that Deforum's schedules may use, and what our grammar reads the same.

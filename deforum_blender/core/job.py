@@ -188,9 +188,7 @@ class Job:
         ``seed`` is the ``s`` of schedule expressions; the job's master seed by default.
         """
         if name not in jf.PARAMS:
-            raise DeforumInputError(
-                f"params: no parameter {name!r}{_did_you_mean(name, jf.PARAMS)}"
-            )
+            raise DeforumInputError(f"params: no parameter {name!r}{did_you_mean(name, jf.PARAMS)}")
         return _resolve_param(
             self.params[name],
             self.max_frames,
@@ -259,7 +257,8 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _did_you_mean(name: str, candidates: Any) -> str:
+def did_you_mean(name: str, candidates: Any) -> str:
+    """``"; did you mean 'x'?"`` for the closest candidates, or an empty string."""
     close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=3, cutoff=0.6)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
@@ -377,7 +376,7 @@ class _Reader:
         for key in data:
             if key in known:
                 continue
-            hint = _did_you_mean(key, known)
+            hint = did_you_mean(key, known)
             if not hint and not path:
                 homes = [g for g, cls in GROUPS.items() if key in _field_names(cls)]
                 if homes:
@@ -418,7 +417,7 @@ class _Reader:
         top: dict[str, Any] = {}
         for name in TOP_FIELDS:
             if name in data and name != "version":
-                checked = self.value(name, data[name], _metadata(Job, name))
+                checked = self.value(name, data[name], field_spec(Job, name))
                 if checked is not None:
                     top[name] = checked
         groups = {
@@ -448,7 +447,7 @@ class _Reader:
         for key in data:
             if key not in jf.PARAMS:
                 known = jf.PARAM_BY_DEFORUM_KEY.get(key)
-                hint = f"; use {known!r}" if known else _did_you_mean(key, jf.PARAMS)
+                hint = f"; use {known!r}" if known else did_you_mean(key, jf.PARAMS)
                 self.bad(f"params.{key}: unknown parameter{hint}")
         for name, spec in jf.PARAMS.items():
             if name not in data:
@@ -515,7 +514,7 @@ class _Reader:
         result: dict[str, str] = {}
         for name, mode in data.items():
             if name not in jf.PARAMS:
-                self.bad(f"interpolation.{name}: unknown parameter{_did_you_mean(name, jf.PARAMS)}")
+                self.bad(f"interpolation.{name}: unknown parameter{did_you_mean(name, jf.PARAMS)}")
             elif mode not in INTERPOLATIONS:
                 self.bad(
                     f"interpolation.{name}: {mode!r} is not a mode; use one of "
@@ -568,7 +567,8 @@ def _field_names(cls: type[Any]) -> list[str]:
     return [item.name for item in dataclasses.fields(cls)]
 
 
-def _metadata(cls: type[Any], name: str) -> FieldSpec:
+def field_spec(cls: type[Any], name: str) -> FieldSpec:
+    """The FieldSpec of field ``name`` of dataclass ``cls`` (a Job group or the Job)."""
     spec: FieldSpec = next(f for f in dataclasses.fields(cls) if f.name == name).metadata["spec"]
     return spec
 

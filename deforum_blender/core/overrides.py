@@ -19,7 +19,7 @@ from typing import Any
 
 from . import job_fields as jf
 from .errors import DeforumInputError
-from .job import GROUPS, JOB_VERSION, TOP_FIELDS, Job, JobError, _did_you_mean, _metadata
+from .job import GROUPS, JOB_VERSION, TOP_FIELDS, Job, JobError, did_you_mean, field_spec
 
 # Our own names for fields whose dataclass attribute would be unclear on its own.
 _RENAMED = {
@@ -115,7 +115,7 @@ def _set_path(data: dict[str, Any], path: str, text: str) -> None:
     elif head == "interpolation":
         data["interpolation"][attr] = text
     elif head in GROUPS and attr in {f.name for f in dataclasses.fields(GROUPS[head])}:
-        data[head][attr] = _parse(_metadata(GROUPS[head], attr).kind, text)
+        data[head][attr] = _parse(field_spec(GROUPS[head], attr).kind, text)
     else:
         raise KeyError(path)
 
@@ -132,7 +132,7 @@ def apply_overrides(job: Job, overrides: Mapping[str, str]) -> Job:
             elif key in TARGETS:
                 group, attr = TARGETS[key]
                 if group is None:
-                    data[attr] = _parse(_metadata(Job, attr).kind, text)
+                    data[attr] = _parse(field_spec(Job, attr).kind, text)
                 else:
                     _set_path(data, f"{group}.{attr}", text)
             elif "." in key:
@@ -140,7 +140,7 @@ def apply_overrides(job: Job, overrides: Mapping[str, str]) -> Job:
             else:
                 raise KeyError(key)
         except KeyError:
-            problems.append(f"--set {key}: unknown key{_did_you_mean(key, KEYS)}")
+            problems.append(f"--set {key}: unknown key{did_you_mean(key, KEYS)}")
         except ValueError as error:
             problems.append(f"--set {key}={text}: {error}")
     data["version"] = JOB_VERSION

@@ -76,6 +76,8 @@ def seeds_for_frames(
 
     ``seed`` is the resolved master seed (see :func:`resolve_master_seed`); ``schedule``
     is the per-frame ``seed_schedule`` series, needed only for ``behavior="schedule"``.
+    Pass every diffused frame from the start of the render, also when resuming: the
+    first one gets the master seed and the others count from it.
     """
     if behavior not in SEED_BEHAVIORS:
         raise DeforumInputError(

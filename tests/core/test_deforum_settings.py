@@ -20,9 +20,10 @@ from deforum_blender.core.deforum_settings import (
     export_losses,
     export_settings,
     import_settings,
+    load_job_or_settings,
 )
 from deforum_blender.core.errors import DeforumInputError
-from deforum_blender.core.job import Job, load_job
+from deforum_blender.core.job import Job, load_job, save_job
 from deforum_blender.core.job_fields import PARAMS
 from deforum_blender.core.schedules import ScheduleError, evaluate_schedule
 
@@ -295,3 +296,11 @@ def test_cli_reports_bad_input_in_one_line_with_exit_status_2(
     assert err.startswith("error: ") and err.count("\n") == 1 and "strength_schedule" in err
     assert main(["export-settings", str(tmp_path / "missing.json")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_job_file_or_a_deforum_file_is_told_apart_by_its_keys(tmp_path: Path) -> None:
+    job, warnings = load_job_or_settings(SIMPLE)
+    assert job == import_settings(SIMPLE)[0] and warnings == []
+    path = tmp_path / "job.json"
+    save_job(job, path)
+    assert load_job_or_settings(path) == (job, [])
