@@ -93,9 +93,58 @@ def bench_loop_stages() -> Figures:
     return figures
 
 
+def bench_warp() -> Figures:
+    """The exact 3D warp (maps + bicubic remap) at 512×512 and 1024×576 on one thread.
+
+    Also the occlusion test that comes with the scene depth, and Deforum's 2D warp.
+    """
+    import cv2
+    import numpy as np
+
+    from .engine import warp
+
+    pose = np.eye(4)
+    pose[:3, :3] = cv2.Rodrigues(np.array([0.0, np.radians(0.5), 0.0]))[0]
+    pose[:3, 3] = (0.02, 0.01, -0.05)
+
+    def measure(width: int, height: int) -> Figures:
+        rng = np.random.default_rng(0)
+        coarse = rng.integers(0, 256, (height // 8, width // 8, 3), dtype=np.uint8)
+        frame = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+        depth = rng.uniform(2.0, 8.0, (height, width)).astype(np.float32)
+        k = np.array([[0.9 * width, 0, width / 2], [0, 0.9 * width, height / 2], [0, 0, 1]])
+
+        def exact() -> object:
+            maps = warp.reprojection_maps(depth, k, k, pose)
+            return warp.remap(frame, maps.map_x, maps.map_y, sampling="bicubic")
+
+        def with_occlusion() -> object:
+            return warp.warp_3d(
+                frame, k_source=k, k_target=k, pose=pose, target_depth=depth, source_depth=depth
+            )
+
+        def deforum_2d() -> object:
+            return warp.warp_2d(frame, warp.Motion2D(angle=1.0, zoom=1.01))
+
+        size = f"{width}x{height}"
+        return {
+            f"exact_3d_{size}_ms": best_ms(exact, repeat=15),
+            f"exact_3d_with_occlusion_{size}_ms": best_ms(with_occlusion),
+            f"deforum_2d_{size}_ms": best_ms(deforum_2d),
+        }
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        return {**measure(512, 512), **measure(1024, 576)}
+    finally:
+        cv2.setNumThreads(threads)
+
+
 BENCHMARKS: dict[str, Callable[[], Figures]] = {
     "schedules": bench_schedules,
     "loop_stages": bench_loop_stages,
+    "warp": bench_warp,
 }
 
 
