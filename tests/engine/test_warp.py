@@ -142,6 +142,18 @@ def test_content_entering_from_outside_the_view_is_marked_invalid() -> None:
     assert result.valid[:, :20].all()
 
 
+def test_background_at_cycles_infinity_moves_only_with_rotation() -> None:
+    depth = np.full((HEIGHT, WIDTH), 5.0, np.float32)
+    depth[: HEIGHT // 2] = 1e10  # what Cycles writes where a ray hits nothing
+    pose = _pose(rotation_z(0.0), (0.5, 0.2, -0.3))
+    maps = warp.reprojection_maps(depth, _k(), _k(), pose)
+    columns, rows = _pixel_grid()
+    assert np.isfinite(maps.map_x).all() and np.isfinite(maps.map_y).all()
+    np.testing.assert_allclose(maps.map_x[: HEIGHT // 2], columns[: HEIGHT // 2], atol=1e-3)
+    np.testing.assert_allclose(maps.map_y[: HEIGHT // 2], rows[: HEIGHT // 2], atol=1e-3)
+    assert not np.allclose(maps.map_x[HEIGHT // 2 :], columns[HEIGHT // 2 :], atol=1.0)
+
+
 @pytest.mark.parametrize("sampling", warp.SAMPLING_MODES)
 @pytest.mark.parametrize("padding", warp.PADDING_MODES)
 def test_torch_grid_sample_matches_cv2_remap(sampling: str, padding: str) -> None:
