@@ -135,7 +135,7 @@ _PYTHON_WORDS = frozenset(keyword.kwlist) | {"exec", "eval", "open", "compile", 
 
 _TOKEN = re.compile(
     r"(?P<space>\s+)"
-    r"|(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"|(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z_0-9]*)"
     r"|(?P<op>\*\*|//|<=|>=|==|!=|[-+*/%<>&|~(),])"
 )

@@ -32,7 +32,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,14 +48,16 @@ from .expressions import (
 )
 
 INTERPOLATIONS = ("linear", "cubic", "step")
-MAX_TEXT_LENGTH = 500_000  # an exported 10 000-frame curve fits; a megabyte does not
+MAX_TEXT_LENGTH = 1_000_000  # an exported 30 000-frame noisy curve fits; a megabyte does not
 MAX_FRAMES = 1_000_000
 MAX_FRAME_NUMBER = 10**9
 MAX_WORK = 200_000_000  # operations x frames evaluated per schedule: about a second at most
 
 _KEY_VARIABLES = ("max_f", "s")
-_PLAIN_NUMBER = re.compile(r"\s*\(?\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\)?\s*")
-_PLAIN_INTEGER = re.compile(r"\s*[+-]?\d{1,10}\s*")
+# Applied to stripped text; no two adjacent quantifiers can share characters (no backtracking
+# blow-up on long inputs).
+_PLAIN_NUMBER = re.compile(r"\(?\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*\)?")
+_PLAIN_INTEGER = re.compile(r"[+-]?\d{1,10}")
 _DELIMITERS = re.compile(r"[(),:\"']")
 _QUOTES = str.maketrans({'"': " ", "'": " "})
 
@@ -374,12 +376,31 @@ def _evaluate(text: str, max_frames: int, seed: int, interpolation: str) -> Floa
         h0, h1 = frames[index] - frames[index - 1], frames[index + 1] - frames[index]
         d0 = (knot(index) - knot(index - 1)) / h0
         d1 = (knot(index + 1) - knot(index)) / h1
-        if d0 * d1 <= 0:
+        if not (math.isfinite(d0) and math.isfinite(d1)) or d0 * d1 <= 0:
             return 0.0
         w1, w2 = 2 * h1 + h0, h1 + 2 * h0
         return (w1 + w2) / (w1 / d0 + w2 / d1)
 
     out = np.empty(max_frames, dtype=np.float64)
+    with np.errstate(all="ignore"):  # overflow is caught below, with the frame named
+        _fill(out, frames, ordered, evaluator, knot, slope, interpolation)
+    if not np.isfinite(out).all():  # e.g. a ramp between two huge numbers overflowed
+        bad = int(np.argmin(np.isfinite(out)))
+        raise _error(f"the value at frame {bad} is not a finite number", text, None, bad)
+    return out
+
+
+def _fill(
+    out: FloatArray,
+    frames: list[int],
+    ordered: list[_Keyframe],
+    evaluator: _Evaluator,
+    knot: Callable[[int], float],
+    slope: Callable[[int], float],
+    interpolation: str,
+) -> None:
+    """Write every segment's values into ``out``."""
+    max_frames = len(out)
     if frames[0] > 0:
         out[: min(frames[0], max_frames)] = knot(0)
     for index, (frame, keyframe) in enumerate(zip(frames, ordered, strict=True)):
@@ -409,10 +430,6 @@ def _evaluate(text: str, max_frames: int, seed: int, interpolation: str) -> Floa
                 + (3 * s2 - 2 * s3) * target
                 + (s3 - s2) * width * slope(index + 1)
             )
-    if not np.isfinite(out).all():  # e.g. a ramp between two huge numbers overflowed
-        bad = int(np.argmin(np.isfinite(out)))
-        raise _error(f"the value at frame {bad} is not a finite number", text, None, bad)
-    return out
 
 
 def evaluate_schedule_array(
@@ -518,8 +535,11 @@ def is_schedule_string(text: str) -> bool:
 
 def _number_text(value: float) -> str:
     """Plain fixed-point, shortest digits that read back to the same float (Deforum-safe)."""
-    text = np.format_float_positional(value, unique=True, trim="-")
-    return "0" if text in ("-0", "0") else text
+    text = repr(value)  # shortest round-trip digits, fast
+    if "e" in text:  # Deforum reads 1e-05 as an expression (it would not interpolate)
+        text = np.format_float_positional(value, unique=True, trim="-")
+    text = text.removesuffix(".0")
+    return "0" if text == "-0" else text
 
 
 def format_schedule(values: Sequence[float] | FloatArray) -> str:
@@ -534,20 +554,35 @@ def format_schedule(values: Sequence[float] | FloatArray) -> str:
     if not np.isfinite(series).all():
         bad = int(np.argmin(np.isfinite(series)))
         raise DeforumInputError(f"format_schedule: the value at frame {bad} is not finite")
-    scale = float(np.abs(series).max())
-    tolerance = 1e-12 * scale
-    keys = _collinear_keys(series, tolerance)
-    text = ", ".join(f"{frame}: ({_number_text(float(series[frame]))})" for frame in keys)
-    check = _evaluate(text, len(series), 0, "linear")
-    if np.abs(check - series).max() > 1e-10 * scale:  # never expected; be exact anyway
-        text = ", ".join(f"{frame}: ({_number_text(float(v))})" for frame, v in enumerate(series))
-    return text
+    keys = _collinear_keys(series)
+    if not _reproduces(keys, series):  # not expected: be exact then
+        keys = list(range(len(series)))
+    return ", ".join(f"{frame}: ({_number_text(float(series[frame]))})" for frame in keys)
 
 
-def _collinear_keys(series: FloatArray, tolerance: float) -> list[int]:
-    """Keyframes such that the line between neighbours passes within ``tolerance`` of all.
+def _reproduces(keys: list[int], series: FloatArray) -> bool:
+    """Whether linear interpolation between ``series[keys]`` gives ``series`` (to 1e-10).
 
-    Greedy with a cone of feasible slopes from the current anchor: linear time.
+    Computed as ``_evaluate`` does; relative to the point and the keys around it.
+    """
+    frames = np.arange(len(series))
+    index = np.searchsorted(keys, frames, side="right") - 1
+    key = np.asarray(keys)
+    following = np.minimum(index + 1, len(keys) - 1)
+    value, target = series[key[index]], series[key[following]]
+    width = np.where(following > index, key[following] - key[index], 1)
+    with np.errstate(all="ignore"):
+        s = (frames - key[index]).astype(np.float64) / width
+        line = np.where(following > index, value + (target - value) * s, value)
+    size = np.maximum(np.abs(series), np.maximum(np.abs(value), np.abs(target)))
+    return bool((np.abs(line - series) <= 1e-10 * size).all())
+
+
+def _collinear_keys(series: FloatArray) -> list[int]:
+    """Keyframes such that the line between neighbours passes within a hair of every value.
+
+    Greedy with a cone of feasible slopes from the current anchor (linear time); the
+    tolerance is 1e-12 of the larger of the value and the anchor's value.
     """
     values = series.tolist()
     keys = [0]
@@ -562,6 +597,7 @@ def _collinear_keys(series: FloatArray, tolerance: float) -> list[int]:
             keys.append(anchor)
             distance = 1
             low, high = -math.inf, math.inf
+        tolerance = 1e-12 * max(abs(values[frame]), abs(values[anchor]))
         low = max(low, (values[frame] - tolerance - values[anchor]) / distance)
         high = min(high, (values[frame] + tolerance - values[anchor]) / distance)
     if keys[-1] != len(values) - 1 and values[-1] != values[keys[-1]]:
