@@ -86,6 +86,28 @@ def _export_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .core.deforum_settings import load_job_or_settings
+    from .core.overrides import apply_overrides, parse_set_arguments
+    from .engine.progress import TerminalProgress
+    from .engine.render import render
+
+    job, warnings = load_job_or_settings(args.job)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.set:
+        job = apply_overrides(job, parse_set_arguments(args.set))
+    if args.model:
+        job = dataclasses.replace(job, model=dataclasses.replace(job.model, id=args.model))
+    if args.device:
+        job = dataclasses.replace(job, device=args.device)
+    out = Path(args.out) if args.out else Path(f"{Path(args.job).stem}_output")
+    result = render(job, out, preview=args.preview, resume=args.resume, emit=TerminalProgress())
+    return 1 if result.cancelled else 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     import json
 
@@ -145,6 +167,18 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("-o", "--output", help="settings file to write (default: print it)")
     exp.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_help)
     exp.set_defaults(handler=_export_settings)
+
+    ren = commands.add_parser(
+        "render", help="render a job JSON or a Deforum settings file into frames and a video"
+    )
+    ren.add_argument("job", help="job JSON or sd-webui-deforum settings file")
+    ren.add_argument("--out", help="output folder (default: <JOB name>_output)")
+    ren.add_argument("--model", help="Hugging Face id, diffusers folder or .safetensors file")
+    ren.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run")
+    ren.add_argument("--preview", action="store_true", help="motion preview: no diffusion")
+    ren.add_argument("--resume", action="store_true", help="continue an unfinished run")
+    ren.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_help)
+    ren.set_defaults(handler=_render)
 
     bench = commands.add_parser("bench", help="measure speed; prints each benchmark's figures")
     bench.add_argument("names", nargs="*", help="benchmarks to run (default: all)")

@@ -1,0 +1,535 @@
+"""The render loop: a Job in, frames out, in Deforum's order.
+
+Frames are grouped in *spans* of the diffusion cadence N: a key frame every N-th
+index (and the first) is diffused; the frames between two keys are tweens, both keys
+warped to the tween's camera and blended; frames after the last key are the last key
+warped forward. Per key frame, as Deforum does it: warp the previous key, colour-match
+to the first frame (or an image), contrast, anti-blur, noise, img2img with denoise
+``1 − strength``. So ``diffusion_calls`` is ``ceil(frames / N)``.
+
+Determinism, which makes resume lossless (DESIGN.md §2): every random draw derives
+from (seed, frame, purpose), and a span only reads frames as decoded from their PNGs
+(the previous key and the colour reference), so a resumed run writes exactly the
+frames an uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.deforum_settings import write_settings
+from ..core.errors import DeforumInputError
+from ..core.job import Job, save_job
+from ..core.output_layout import frame_files as finished_frames
+from ..core.output_layout import frame_path
+from ..core.seeds import resolve_master_seed, seeds_for_frames
+from . import frames as frame_files
+from .adjust import adjust_contrast, unsharp_mask
+from .coherence import ColorMatcher
+from .diffusion import Cancelled, Diffuser, ModelOptions, load_diffuser, resolve_device
+from .motion import FrameWarper, job_camera_track
+from .noise import add_noise
+
+Image = NDArray[np.uint8]
+Emit = Callable[..., None]
+"""``emit(kind, **fields)``: the events of ``core.protocol`` (started, progress, frame…)."""
+
+STAGES = (
+    "load",
+    "warp",
+    "coherence",
+    "contrast",
+    "antiblur",
+    "noise",
+    "diffusion",
+    "tween",
+    "write",
+)
+#: The stages that are the engine's own work (everything but the networks).
+ENGINE_STAGES = ("warp", "coherence", "contrast", "antiblur", "noise", "tween", "write")
+SUPPORTED_MODES = ("None", "2D", "3D")
+
+
+@dataclass(frozen=True)
+class Span:
+    """A key frame index, the key it is warped from (None: generated fresh), the tweens."""
+
+    previous: int | None
+    key: int | None  # None for the frames after the last key
+    tweens: tuple[int, ...]
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        return self.tweens + (() if self.key is None else (self.key,))
+
+
+def plan_spans(frames: int, cadence: int) -> list[Span]:
+    """Spans covering frame indices ``0 … frames−1`` with a key every ``cadence`` frames."""
+    keys = list(range(0, frames, cadence))
+    spans = [Span(None, 0, ())]
+    spans += [Span(p, d, tuple(range(p + 1, d))) for p, d in itertools.pairwise(keys)]
+    if keys[-1] < frames - 1:
+        spans.append(Span(keys[-1], None, tuple(range(keys[-1] + 1, frames))))
+    return spans
+
+
+@dataclass
+class RenderResult:
+    """What a render did: frames written this run, diffusion calls, cancelled or not."""
+
+    out_dir: Path
+    written: list[int] = field(default_factory=list)
+    diffusion_calls: int = 0
+    cancelled: bool = False
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+
+def test_pattern(width: int, height: int) -> Image:
+    """A colourful checkerboard: what the motion preview warps when there is no init image."""
+    y, x = np.mgrid[0:height, 0:width]
+    cells = ((x * 8 // max(width, 1)) + (y * 8 // max(height, 1))) % 2
+    image = np.stack([x * 255 // max(width - 1, 1), y * 255 // max(height - 1, 1), cells * 255], -1)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def load_rgb(path: str, width: int, height: int, field_name: str) -> Image:
+    """An image file as RGB uint8 at the job's size (a clear error when it is missing)."""
+    import cv2
+
+    data = np.fromfile(path, dtype=np.uint8) if Path(path).is_file() else None
+    decoded = None if data is None or data.size == 0 else cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise DeforumInputError(
+            f"{field_name}: cannot read an image at {path!r}; give the path of a PNG or JPEG"
+        )
+    rgb = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+    if rgb.shape[:2] != (height, width):
+        rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+class Renderer:
+    """Renders one job into one output folder; :meth:`run` does the work."""
+
+    def __init__(
+        self,
+        job: Job,
+        out_dir: str | os.PathLike[str],
+        *,
+        preview: bool = False,
+        resume: bool = False,
+        emit: Emit | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.job = job
+        self.out = Path(out_dir)
+        self.preview = preview
+        self.resume = resume
+        self.emit: Emit = emit or (lambda kind, **fields: None)
+        self.cancel = cancel or threading.Event()
+        self.result = RenderResult(self.out)
+        self.n = job.max_frames
+        mode = job.animation_mode
+        self.cadence = job.cadence.diffusion_cadence if mode in ("2D", "3D") else 1
+        self.diffuser: Diffuser | None = None
+
+    # -- checks before the first frame --------------------------------------------------
+
+    def check(self) -> None:
+        """Refuse a job this loop cannot render, before any frame (names the field)."""
+        job = self.job
+        if job.animation_mode not in SUPPORTED_MODES:
+            raise DeforumInputError(
+                f"animation_mode {job.animation_mode!r}: this engine renders "
+                f"{', '.join(SUPPORTED_MODES)}; Video Input and Interpolation are not built yet"
+            )
+        if job.coherence.color_coherence == "Video Input":
+            raise DeforumInputError(
+                "color_coherence 'Video Input' needs Video Input mode, which is not built yet; "
+                "use 'LAB', 'HSV', 'RGB', 'Image' or 'None'"
+            )
+        if job.init.use_init and not job.init.init_image:
+            raise DeforumInputError("init_image: use_init is on but no init image is given")
+        if job.init.use_mask:
+            raise DeforumInputError(
+                "use_mask: init masks are not supported by this engine yet; turn use_mask off"
+            )
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            probe = self.out / ".write_test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise DeforumInputError(
+                f"output folder {str(self.out)!r} is not writable ({error.strerror}); "
+                "choose another folder with --out"
+            ) from None
+
+    def record_job(self) -> int:
+        """Write job.json (or check that an earlier run here was the same job); the seed."""
+        job_file = self.out / "job.json"
+        run_file = self.out / "run.json"
+        asked = self.job.to_dict()
+        if job_file.exists():
+            try:
+                earlier = json.loads(job_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                earlier = None
+            if earlier != asked:
+                raise DeforumInputError(
+                    f"output folder {str(self.out)!r} holds frames of a different job; "
+                    "choose another folder, or delete it to start over"
+                )
+            if not self.resume and finished_frames(self.out):
+                raise DeforumInputError(
+                    f"output folder {str(self.out)!r} already holds frames of this job; "
+                    "continue it with --resume, or choose another folder"
+                )
+        else:
+            save_job(self.job, job_file)
+        seed = self.job.seeds.seed
+        if seed == -1 and run_file.exists():
+            try:
+                seed = int(json.loads(run_file.read_text(encoding="utf-8"))["seed"])
+            except (OSError, ValueError, KeyError, TypeError):
+                seed = -1
+        return resolve_master_seed(seed)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.result.timings[stage] += time.perf_counter() - start
+
+    def run(self) -> RenderResult:
+        """Render every missing frame; returns what was done (cancelled or complete)."""
+        started = time.perf_counter()
+        self.check()
+        self.seed = self.record_job()
+        job = self.job
+        self.track = job_camera_track(job)
+        device = resolve_device(job.device)
+        if not self.preview:
+            with self.timed("load"):
+                self.diffuser = load_diffuser(
+                    job.model.id,
+                    ModelOptions(
+                        device=job.device,
+                        allow_pickle=job.model.allow_pickle,
+                        sha256=job.model.sha256,
+                    ),
+                )
+            device = self.diffuser.device
+        self.warper = None if self.track is None else FrameWarper(job, self.track, self.out, device)
+        self.series = {
+            name: job.series(name, seed=self.seed)
+            for name in (
+                "strength",
+                "noise",
+                "contrast",
+                "cfg_scale",
+                "steps",
+                "antiblur_amount",
+                "antiblur_kernel",
+                "antiblur_sigma",
+                "antiblur_threshold",
+            )
+        }
+        self.prompts = job.frame_prompts(seed=self.seed)
+        spans = plan_spans(self.n, self.cadence)
+        keys = [s.key for s in spans if s.key is not None]
+        schedule = (
+            job.series("seed", seed=self.seed) if job.seeds.seed_behavior == "schedule" else None
+        )
+        self.seeds = seeds_for_frames(
+            keys,
+            seed=self.seed,
+            behavior=job.seeds.seed_behavior,
+            iter_n=job.seeds.seed_iter_N,
+            schedule=schedule,
+        )
+        done = self.prepare_resume()
+        self.write_run_record(device, status="running", started=started)
+        resumed_from = self.frame(min(set(range(self.n)) - done)) if done else None
+        self.emit("started", frames=self.n, first_frame=job.first_frame, resumed_from=resumed_from)
+        self.images: dict[int, Image] = {}
+        self.matcher: ColorMatcher | None = None
+        try:
+            for span in spans:
+                if set(span.indices) <= done:
+                    continue
+                self.render_span(span, done)
+        except Cancelled:
+            self.result.cancelled = True
+        self.result.seconds = time.perf_counter() - started
+        if self.result.cancelled:
+            self.write_run_record(device, status="cancelled", started=started)
+            self.emit("cancelled", frames=len(finished_frames(self.out)))
+            return self.result
+        write_settings(job, self.out / "deforum_settings.txt")
+        if job.output.make_video:
+            from .video import write_video
+
+            with self.timed("write"):
+                paths = [frame_path(self.out, self.frame(i)) for i in range(self.n)]
+                write_video(paths, self.out / "video.mp4", job.fps)
+        self.result.seconds = time.perf_counter() - started
+        self.write_run_record(device, status="done", started=started)
+        self.emit("done", frames=self.n, out_dir=str(self.out), seconds=self.result.seconds)
+        return self.result
+
+    def frame(self, index: int) -> int:
+        return self.job.first_frame + index
+
+    def prepare_resume(self) -> set[int]:
+        """Indices of frames already finished here; broken leftovers are deleted first."""
+        for leftover in frame_files.clean_partial_files(self.out):
+            self.emit("warning", message=f"removed a partial file from a killed run: {leftover}")
+        scan = frame_files.scan_frames(self.out, (self.job.H, self.job.W))
+        for number, why in sorted(scan.corrupt.items()):
+            frame_path(self.out, number).unlink(missing_ok=True)
+            self.emit("warning", message=f"frame {number} did not decode ({why}); redoing it")
+        return {
+            n - self.job.first_frame for n in scan.valid if 0 <= n - self.job.first_frame < self.n
+        }
+
+    def image(self, index: int) -> Image:
+        """A finished frame as decoded from its PNG (held in memory once read)."""
+        if index not in self.images:
+            self.images[index] = frame_files.read_frame(frame_path(self.out, self.frame(index)))
+        return self.images[index]
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled()
+
+    def render_span(self, span: Span, done: set[int]) -> None:
+        """Produce and write every missing frame of one span, tweens first."""
+        self.check_cancel()
+        previous = span.previous
+        key_image = None if span.key is None else self.key_frame(span.key, previous)
+        for t in span.tweens:
+            if t in done:
+                continue
+            with self.timed("tween"):
+                image = self.tween(t, previous, span.key, key_image)
+            self.write(t, image, kind="tween")
+            self.check_cancel()
+        if span.key is not None and key_image is not None and span.key not in done:
+            self.write(span.key, key_image, kind="key")
+        # Only the newest key is needed again (as the next span's source).
+        keep = {0, span.key if span.key is not None else previous}
+        self.images = {i: im for i, im in self.images.items() if i in keep}
+
+    def key_frame(self, key: int, previous: int | None) -> Image:
+        """The key frame image: fresh generation, or the previous key warped and diffused."""
+        warper = self.warper
+        if previous is None or warper is None or warper.crosses_cut(previous, key):
+            return self.generate(key)
+        with self.timed("warp"):
+            warped = warper.warp(self.image(previous), previous, key)
+        if self.job.output.save_depth_maps:
+            warper.save_depth(key, warped.target_depth)
+        image = np.asarray(warped.image, dtype=np.uint8)
+        with self.timed("coherence"):
+            image = self.color_matcher().apply(image)
+        with self.timed("contrast"):
+            image = adjust_contrast(image, self.series["contrast"][key])
+        with self.timed("antiblur"):
+            amount = self.series["antiblur_amount"][key]
+            if amount > 0:
+                image = unsharp_mask(
+                    image,
+                    amount,
+                    kernel=round(self.series["antiblur_kernel"][key]),
+                    sigma=self.series["antiblur_sigma"][key],
+                    threshold=self.series["antiblur_threshold"][key],
+                )
+        with self.timed("noise"):
+            coherence = self.job.coherence
+            image = add_noise(
+                image,
+                self.series["noise"][key],
+                self.seeds[key],
+                self.frame(key),
+                noise_type=coherence.noise_type,
+                perlin_octaves=coherence.perlin_octaves,
+                perlin_persistence=coherence.perlin_persistence,
+            )
+        if self.preview:
+            return image
+        return self.diffuse(key, image, denoise=1.0 - self.series["strength"][key])
+
+    def color_matcher(self) -> ColorMatcher:
+        """Matches colours to frame 0 (or to the coherence image), built once per run."""
+        if self.matcher is None:
+            coherence = self.job.coherence
+            if coherence.color_coherence == "Image":
+                reference = load_rgb(
+                    coherence.color_coherence_image_path,
+                    self.job.W,
+                    self.job.H,
+                    "color_coherence_image_path",
+                )
+            else:
+                reference = self.image(0)
+            self.matcher = ColorMatcher(reference, coherence.color_coherence)
+        return self.matcher
+
+    def generate(self, key: int) -> Image:
+        """A key frame with nothing to warp from: init image, text-to-image, or the pattern."""
+        job = self.job
+        init = (
+            load_rgb(job.init.init_image, job.W, job.H, "init_image")
+            if job.init.use_init and job.init.init_image and key == 0
+            else None
+        )
+        if self.preview:
+            return init if init is not None else test_pattern(job.W, job.H)
+        if init is not None:
+            return self.diffuse(key, init, denoise=1.0 - job.init.strength)
+        return self.diffuse(key, None, denoise=1.0)
+
+    def diffuse(self, key: int, image: Image | None, denoise: float) -> Image:
+        """One diffusion call: img2img from ``image``, or text-to-image when it is None."""
+        assert self.diffuser is not None
+        job = self.job
+        prompt = self.prompts[key]
+        steps = max(1, round(self.series["steps"][key]))
+        frame = self.frame(key)
+
+        def on_step(step: int, total: int) -> None:
+            self.emit("progress", frame=frame, step=step, steps=total, stage="diffusion")
+            if self.cancel.is_set():
+                raise Cancelled()
+
+        self.result.diffusion_calls += 1
+        with self.timed("diffusion"):
+            if image is None:
+                return self.diffuser.txt2img(
+                    prompt.positive,
+                    prompt.negative,
+                    self.seeds[key],
+                    steps,
+                    self.series["cfg_scale"][key],
+                    job.W,
+                    job.H,
+                    job.sampler,
+                    step_callback=on_step,
+                )
+            return self.diffuser.img2img(
+                image,
+                prompt.positive,
+                prompt.negative,
+                self.seeds[key],
+                steps,
+                self.series["cfg_scale"][key],
+                min(max(denoise, 0.0), 1.0),
+                job.sampler,
+                step_callback=on_step,
+            )
+
+    def tween(
+        self, t: int, previous: int | None, key: int | None, key_image: Image | None
+    ) -> Image:
+        """A cadence frame: both neighbouring keys warped to it and blended by distance."""
+        assert previous is not None, "every tween follows a key"
+        sources = [(self.image(previous), previous, 1.0)]
+        if key is not None and key_image is not None:
+            weight = (t - previous) / (key - previous)
+            sources = [(self.image(previous), previous, 1.0 - weight), (key_image, key, weight)]
+        # Never blend across a camera cut: keep the sources in the tween's own shot.
+        in_shot = [s for s in sources if not self.crosses_cut(s[1], t)] or sources[:1]
+        total = sum(weight for *_, weight in in_shot) or 1.0
+        blended = sum(
+            self.warped_or_held(image, source, t).astype(np.float32) * (weight / total)
+            for image, source, weight in in_shot
+        )
+        return np.asarray(np.clip(np.rint(blended), 0, 255), dtype=np.uint8)
+
+    def crosses_cut(self, source: int, target: int) -> bool:
+        return self.warper is not None and self.warper.crosses_cut(source, target)
+
+    def warped_or_held(self, image: Image, source: int, target: int) -> Image:
+        if self.warper is None or self.warper.crosses_cut(source, target):
+            return image
+        return np.asarray(self.warper.warp(image, source, target).image, dtype=np.uint8)
+
+    def write(self, index: int, image: Image, *, kind: str) -> None:
+        """Write one finished frame atomically and announce it."""
+        frame = self.frame(index)
+        sidecar = {"index": index, "kind": kind, "seed": self.seeds.get(index)}
+        with self.timed("write"):
+            path = frame_files.write_frame(self.out, frame, image, sidecar=sidecar)
+        self.images[index] = image
+        self.result.written.append(frame)
+        self.emit("frame", frame=frame, index=index, path=str(path))
+
+    # -- records -------------------------------------------------------------------------
+
+    def write_run_record(self, device: str, *, status: str, started: float) -> None:
+        """``run.json``: what ran (model, device, versions, seeds, calls, stage timings)."""
+        diffused = max(self.result.diffusion_calls, 1)
+        record: dict[str, Any] = {
+            "status": status,
+            "seed": self.seed,
+            "preview": self.preview,
+            "model": None if self.diffuser is None else self.job.model.id,
+            "architecture": None if self.diffuser is None else self.diffuser.architecture,
+            "device": device,
+            "dtype": None if self.diffuser is None else str(self.diffuser.dtype),
+            "versions": versions(),
+            "frames": self.n,
+            "cadence": self.cadence,
+            "diffusion_calls": self.result.diffusion_calls,
+            "written_this_run": len(self.result.written),
+            "seeds": {str(self.frame(i)): s for i, s in sorted(self.seeds.items())},
+            "seconds": round(time.perf_counter() - started, 4),
+            "timings_s": {k: round(v, 4) for k, v in self.result.timings.items()},
+            "engine_ms_per_frame": round(
+                1000
+                * sum(self.result.timings[s] for s in ENGINE_STAGES)
+                / max(len(self.result.written), 1),
+                3,
+            ),
+            "diffusion_ms_per_call": round(1000 * self.result.timings["diffusion"] / diffused, 3),
+        }
+        temporary = self.out / ".run.json.tmp"
+        temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        os.replace(temporary, self.out / "run.json")
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages that shape the frames (for run.json)."""
+    import platform
+
+    found = {"python": platform.python_version()}
+    for name in ("numpy", "torch", "diffusers", "transformers", "cv2"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        found[name] = str(getattr(module, "__version__", "?"))
+    return found
+
+
+def render(job: Job, out_dir: str | os.PathLike[str], **options: Any) -> RenderResult:
+    """Render ``job`` into ``out_dir`` (see :class:`Renderer` for the options)."""
+    return Renderer(job, out_dir, **options).run()
