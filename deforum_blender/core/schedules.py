@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -125,6 +126,7 @@ def _quote(text: str, position: int | None, width: int = 80) -> str:
 @dataclass(frozen=True)
 class _Keyframe:
     key: Expression  # the frame number, an expression in max_f and s
+    key_position: int
     value: str  # the value as written (string schedules use it)
     value_position: int
     number: float | None  # set when the value is a plain number: it interpolates
@@ -240,7 +242,7 @@ def _parse(text: str, strings: bool) -> tuple[_Keyframe, ...]:
                 continue  # a trailing comma
             raise _error("empty keyframe between commas: remove the extra ','", text, item.start)
         if bare:
-            key = compile_expression("0", _KEY_VARIABLES, 0)
+            key, key_start = compile_expression("0", _KEY_VARIABLES, 0), start
             value_start, value_end = start, end
         elif item.colon is None:
             hint = _decimal_comma(text, items, index)
@@ -260,17 +262,24 @@ def _parse(text: str, strings: bool) -> tuple[_Keyframe, ...]:
                 raise _error("the value after ':' is missing", text, item.colon + 1)
         raw = text[value_start:value_end]
         if strings:
-            keyframes.append(_Keyframe(key, _string_value(raw), value_start, None, None))
+            keyframes.append(_Keyframe(key, key_start, _string_value(raw), value_start, None, None))
         elif _PLAIN_NUMBER.fullmatch(raw):
             number = float(raw.strip().strip("()"))
             if not math.isfinite(number):
                 raise _error(f"the number {raw.strip()[:20]} is too large", text, value_start)
-            keyframes.append(_Keyframe(key, raw, value_start, number, None))
+            keyframes.append(_Keyframe(key, key_start, raw, value_start, number, None))
         else:
             formula = _compile(text, value_start, value_end, VARIABLES)
             literal = formula.literal
             keyframes.append(
-                _Keyframe(key, raw, value_start, literal, None if literal is not None else formula)
+                _Keyframe(
+                    key,
+                    key_start,
+                    raw,
+                    value_start,
+                    literal,
+                    None if literal is not None else formula,
+                )
             )
     return tuple(keyframes)
 
@@ -290,12 +299,15 @@ def _check_text(text: object) -> None:
         raise _error(f"expected text, got {type(text).__name__}", str(text)[:200], None)
 
 
-def _check_arguments(text: str, max_frames: int) -> None:
+def _check_arguments(text: str, max_frames: int) -> int:
+    """``max_frames`` as an int (numpy integers are fine), checked."""
     _check_text(text)
-    if isinstance(max_frames, bool) or not isinstance(max_frames, int):
-        raise _error(f"max_frames must be a whole number, not {max_frames!r}", str(text), None)
+    if isinstance(max_frames, bool) or not hasattr(max_frames, "__index__"):
+        raise _error(f"max_frames must be a whole number, not {max_frames!r}", text, None)
+    max_frames = operator.index(max_frames)
     if not 1 <= max_frames <= MAX_FRAMES:
         raise _error(f"max_frames must be from 1 to {MAX_FRAMES}, not {max_frames}", text, None)
+    return max_frames
 
 
 def _frames(
@@ -317,7 +329,7 @@ def _frames(
             raise _error(
                 f"frame {frame_value:.0f} is out of range (at most {MAX_FRAME_NUMBER})",
                 text,
-                key.offset,
+                keyframe.key_position,
             )
         by_frame[int(frame_value)] = keyframe  # int() truncates, as Deforum does
     frames = sorted(by_frame)
@@ -442,7 +454,7 @@ def evaluate_schedule_array(
 ) -> FloatArray:
     """Like :func:`evaluate_schedule`, returning a float64 numpy array."""
     try:
-        _check_arguments(text, max_frames)
+        max_frames = _check_arguments(text, max_frames)
         if interpolation not in INTERPOLATIONS:
             raise _error(
                 f"unknown interpolation {interpolation!r}; use one of {', '.join(INTERPOLATIONS)}",
@@ -482,7 +494,7 @@ def evaluate_string_schedule(
     last after it); one pair of parentheses and one pair of quotes around it are removed.
     """
     try:
-        _check_arguments(text, max_frames)
+        max_frames = _check_arguments(text, max_frames)
         frames, ordered = _frames(text, _parse(text, True), max_frames, seed)
         out: list[str] = []
         index = 0
@@ -500,7 +512,7 @@ def evaluate_frame_key(
 ) -> int:
     """A frame key such as ``"30"``, ``"max_f/2"`` or ``'"max_f-1"'`` as a frame number."""
     try:
-        _check_arguments(key, max_frames)
+        max_frames = _check_arguments(key, max_frames)
         keyframe_text = f"{key}: 0"
         frames, _ = _frames(keyframe_text, _parse(keyframe_text, False), max_frames, seed)
         return frames[0]

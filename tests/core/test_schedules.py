@@ -462,3 +462,13 @@ def test_bench_command_refuses_unknown_benchmarks() -> None:
     result = run_cli("bench", "no-such-benchmark")
     assert result.returncode == 2
     assert "schedules" in result.stderr
+
+
+def test_numpy_integer_frame_counts_are_accepted() -> None:
+    assert evaluate_schedule("0: (1)", np.int64(2)) == [1.0, 1.0]  # type: ignore[arg-type]
+
+
+def test_frame_numbers_out_of_range_are_pointed_at() -> None:
+    with pytest.raises(ScheduleError, match="out of range") as caught:
+        evaluate_schedule("0: (1), 9999999999: (2)", 5)
+    assert caught.value.position == 8
