@@ -47,6 +47,14 @@ def bench_schedules() -> Figures:
         schedules._parse.cache_clear()
         schedules.evaluate_schedule(numeric, frames)
 
+    # The extreme case: a different expression every 10 frames (1000 to compile).
+    many = ", ".join(f"{frame}: (0.5+0.1*sin(t/{frame + 1}))" for frame in range(0, frames, 10))
+
+    def cold_many_expressions() -> None:
+        schedules._parse.cache_clear()
+        expressions.compile_expression.cache_clear()
+        schedules.evaluate_schedule(many, frames)
+
     series = schedules.evaluate_schedule_array(numeric, frames)
     return {
         "expression_10k_frames_ms": best_ms(cold_expression),
@@ -57,6 +65,7 @@ def bench_schedules() -> Figures:
             lambda: schedules.evaluate_schedule(expression, frames, interpolation="cubic")
         ),
         "numeric_1000_keyframes_ms": best_ms(cold_numeric),
+        "expression_1000_keyframes_ms": best_ms(cold_many_expressions, repeat=3),
         "format_10k_frames_ms": best_ms(lambda: schedules.format_schedule(series), repeat=3),
     }
 
