@@ -56,7 +56,8 @@ def _cdfs(image: NDArray[Any]) -> NDArray[Any]:
 
     cdfs = np.empty((3, 256), dtype=np.float64)
     for channel in range(3):
-        counts = cv2.calcHist([image], [channel], None, [256], [0, 256])[:, 0]
+        # reshape: some OpenCV builds return 256×1, others a flat 256.
+        counts = cv2.calcHist([image], [channel], None, [256], [0, 256]).reshape(-1)
         cdfs[channel] = np.cumsum(counts) / max(counts.sum(), 1.0)
     return cdfs
 
