@@ -6,10 +6,10 @@ that). Registered by :func:`deforum_blender.register`.
 
 from __future__ import annotations
 
-from . import preferences
+from . import panels, preferences, prompts, properties
 
 # Registered in order, unregistered in reverse (PropertyGroups before the pointers to them).
-_MODULES = (preferences,)
+_MODULES = (preferences, properties, prompts, panels)
 
 
 def register() -> None:

@@ -1,0 +1,416 @@
+"""The Deforum panel in the Properties editor's Output tab, with one sub-panel per topic.
+
+``DEFORUM_PT_main`` shows the frame range, the size and every problem that would stop
+a render, each with the property that fixes it. The sub-panels follow Deforum's grouping
+and names. Per-frame values are drawn with their schedule field when one is set (or when
+"Schedules" is on); a schedule that cannot be read is drawn in red.
+
+The Motion sub-panel shows this frame's camera motion in Deforum's units and the vertical
+FOV. The motion into frame f needs the camera at f−1, which the panel cannot evaluate
+while drawing, so a ``frame_change_post`` handler remembers each frame's evaluated camera
+pose as frames are played or stepped; any edit drops what it remembered.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, cast
+
+import bpy
+import numpy as np
+import numpy.typing as npt
+from bpy.app.handlers import persistent
+
+from ..core.camera import (
+    DEFAULT_TRANSLATION_SCALE,
+    motion_to_deforum,
+    relative_pose,
+    vertical_fov,
+)
+from ..core.errors import DeforumInputError
+from .camera_track import camera_data_of, render_size_of
+from .properties import deforum_settings, schedule_property_name
+from .scene_job import (
+    MOTION_MODES,
+    render_size,
+    scene_fps,
+    scene_problems,
+    schedule_problem,
+    seed_keys_unused,
+)
+
+# -- remembered camera poses (for the Motion sub-panel) ------------------------------------
+
+# scene name → frame → (camera name, evaluated world matrix)
+_POSES: dict[str, dict[int, tuple[str, npt.NDArray[np.float64]]]] = {}
+_MAX_POSES = 10_000  # per scene; a long timeline is still small (128 bytes a pose)
+
+
+def remember_pose(scene: bpy.types.Scene, depsgraph: Any = None) -> None:
+    """Remember the scene camera's evaluated pose at the current frame."""
+    camera = scene.camera
+    if camera is None:
+        return
+    evaluated = camera.evaluated_get(depsgraph) if depsgraph is not None else camera
+    poses = _POSES.setdefault(scene.name, {})
+    if len(poses) >= _MAX_POSES:
+        poses.clear()
+    poses[scene.frame_current] = (camera.name, np.array(evaluated.matrix_world, dtype=np.float64))
+
+
+@persistent  # type: ignore[untyped-decorator]
+def _on_frame_change(scene: bpy.types.Scene, depsgraph: Any = None) -> None:
+    remember_pose(scene, depsgraph)
+
+
+@persistent  # type: ignore[untyped-decorator]
+def _on_edit(scene: bpy.types.Scene, depsgraph: Any) -> None:
+    # Frame changes do not come here; edits do. An edit of anything but the scene's own
+    # settings may move the camera on any frame, so the remembered poses are stale.
+    if any(not isinstance(update.id, bpy.types.Scene) for update in depsgraph.updates):
+        _POSES.pop(scene.name, None)
+
+
+@persistent  # type: ignore[untyped-decorator]
+def _on_load(*_args: Any) -> None:
+    _POSES.clear()
+
+
+def camera_motion(scene: bpy.types.Scene) -> dict[str, float] | None:
+    """Deforum's 3D values for the motion into the current frame, or None if not known yet.
+
+    An empty dict on the first frame and at a camera cut (they carry no motion).
+    """
+    camera = scene.camera
+    frame = scene.frame_current
+    if camera is None:
+        return None
+    if frame <= scene.frame_start:
+        return {}
+    previous = _POSES.get(scene.name, {}).get(frame - 1)
+    if previous is None:
+        return None
+    if previous[0] != camera.name:
+        return {}
+    settings = deforum_settings(scene)
+    scale = settings.translation_scale or DEFAULT_TRANSLATION_SCALE
+    current = np.array(camera.matrix_world, dtype=np.float64)
+    return motion_to_deforum(relative_pose(previous[1], current), scale)
+
+
+# -- drawing helpers ----------------------------------------------------------------------
+
+
+def _draw_per_frame(layout: Any, settings: Any, name: str) -> None:
+    """A per-frame value, and its schedule field when set or when schedules are shown."""
+    schedule = schedule_property_name(name)
+    text = str(getattr(settings, schedule)).strip()
+    column = layout.column(align=True)
+    value = column.row()
+    value.active = not text  # a schedule overrides the value and its keyframes
+    value.prop(settings, name)
+    if text or settings.show_schedules:
+        row = column.row()
+        row.alert = schedule_problem(settings, name) is not None
+        row.prop(settings, schedule, text="Schedule")
+
+
+def _draw_problem(layout: Any, problem: Any) -> None:
+    box = layout.box()
+    box.alert = True
+    box.label(text=problem.message, icon="ERROR")
+    for owner, name in problem.fixes:
+        box.prop(owner, name)
+    if problem.operator:
+        box.operator(problem.operator)
+
+
+class _DeforumPanel(bpy.types.Panel):
+    """Shared placement: Properties editor, Output tab (never registered itself)."""
+
+    bl_space_type = "PROPERTIES"
+    bl_region_type = "WINDOW"
+    bl_context = "output"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return context.scene is not None and hasattr(context.scene, "deforum")
+
+    def parts(self, context: bpy.types.Context) -> tuple[Any, bpy.types.Scene, Any]:
+        """The layout, the scene and its Deforum settings (poll made sure they exist)."""
+        scene = context.scene
+        assert scene is not None and self.layout is not None
+        return self.layout, scene, deforum_settings(scene)
+
+
+class DEFORUM_PT_main(_DeforumPanel):
+    """Deforum: frame range, size and the problems that would stop a render"""
+
+    bl_label = "Deforum"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, scene, settings = self.parts(context)
+        width, height, _ = render_size(scene)
+        fps = scene_fps(scene) if settings.use_scene_fps else settings.fps
+        frames = scene.frame_end - scene.frame_start + 1
+        column = layout.column(align=True)
+        column.label(
+            text=f"Frames {scene.frame_start}–{scene.frame_end} ({max(frames, 0)})",
+            icon="SEQUENCE",
+        )
+        column.label(text=f"{width}×{height} at {fps:g} fps", icon="IMAGE_DATA")
+        for problem in scene_problems(scene):
+            _draw_problem(layout, problem)
+
+
+class _DeforumSubPanel(_DeforumPanel):
+    bl_parent_id = "DEFORUM_PT_main"
+
+
+class DEFORUM_PT_model(_DeforumSubPanel):
+    """Model, device and output"""
+
+    bl_label = "Model & Output"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, _, settings = self.parts(context)
+        layout.use_property_split = True
+        layout.prop(settings, "animation_mode")
+        layout.prop(settings, "model")
+        layout.prop(settings, "allow_pickle")
+        layout.prop(settings, "device")
+        layout.separator()
+        layout.prop(settings, "output_dir")
+        layout.prop(settings, "use_scene_fps")
+        fps = layout.row()
+        fps.active = not settings.use_scene_fps
+        fps.prop(settings, "fps")
+        layout.prop(settings, "make_video")
+        layout.prop(settings, "save_depth_maps")
+
+
+class DEFORUM_PT_prompts(_DeforumSubPanel):
+    """Prompts keyed to frames, each labelled by a timeline marker"""
+
+    bl_label = "Prompts"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, _, settings = self.parts(context)
+        row = layout.row()
+        row.template_list(
+            "DEFORUM_UL_prompts", "", settings, "prompts", settings, "prompt_index", rows=4
+        )
+        buttons = row.column(align=True)
+        buttons.operator("deforum.prompt_add", icon="ADD", text="")
+        buttons.operator("deforum.prompt_remove", icon="REMOVE", text="")
+        if 0 <= settings.prompt_index < len(settings.prompts):
+            item = settings.prompts[settings.prompt_index]
+            column = layout.column(align=True)
+            column.prop(item, "frame")
+            column.prop(item, "prompt", text="")
+            column.prop(item, "negative_prompt", text="", icon="REMOVE")
+        layout.separator()
+        layout.use_property_split = True
+        layout.prop(settings, "positive_prompts")
+        layout.prop(settings, "negative_prompts")
+        layout.prop(settings, "blend_prompts")
+
+
+_MOTION_LABELS = (
+    ("translation_x", "Translation X"),
+    ("translation_y", "Translation Y"),
+    ("translation_z", "Translation Z"),
+    ("rotation_3d_x", "Rotation 3D X"),
+    ("rotation_3d_y", "Rotation 3D Y"),
+    ("rotation_3d_z", "Rotation 3D Z"),
+)
+
+
+class DEFORUM_PT_motion(_DeforumSubPanel):
+    """This frame's camera motion in Deforum's units, and the field of view"""
+
+    bl_label = "Motion"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, scene, settings = self.parts(context)
+        layout.use_property_split = True
+        if settings.animation_mode not in MOTION_MODES:
+            layout.label(text=f"No motion in {settings.animation_mode} mode", icon="INFO")
+            return
+        if settings.animation_mode == "2D":
+            layout.prop(settings, "border")
+        layout.prop(settings, "translation_scale")
+        camera = scene.camera
+        if camera is None or camera.type != "CAMERA":
+            layout.label(text="No scene camera", icon="ERROR")
+            return
+        try:
+            data = camera_data_of(cast(bpy.types.Camera, camera.data), camera.name)
+        except DeforumInputError as error:
+            layout.label(text=str(error), icon="ERROR")
+            return
+        column = layout.column(align=True)
+        fov = math.degrees(vertical_fov(data, render_size_of(scene)))
+        column.label(text=f"FOV (vertical): {fov:.3f}°")
+        motion = camera_motion(scene)
+        if motion is None:
+            column.label(text="Step back a frame and forward again to see the motion")
+            return
+        if not motion:
+            column.label(text="No motion into this frame (first frame or a cut)")
+            return
+        for key, label in _MOTION_LABELS:
+            column.label(text=f"{label}: {motion[key]:.4f}")
+
+
+class DEFORUM_PT_depth(_DeforumSubPanel):
+    """Where depth comes from and how the 3D warp samples"""
+
+    bl_label = "Depth"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012 - Blender reads a set
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, _, settings = self.parts(context)
+        layout.use_property_split = True
+        layout.prop(settings, "depth_source")
+        model = layout.row()
+        model.active = settings.depth_source == "estimated"
+        model.prop(settings, "depth_model")
+        layout.prop(settings, "padding_mode")
+        layout.prop(settings, "sampling_mode")
+
+
+class DEFORUM_PT_diffusion(_DeforumSubPanel):
+    """Sampler, steps, guidance, strength, noise and seeds"""
+
+    bl_label = "Diffusion"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, scene, settings = self.parts(context)
+        layout.use_property_split = True
+        layout.prop(settings, "show_schedules")
+        layout.prop(settings, "sampler")
+        for name in ("steps", "cfg_scale", "strength", "noise", "noise_multiplier"):
+            _draw_per_frame(layout, settings, name)
+        layout.separator()
+        _draw_per_frame(layout, settings, "seed")
+        layout.prop(settings, "seed_behavior")
+        iter_n = layout.row()
+        iter_n.active = settings.seed_behavior == "iter"
+        iter_n.prop(settings, "seed_iter_N")
+        if seed_keys_unused(scene):
+            layout.label(text="Seed keys are used only with Seed Behavior 'Schedule'", icon="INFO")
+
+
+class DEFORUM_PT_coherence(_DeforumSubPanel):
+    """Colour coherence, contrast, noise, anti-blur, cadence and scene blend"""
+
+    bl_label = "Coherence & Cadence"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012 - Blender reads a set
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, _, settings = self.parts(context)
+        layout.use_property_split = True
+        layout.prop(settings, "color_coherence")
+        if settings.color_coherence == "Image":
+            layout.prop(settings, "color_coherence_image_path")
+        _draw_per_frame(layout, settings, "contrast")
+        layout.prop(settings, "noise_type")
+        perlin = layout.column(align=True)
+        perlin.active = settings.noise_type == "perlin"
+        perlin.prop(settings, "perlin_octaves")
+        perlin.prop(settings, "perlin_persistence")
+        layout.separator()
+        for name in ("antiblur_amount", "antiblur_kernel", "antiblur_sigma", "antiblur_threshold"):
+            _draw_per_frame(layout, settings, name)
+        layout.separator()
+        layout.prop(settings, "diffusion_cadence")
+        layout.prop(settings, "optical_flow_cadence")
+        _draw_per_frame(layout, settings, "cadence_flow_factor")
+        layout.separator()
+        _draw_per_frame(layout, settings, "scene_blend")
+
+
+class DEFORUM_PT_init(_DeforumSubPanel):
+    """Init image for the first frame, and an inpainting mask"""
+
+    bl_label = "Init & Mask"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012 - Blender reads a set
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, _, settings = self.parts(context)
+        layout.use_property_split = True
+        layout.prop(settings, "use_init")
+        init = layout.column()
+        init.active = settings.use_init
+        init.prop(settings, "init_image")
+        init.prop(settings, "init_strength")
+        layout.separator()
+        layout.prop(settings, "use_mask")
+        mask = layout.column()
+        mask.active = settings.use_mask
+        for name in (
+            "mask_file",
+            "invert_mask",
+            "mask_contrast_adjust",
+            "mask_brightness_adjust",
+            "overlay_mask",
+            "mask_overlay_blur",
+        ):
+            mask.prop(settings, name)
+
+
+class DEFORUM_PT_video_input(_DeforumSubPanel):
+    """The video whose frames are the init images (Animation Mode 'Video Input')"""
+
+    bl_label = "Video Input"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012 - Blender reads a set
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, _, settings = self.parts(context)
+        layout.use_property_split = True
+        layout.active = settings.animation_mode == "Video Input"
+        for name in ("video_init_path", "extract_nth_frame", "extract_from_frame"):
+            layout.prop(settings, name)
+        layout.prop(settings, "extract_to_frame")
+        layout.prop(settings, "use_mask_video")
+        mask = layout.row()
+        mask.active = settings.use_mask_video
+        mask.prop(settings, "video_mask_path")
+
+
+# Drawn in this order; sub-panels after their parent.
+PANELS = (
+    DEFORUM_PT_main,
+    DEFORUM_PT_model,
+    DEFORUM_PT_prompts,
+    DEFORUM_PT_motion,
+    DEFORUM_PT_depth,
+    DEFORUM_PT_diffusion,
+    DEFORUM_PT_coherence,
+    DEFORUM_PT_init,
+    DEFORUM_PT_video_input,
+)
+_HANDLERS = (
+    (bpy.app.handlers.frame_change_post, _on_frame_change),
+    (bpy.app.handlers.depsgraph_update_post, _on_edit),
+    (bpy.app.handlers.load_post, _on_load),
+)
+
+
+def register() -> None:
+    """Register the panels and the pose-remembering handlers."""
+    for cls in PANELS:
+        bpy.utils.register_class(cls)
+    for handlers, handler in _HANDLERS:
+        handlers.append(handler)
+
+
+def unregister() -> None:
+    """Remove the handlers and the panels."""
+    for handlers, handler in _HANDLERS:
+        if handler in handlers:
+            handlers.remove(handler)
+    for cls in reversed(PANELS):
+        bpy.utils.unregister_class(cls)
+    _POSES.clear()

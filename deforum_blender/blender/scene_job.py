@@ -1,0 +1,429 @@
+"""Read a scene into a :class:`~..core.job.Job`: ``job_from_scene(scene)``.
+
+* Frame range from the scene; size from the render settings (resolution × percentage,
+  rounded down to multiples of 8 as Deforum does, with a warning saying so).
+* The camera track (2D and 3D modes) through ``camera_track.read_camera_track``.
+* Per-frame values: a non-empty ``<name>_schedule`` wins; otherwise a keyframed property
+  is sampled per frame from its F-curve (``fcurve.evaluate``: exact, fast, and the scene
+  is not touched; properties driven by a driver are sampled with ``frame_set``);
+  otherwise the property's value is a constant. Sampled values are clamped to the
+  property's range as Blender clamps them when it animates the property.
+* Prompts from the prompt list, each at its marker's frame.
+
+``scene_problems(scene)`` lists what would stop a render, for the panel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import bpy
+import numpy as np
+
+from ..core import job_fields as jf
+from ..core.errors import DeforumInputError
+from ..core.job import GROUPS, JOB_VERSION, Job
+from ..core.prompts import NEGATIVE_MARKER
+from ..core.schedules import ScheduleError, check_schedule, evaluate_schedule
+from .camera_track import preserved_frame_and_selection, read_camera_track
+from .properties import (
+    ANIMATED_BY_NAME,
+    PER_FRAME_NAMES,
+    deforum_settings,
+    schedule_property_name,
+)
+
+SIZE_MULTIPLE = 8
+# Modes whose frames move with the camera.
+MOTION_MODES = ("2D", "3D")
+CAMERA_REQUIRED_MODES = ("3D",)
+SETTINGS_PATH = "deforum"  # Scene.deforum: F-curve data paths are "deforum.<property>"
+
+# Job fields filled from a scene.deforum property of another name ((group, field) → property).
+_RENAMED = {
+    ("model", "id"): "model",
+    ("prompts", "blend"): "blend_prompts",
+    ("init", "strength"): "init_strength",
+}
+# Job fields that are not a plain copy of one property: read by their own code below.
+_NOT_COPIED = {
+    ("model", "sha256"),
+    ("prompts", "keyframes"),
+    ("seeds", "seed"),
+    ("motion", "camera_track"),
+}
+# Text fields that name files: made absolute ("//" is the .blend's folder); empty → None.
+_PATHS = {
+    ("init", "init_image"),
+    ("init", "mask_file"),
+    ("coherence", "color_coherence_image_path"),
+    ("video_input", "video_init_path"),
+    ("video_input", "video_mask_path"),
+}
+
+
+_OPTIONAL_TEXT = {
+    (group, item.name)
+    for group, cls in GROUPS.items()
+    for item in dataclasses.fields(cls)
+    if item.metadata["spec"].kind == "optional_str"
+}
+
+
+def copied_fields() -> list[tuple[str, str, str]]:
+    """(group, Job field, scene.deforum property) for every field copied from one property."""
+    return [
+        (group, item.name, _RENAMED.get((group, item.name), item.name))
+        for group, cls in GROUPS.items()
+        for item in dataclasses.fields(cls)
+        if (group, item.name) not in _NOT_COPIED
+    ]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that stops a render, with the properties that fix it (``(owner, name)``)."""
+
+    message: str
+    fixes: tuple[tuple[Any, str], ...] = ()
+    operator: str | None = None  # an operator that fixes it in one click
+
+
+# -- size, range, paths -------------------------------------------------------------------
+
+
+def render_size(scene: bpy.types.Scene) -> tuple[int, int, str | None]:
+    """Deforum's W and H from the render settings, and a message when they were rounded."""
+    render = scene.render
+    width = render.resolution_x * render.resolution_percentage // 100
+    height = render.resolution_y * render.resolution_percentage // 100
+    w = max(SIZE_MULTIPLE, width - width % SIZE_MULTIPLE)
+    h = max(SIZE_MULTIPLE, height - height % SIZE_MULTIPLE)
+    if (w, h) == (width, height):
+        return w, h, None
+    return (
+        w,
+        h,
+        f"render size {width}×{height} is not a multiple of {SIZE_MULTIPLE}: Deforum renders "
+        f"{w}×{h}; set Output > Resolution (× %) to {w}×{h} to render the camera's exact view",
+    )
+
+
+def scene_fps(scene: bpy.types.Scene) -> float:
+    """The scene's frame rate (Output > Frame Rate)."""
+    return float(scene.render.fps) / float(scene.render.fps_base)
+
+
+def absolute_path(path: str) -> str:
+    """``path`` with ``//`` resolved against the .blend's folder."""
+    return str(bpy.path.abspath(path)) if path else ""
+
+
+def output_folder(scene: bpy.types.Scene) -> str:
+    """The render's output folder as an absolute path; an error if it cannot be resolved."""
+    path = deforum_settings(scene).output_dir
+    if not path:
+        raise DeforumInputError("output_dir: empty; choose an output folder")
+    if path.startswith("//") and not bpy.data.filepath:
+        raise DeforumInputError(
+            f"output_dir: {path!r} is relative to the .blend file, which is not saved yet; "
+            "save the .blend or choose an absolute folder"
+        )
+    return absolute_path(path)
+
+
+# -- per-frame values ---------------------------------------------------------------------
+
+
+def _fcurves(scene: bpy.types.Scene) -> dict[str, Any]:
+    """The scene's active-action F-curves by data path (unmuted, array index 0)."""
+    animation = scene.animation_data
+    if animation is None or animation.action is None:
+        return {}
+    fcurves: dict[str, Any] = {}
+    # Blender 4.4+ layered actions: the scene's curves sit in its slot's channel bag.
+    for layer in animation.action.layers:
+        for strip in layer.strips:
+            channelbag = cast(Any, strip).channelbag(animation.action_slot)
+            if channelbag is None:
+                continue
+            for fcurve in channelbag.fcurves:
+                if fcurve.array_index == 0 and not fcurve.mute:
+                    fcurves.setdefault(fcurve.data_path, fcurve)
+    return fcurves
+
+
+def _driven(scene: bpy.types.Scene) -> set[str]:
+    animation = scene.animation_data
+    if animation is None:
+        return set()
+    return {driver.data_path for driver in animation.drivers if not driver.mute}
+
+
+def _data_path(name: str) -> str:
+    return f"{SETTINGS_PATH}.{name}"
+
+
+def _float32(value: float) -> float:
+    """A float property's value as Blender stores it (float32), in its shortest decimal form."""
+    return float(str(np.float32(value)))
+
+
+def _clamper(settings: Any, name: str) -> Callable[[float], float]:
+    """How Blender turns an animated value into the property's value (clamp, round, float32)."""
+    rna = settings.bl_rna.properties[name]
+    low, high = float(rna.hard_min), float(rna.hard_max)
+    if rna.type == "INT":
+        return lambda value: float(min(max(round(value), low), high))
+    return lambda value: _float32(min(max(value, low), high))
+
+
+def _animated_values(
+    scene: bpy.types.Scene, names: Iterable[str], frames: range
+) -> dict[str, list[float]]:
+    """Per-frame values of the animated (keyframed or driven) settings among ``names``."""
+    settings = deforum_settings(scene)
+    fcurves = _fcurves(scene)
+    driven = _driven(scene)
+    values: dict[str, list[float]] = {}
+    by_frame_set: list[str] = []
+    for name in names:
+        path = _data_path(name)
+        if path in driven:
+            by_frame_set.append(name)  # a driver may read anything: evaluate the scene
+        elif path in fcurves:
+            clamp = _clamper(settings, name)
+            values[name] = [clamp(fcurves[path].evaluate(frame)) for frame in frames]
+    if by_frame_set:
+        values.update(_values_by_frame_set(scene, by_frame_set, frames))
+    return values
+
+
+def _values_by_frame_set(
+    scene: bpy.types.Scene, names: list[str], frames: range
+) -> dict[str, list[float]]:
+    settings = deforum_settings(scene)
+    values: dict[str, list[float]] = {name: [] for name in names}
+    layer = bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0]
+    with preserved_frame_and_selection(scene, layer):
+        for frame in frames:
+            scene.frame_set(frame)
+            for name in names:
+                clamp = _clamper(settings, name)
+                values[name].append(clamp(float(getattr(settings, name))))
+    return values
+
+
+def _schedule_text(settings: Any, name: str) -> str:
+    return str(getattr(settings, schedule_property_name(name))).strip()
+
+
+def _param_values(scene: bpy.types.Scene, frames: range) -> dict[str, jf.Param]:
+    """The Job's ``params`` from the settings: schedule text, sampled F-curves or constants."""
+    settings = deforum_settings(scene)
+    params: dict[str, jf.Param] = {}
+    scheduled = {name: _schedule_text(settings, name) for name in PER_FRAME_NAMES}
+    for name, text in scheduled.items():
+        if text:
+            # Checked here so the message names the property the artist typed into.
+            evaluate_schedule(
+                text,
+                len(frames),
+                max(int(settings.seed), 0),
+                field=f"scene.deforum.{schedule_property_name(name)}",
+            )
+            params[name] = text
+    animated = _animated_values(scene, [n for n in PER_FRAME_NAMES if not scheduled[n]], frames)
+    for name in ANIMATED_BY_NAME:
+        if name in params:
+            continue
+        if name in animated:
+            params[name] = animated[name]
+        else:
+            params[name] = _clamper(settings, name)(float(getattr(settings, name)))
+    if "seed" not in params and "seed" in animated:
+        params["seed"] = animated["seed"]  # per-frame seeds for seed_behavior 'schedule'
+    return params
+
+
+def _master_seed(scene: bpy.types.Scene, frames: range) -> int:
+    """The master seed: the Seed property, at the first frame when it is keyframed."""
+    fcurve = _fcurves(scene).get(_data_path("seed"))
+    if fcurve is None:
+        return int(deforum_settings(scene).seed)
+    return int(_clamper(deforum_settings(scene), "seed")(fcurve.evaluate(frames.start)))
+
+
+# -- prompts ------------------------------------------------------------------------------
+
+
+def _prompt_text(item: Any) -> str:
+    text = str(item.prompt)
+    negative = str(item.negative_prompt).strip()
+    return f"{text} {NEGATIVE_MARKER} {negative}" if negative else text
+
+
+def _prompt_keyframes(scene: bpy.types.Scene, first_frame: int) -> dict[str, str]:
+    """Deforum's frame → prompt map; keys count from the first frame, as the Job's do."""
+    items = list(deforum_settings(scene).prompts)
+    if not items:
+        raise DeforumInputError(
+            "scene.deforum.prompts: the prompt list is empty; add a prompt "
+            "(Output > Deforum > Prompts > +)"
+        )
+    # Sorted by frame (list order breaks ties, so the later entry wins as in Deforum).
+    ordered = sorted(enumerate(items), key=lambda pair: (pair[1].frame, pair[0]))
+    return {str(item.frame - first_frame): _prompt_text(item) for _, item in ordered}
+
+
+# -- the job ------------------------------------------------------------------------------
+
+
+def _copied_value(settings: Any, group: str, field: str, name: str) -> Any:
+    value = getattr(settings, name)
+    if (group, field) in _PATHS:
+        path = absolute_path(value)
+        return None if not path and (group, field) in _OPTIONAL_TEXT else path
+    if isinstance(value, float):
+        return _float32(value)
+    return value
+
+
+def job_from_scene(scene: bpy.types.Scene, *, warnings: list[str] | None = None) -> Job:
+    """The Job that renders ``scene`` with its Deforum settings; validated.
+
+    Raises :class:`DeforumInputError` (a ``JobError`` for bad values) naming the setting.
+    Messages that do not stop the render (a rounded size) are appended to ``warnings``.
+    """
+    settings = deforum_settings(scene)
+    first, last = int(scene.frame_start), int(scene.frame_end)
+    if last < first:
+        raise DeforumInputError(
+            f"frame range {first}-{last} is empty: set Output > Frame Range so the end "
+            "is at or after the start"
+        )
+    frames = range(first, last + 1)
+    width, height, size_message = render_size(scene)
+    if size_message and warnings is not None:
+        warnings.append(size_message)
+
+    data: dict[str, Any] = {
+        "version": JOB_VERSION,
+        "W": width,
+        "H": height,
+        "first_frame": first,
+        "last_frame": last,
+        "fps": scene_fps(scene) if settings.use_scene_fps else _float32(settings.fps),
+        "animation_mode": settings.animation_mode,
+        "sampler": settings.sampler,
+        "device": settings.device,
+    }
+    groups: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
+    for group, field, name in copied_fields():
+        groups[group][field] = _copied_value(settings, group, field, name)
+    groups["prompts"]["keyframes"] = _prompt_keyframes(scene, first)
+    groups["seeds"]["seed"] = _master_seed(scene, frames)
+    mode = settings.animation_mode
+    if mode in CAMERA_REQUIRED_MODES or (mode in MOTION_MODES and scene.camera is not None):
+        groups["motion"]["camera_track"] = read_camera_track(scene, first, last).to_dict()
+    data.update(groups)
+    data["params"] = _param_values(scene, frames)
+    return Job.from_dict(data)
+
+
+# -- problems for the panel ---------------------------------------------------------------
+
+
+def schedule_problem(settings: Any, name: str) -> str | None:
+    """The error of ``<name>_schedule`` when it cannot be read, else None."""
+    text = _schedule_text(settings, name)
+    if not text:
+        return None
+    try:
+        check_schedule(text, field=schedule_property_name(name))
+    except ScheduleError as error:
+        return str(error)
+    return None
+
+
+def _camera_problems(scene: bpy.types.Scene) -> list[Problem]:
+    mode = deforum_settings(scene).animation_mode
+    if mode not in MOTION_MODES:
+        return []
+    camera = scene.camera
+    if camera is None:
+        if mode not in CAMERA_REQUIRED_MODES:
+            return []
+        return [Problem("no scene camera: the 3D motion comes from it", ((scene, "camera"),))]
+    if camera.type != "CAMERA":
+        return [
+            Problem(
+                f"scene camera {camera.name!r} is a {camera.type} object, not a camera",
+                ((scene, "camera"),),
+            )
+        ]
+    data = cast(bpy.types.Camera, camera.data)
+    if data.type != "PERSP":
+        kind = {"ORTHO": "orthographic", "PANO": "panoramic"}.get(data.type, "")
+        return [
+            Problem(
+                f"camera {camera.name!r} is {kind}: Deforum motion needs a perspective camera",
+                ((data, "type"),),
+            )
+        ]
+    return []
+
+
+# (switch property, its value that needs a file, file property, message)
+_NEEDS_FILE = (
+    ("use_init", True, "init_image", "Use Init is on but no init image is chosen"),
+    ("use_mask", True, "mask_file", "Use Mask is on but no mask file is chosen"),
+    ("use_mask_video", True, "video_mask_path", "Use Mask Video is on but no video is chosen"),
+    ("color_coherence", "Image", "color_coherence_image_path", "Color Coherence needs an image"),
+    ("animation_mode", "Video Input", "video_init_path", "Video Input needs a video"),
+)
+
+
+def scene_problems(scene: bpy.types.Scene) -> list[Problem]:
+    """What would stop ``scene`` from rendering, each with the properties that fix it."""
+    settings = deforum_settings(scene)
+    problems = _camera_problems(scene)
+    if scene.frame_end < scene.frame_start:
+        problems.append(
+            Problem("the frame range is empty", ((scene, "frame_start"), (scene, "frame_end")))
+        )
+    _, _, size_message = render_size(scene)
+    if size_message:
+        problems.append(
+            Problem(
+                size_message,
+                ((scene.render, "resolution_x"), (scene.render, "resolution_y")),
+            )
+        )
+    if not settings.prompts:
+        problems.append(Problem("no prompts yet", operator="deforum.prompt_add"))
+    for name in PER_FRAME_NAMES:
+        message = schedule_problem(settings, name)
+        if message:
+            problems.append(Problem(message, ((settings, schedule_property_name(name)),)))
+    for switch, needs, path, message in _NEEDS_FILE:
+        if getattr(settings, switch) == needs and not getattr(settings, path):
+            problems.append(Problem(message, ((settings, path),)))
+    if settings.output_dir.startswith("//") and not bpy.data.filepath:
+        problems.append(
+            Problem(
+                "the output folder is relative to the .blend, which is not saved yet",
+                ((settings, "output_dir"),),
+            )
+        )
+    return problems
+
+
+def seed_keys_unused(scene: bpy.types.Scene) -> bool:
+    """True when Seed is keyframed or scheduled but Seed Behavior ignores it."""
+    settings = deforum_settings(scene)
+    has_keys = _data_path("seed") in _fcurves(scene) or bool(_schedule_text(settings, "seed"))
+    return has_keys and settings.seed_behavior != "schedule"

@@ -1,0 +1,238 @@
+"""Panel draw code, run against a recording layout (Blender cannot open a window here).
+
+The stand-in layout records every ``prop``/``operator``/``template_list`` call and checks
+each keyword against the real ``UILayout`` function's parameters, so a typo in a property
+name, a keyword or an icon fails here as it would in Blender's UI.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+import deforum_blender  # noqa: E402
+from deforum_blender.blender import panels  # noqa: E402
+from deforum_blender.blender.camera_track import read_camera_track  # noqa: E402
+from deforum_blender.blender.prompts import DEFORUM_UL_prompts, add_prompt  # noqa: E402
+from deforum_blender.core.camera import deforum_motion  # noqa: E402
+
+UILAYOUT = bpy.types.UILayout.bl_rna.functions
+ICONS = {item.identifier for item in UILAYOUT["prop"].parameters["icon"].enum_items}
+
+
+class RecordingLayout:
+    """A UILayout stand-in: containers return child layouts; calls are checked and recorded."""
+
+    def __init__(self, record: dict[str, list[Any]]) -> None:
+        self.record = record
+        self.active = True
+        self.alert = False
+        self.enabled = True
+        self.use_property_split = False
+        self.ui_units_x = 0.0
+
+    def _check(self, function: str, kwargs: dict[str, Any]) -> None:
+        parameters = UILAYOUT[function].parameters
+        unknown = [key for key in kwargs if key not in parameters]
+        assert not unknown, f"UILayout.{function} has no {unknown}"
+        icon = kwargs.get("icon")
+        assert icon is None or icon in ICONS, f"unknown icon {icon!r}"
+
+    def _child(self, function: str, **kwargs: Any) -> RecordingLayout:
+        self._check(function, kwargs)
+        child = RecordingLayout(self.record)
+        self.record.setdefault("containers", []).append(child)
+        return child
+
+    def row(self, **kwargs: Any) -> RecordingLayout:
+        return self._child("row", **kwargs)
+
+    def column(self, **kwargs: Any) -> RecordingLayout:
+        return self._child("column", **kwargs)
+
+    def box(self, **kwargs: Any) -> RecordingLayout:
+        return self._child("box", **kwargs)
+
+    def split(self, **kwargs: Any) -> RecordingLayout:
+        return self._child("split", **kwargs)
+
+    def prop(self, data: Any, name: str, **kwargs: Any) -> None:
+        self._check("prop", kwargs)
+        self.record.setdefault("props", []).append((data, name, self))
+
+    def label(self, **kwargs: Any) -> None:
+        self._check("label", kwargs)
+        self.record.setdefault("labels", []).append(kwargs.get("text", ""))
+
+    def operator(self, idname: str, **kwargs: Any) -> Any:
+        self._check("operator", kwargs)
+        self.record.setdefault("operators", []).append(idname)
+        return SimpleNamespace()
+
+    def separator(self, **kwargs: Any) -> None:
+        self._check("separator", kwargs)
+
+    def template_list(self, *args: Any, **kwargs: Any) -> None:
+        self._check("template_list", kwargs)
+        list_type, _, data, name, active_data, active_name = args
+        self.record.setdefault("lists", []).append(list_type)
+        self.record.setdefault("props", []).append((data, name, self))
+        self.record.setdefault("props", []).append((active_data, active_name, self))
+
+
+@pytest.fixture
+def scene() -> Iterator[Any]:
+    """Registered add-on, a dollying perspective camera over frames 1-10, one prompt."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    deforum_blender.register()
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, 10
+    scene.render.resolution_x, scene.render.resolution_y = 64, 48
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    camera.location = (0.0, -10.0, 1.0)
+    camera.rotation_euler = (math.radians(90), 0.0, 0.0)
+    camera.keyframe_insert("location", frame=1)
+    camera.keyframe_insert("rotation_euler", frame=1)
+    camera.location = (1.0, -6.0, 1.5)
+    camera.rotation_euler = (math.radians(80), 0.0, math.radians(10))
+    camera.keyframe_insert("location", frame=10)
+    camera.keyframe_insert("rotation_euler", frame=10)
+    add_prompt(scene, 1, "a forest")
+    try:
+        yield scene
+    finally:
+        deforum_blender.unregister()
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def draw(panel: Any, scene: Any) -> dict[str, list[Any]]:
+    """Run ``panel.draw`` (after its poll) with a recording layout; return the record."""
+    context = SimpleNamespace(scene=scene)
+    assert panel.poll(context)
+    record: dict[str, list[Any]] = {}
+    stand_in = SimpleNamespace(layout=RecordingLayout(record))
+    stand_in.parts = lambda ctx: panels._DeforumPanel.parts(stand_in, ctx)  # type: ignore[arg-type]
+    panel.draw(stand_in, context)
+    return record
+
+
+def drawn_names(record: dict[str, list[Any]], owner: Any) -> set[str]:
+    return {name for data, name, _ in record.get("props", []) if data == owner}
+
+
+# Setting states that between them show every conditional part of every panel.
+STATES: list[dict[str, Any]] = [
+    {},
+    {
+        "show_schedules": True,
+        "color_coherence": "Image",
+        "animation_mode": "2D",
+        "seed_behavior": "schedule",
+    },
+    {"animation_mode": "Video Input", "use_init": True, "use_mask": True},
+]
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_every_drawn_property_exists_on_its_data(scene: Any, state: dict[str, Any]) -> None:
+    for key, value in state.items():
+        setattr(scene.deforum, key, value)
+    for panel in panels.PANELS:
+        record = draw(panel, scene)
+        for data, name, _ in record.get("props", []):
+            assert name in data.bl_rna.properties, f"{panel.__name__}: {name}"
+
+
+def test_every_setting_is_drawn_in_some_panel(scene: Any) -> None:
+    drawn: set[str] = set()
+    for state in STATES:
+        for key, value in state.items():
+            setattr(scene.deforum, key, value)
+        for panel in panels.PANELS:
+            drawn |= drawn_names(draw(panel, scene), scene.deforum)
+    settings = {p.identifier for p in scene.deforum.bl_rna.properties} - {"rna_type", "name"}
+    assert settings - drawn == set()
+
+
+def test_sub_panels_hang_under_the_deforum_panel_in_the_output_tab() -> None:
+    main, *subs = panels.PANELS
+    assert main.bl_label == "Deforum" and main.bl_context == "output"
+    assert [p.bl_label for p in subs] == [
+        "Model & Output",
+        "Prompts",
+        "Motion",
+        "Depth",
+        "Diffusion",
+        "Coherence & Cadence",
+        "Init & Mask",
+        "Video Input",
+    ]
+    assert all(p.bl_parent_id == "DEFORUM_PT_main" for p in subs)
+    assert all(p.bl_space_type == "PROPERTIES" for p in panels.PANELS)
+
+
+def test_the_prompt_list_draws_its_items(scene: Any) -> None:
+    record = draw(panels.DEFORUM_PT_prompts, scene)
+    assert record["lists"] == ["DEFORUM_UL_prompts"]
+    assert {"deforum.prompt_add", "deforum.prompt_remove"} <= set(record["operators"])
+    item_record: dict[str, list[Any]] = {}
+    item = scene.deforum.prompts[0]
+    DEFORUM_UL_prompts.draw_item(
+        SimpleNamespace(), None, RecordingLayout(item_record), scene.deforum, item, 0, None, ""
+    )
+    assert drawn_names(item_record, item) == {"frame", "prompt"}
+
+
+def test_an_orthographic_camera_shows_in_red_with_its_fix(scene: Any) -> None:
+    scene.camera.data.type = "ORTHO"
+    record = draw(panels.DEFORUM_PT_main, scene)
+    assert any("orthographic" in label for label in record["labels"])
+    assert "type" in drawn_names(record, scene.camera.data)
+    assert any(box.alert for box in record["containers"])
+
+
+def test_a_bad_schedule_is_drawn_in_red(scene: Any) -> None:
+    scene.deforum.strength_schedule = "0: (0.5"
+    record = draw(panels.DEFORUM_PT_diffusion, scene)
+    rows = [row for data, name, row in record["props"] if name == "strength_schedule"]
+    assert rows and all(row.alert for row in rows)
+    value_rows = [row for data, name, row in record["props"] if name == "strength"]
+    assert not value_rows[0].active  # the schedule overrides the value
+    main = draw(panels.DEFORUM_PT_main, scene)
+    assert "strength_schedule" in drawn_names(main, scene.deforum)
+
+
+def test_no_prompts_offers_the_add_button(scene: Any) -> None:
+    scene.deforum.prompts.clear()
+    record = draw(panels.DEFORUM_PT_main, scene)
+    assert "deforum.prompt_add" in record["operators"]
+
+
+def test_motion_shows_this_frames_camera_motion_in_deforum_units(scene: Any) -> None:
+    expected = deforum_motion(read_camera_track(scene, 1, 10))
+    scene.frame_set(4)
+    scene.frame_set(5)  # the frame-change handler remembered frame 4's pose
+    labels = draw(panels.DEFORUM_PT_motion, scene)["labels"]
+    for key, title in panels._MOTION_LABELS:
+        assert f"{title}: {expected[key][4]:.4f}" in labels
+    assert f"FOV (vertical): {expected['fov_schedule'][4]:.3f}°" in labels
+
+
+def test_motion_after_an_edit_waits_for_the_frames_to_be_stepped(scene: Any) -> None:
+    scene.frame_set(4)
+    scene.frame_set(5)
+    scene.camera.location.x += 1.0
+    bpy.context.view_layer.update()  # an edit: the remembered poses are stale
+    labels = draw(panels.DEFORUM_PT_motion, scene)["labels"]
+    assert any("Step back a frame" in label for label in labels)
+    scene.frame_set(1)
+    labels = draw(panels.DEFORUM_PT_motion, scene)["labels"]
+    assert any("No motion into this frame" in label for label in labels)
