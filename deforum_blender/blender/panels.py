@@ -175,6 +175,9 @@ class DEFORUM_PT_model(_DeforumSubPanel):
     def draw(self, context: bpy.types.Context) -> None:
         layout, _, settings = self.parts(context)
         layout.use_property_split = True
+        files = layout.row(align=True)
+        files.operator("deforum.import_settings", icon="IMPORT", text="Import Settings")
+        files.operator("deforum.export_settings", icon="EXPORT", text="Export Settings")
         layout.prop(settings, "animation_mode")
         layout.prop(settings, "model")
         layout.prop(settings, "allow_pickle")

@@ -1,0 +1,285 @@
+"""Deforum settings files ↔ the scene: ``deforum.import_settings`` / ``deforum.export_settings``.
+
+Import reads an sd-webui-deforum settings file through ``core/deforum_settings.py`` and
+writes it into the scene: ``scene.deforum`` values (a constant schedule such as
+``0: (0.65)`` becomes the property's value, any other schedule goes into its schedule
+field, a per-frame list becomes linear keyframes), the render size and frame range, the
+prompt list with its markers, and — in 2D and 3D modes — a keyframed "Deforum Camera"
+that performs the file's motion (``core/camera.py``). Export writes the scene's Job
+with the camera's motion in Deforum's units at the scene's translation scale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import bpy
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from ..core import job_fields as jf
+from ..core.camera import (
+    DEFAULT_TRANSLATION_SCALE,
+    DEFORUM_2D_KEYS,
+    DEFORUM_3D_KEYS,
+    CameraData,
+    CameraTrack,
+    RenderSize,
+    camera_track_from_deforum,
+    deforum_motion,
+)
+from ..core.deforum_settings import export_losses, export_settings, import_settings
+from ..core.errors import DeforumInputError
+from ..core.job import Job
+from ..core.prompts import keyframe_index, split_negative
+from .camera_track import camera_data_of, write_camera_track
+from .prompts import add_prompt, remove_prompt
+from .properties import PER_FRAME_NAMES, deforum_settings, schedule_property_name
+from .scene_job import MOTION_MODES, SETTINGS_PATH, copied_fields, job_from_scene
+
+OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
+
+# "0: (0.65)": one keyframe at frame 0 holding a plain number, i.e. a constant.
+_CONSTANT = re.compile(
+    r"\s*0\s*:\s*\(?\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*\)?\s*,?\s*"
+)
+_IMPORTED_CAMERA = "Deforum Camera"
+
+
+# -- import -------------------------------------------------------------------------------
+
+
+def _channelbags(scene: bpy.types.Scene) -> list[Any]:
+    animation = scene.animation_data
+    if animation is None or animation.action is None:
+        return []
+    bags = [
+        cast(Any, strip).channelbag(animation.action_slot)
+        for layer in animation.action.layers
+        for strip in layer.strips
+    ]
+    return [bag for bag in bags if bag is not None]
+
+
+def _drop_animation(scene: bpy.types.Scene, data_path: str) -> None:
+    """Remove the F-curves and drivers animating ``data_path`` of the scene."""
+    for bag in _channelbags(scene):
+        for fcurve in [f for f in bag.fcurves if f.data_path == data_path]:
+            bag.fcurves.remove(fcurve)
+    if scene.animation_data is not None:
+        for driver in [d for d in scene.animation_data.drivers if d.data_path == data_path]:
+            scene.animation_data.drivers.remove(driver)
+
+
+def _keyframe_series(scene: bpy.types.Scene, name: str, first: int, values: list[float]) -> None:
+    """Key ``scene.deforum.<name>`` on every frame from ``first`` (linear between)."""
+    animation = scene.animation_data or scene.animation_data_create()
+    if animation.action is None:
+        animation.action = bpy.data.actions.new(f"{scene.name} Deforum")
+    fcurve = animation.action.fcurve_ensure_for_datablock(scene, f"{SETTINGS_PATH}.{name}")
+    points = fcurve.keyframe_points
+    points.add(len(values))
+    points.foreach_set("co", [c for i, v in enumerate(values) for c in (first + i, v)])
+    points.foreach_set("interpolation", [1] * len(values))  # LINEAR
+    fcurve.update()
+
+
+def _apply_param(scene: bpy.types.Scene, name: str, value: jf.Param, first: int) -> None:
+    settings = deforum_settings(scene)
+    schedule = schedule_property_name(name)
+    _drop_animation(scene, f"{SETTINGS_PATH}.{name}")
+    setattr(settings, schedule, "")
+    if isinstance(value, str):
+        constant = _CONSTANT.fullmatch(value)
+        if constant is None:
+            setattr(settings, schedule, value)
+            return
+        value = float(constant.group(1))
+    if isinstance(value, list):
+        _keyframe_series(scene, name, first, value)
+        return
+    kind = settings.bl_rna.properties[name].type
+    setattr(settings, name, round(value) if kind == "INT" else value)
+
+
+def _apply_prompts(scene: bpy.types.Scene, job: Job) -> None:
+    settings = deforum_settings(scene)
+    while settings.prompts:
+        remove_prompt(scene, len(settings.prompts) - 1)
+    keys = sorted(
+        (keyframe_index(key, job.max_frames, max(job.seeds.seed, 0)), text)
+        for key, text in job.prompts.keyframes.items()
+    )
+    for index, text in keys:
+        positive, negative = split_negative(text)
+        add_prompt(scene, job.first_frame + index, positive, negative)
+    settings.prompt_index = 0
+
+
+def _template_camera(scene: bpy.types.Scene) -> CameraData | None:
+    camera = scene.camera
+    if camera is None or camera.type != "CAMERA":
+        return None
+    try:
+        data: CameraData = camera_data_of(cast(bpy.types.Camera, camera.data), camera.name)
+    except DeforumInputError:
+        return None
+    return data
+
+
+def _imported_track(scene: bpy.types.Scene, job: Job, scale: float) -> CameraTrack | None:
+    """The job's own camera track, or the camera motion its Deforum schedules describe."""
+    if job.motion.camera_track is not None:
+        return CameraTrack.from_dict(job.motion.camera_track)
+    if job.animation_mode not in MOTION_MODES:
+        return None
+    keys = DEFORUM_3D_KEYS if job.animation_mode == "3D" else DEFORUM_2D_KEYS
+    values = {key: job.series(jf.PARAM_BY_DEFORUM_KEY[key]) for key in keys}
+    return camera_track_from_deforum(
+        values,
+        job.max_frames,
+        animation_mode=job.animation_mode,
+        size=RenderSize(job.W, job.H),
+        camera=_template_camera(scene),
+        translation_scale=scale,
+        frame_start=job.first_frame,
+    )
+
+
+def apply_job(scene: bpy.types.Scene, job: Job) -> list[str]:
+    """Write ``job`` into the scene (settings, size, range, prompts, camera); returns warnings."""
+    warnings: list[str] = []
+    settings = deforum_settings(scene)
+    for group, field, name in copied_fields():
+        value = getattr(getattr(job, group), field)
+        setattr(settings, name, "" if value is None else value)
+    settings.animation_mode = job.animation_mode
+    settings.sampler = job.sampler
+    settings.device = job.device
+    seed_limit = int(settings.bl_rna.properties["seed"].hard_max)
+    if job.seeds.seed > seed_limit:
+        warnings.append(
+            f"seed: {job.seeds.seed} is above Blender's largest {seed_limit}; "
+            f"using {job.seeds.seed % (seed_limit + 1)}"
+        )
+    settings.seed = job.seeds.seed % (seed_limit + 1) if job.seeds.seed > 0 else job.seeds.seed
+    settings.use_scene_fps = False
+    settings.fps = job.fps
+    scene.render.resolution_x, scene.render.resolution_y = job.W, job.H
+    scene.render.resolution_percentage = 100
+    scene.frame_start, scene.frame_end = job.first_frame, job.last_frame
+    for name in PER_FRAME_NAMES:
+        if name == "seed" and job.seeds.seed_behavior != "schedule":
+            _apply_param(scene, name, float(settings.seed), job.first_frame)
+            continue
+        _apply_param(scene, name, job.params[name], job.first_frame)
+    _apply_prompts(scene, job)
+    track = _imported_track(scene, job, settings.translation_scale or DEFAULT_TRANSLATION_SCALE)
+    if track is not None:
+        write_camera_track(scene, track, _IMPORTED_CAMERA)
+    return warnings
+
+
+def _filepath(operator: Any) -> str:
+    """The file the browser chose (ImportHelper/ExportHelper add ``filepath``)."""
+    return str(operator.filepath)
+
+
+class DEFORUM_OT_import_settings(bpy.types.Operator, ImportHelper):  # type: ignore[misc]
+    """Load an sd-webui-deforum settings file into the scene (and make its camera move)"""
+
+    bl_idname = "deforum.import_settings"
+    bl_label = "Import Deforum Settings"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 - Blender reads a set
+
+    filename_ext = ".txt"
+    filter_glob: bpy.props.StringProperty(
+        name="File Filter",
+        description="Settings files shown in the browser",
+        default="*.txt;*.json",
+        options={"HIDDEN"},
+    )
+
+    def execute(self, context: bpy.types.Context) -> OperatorResult:
+        scene = context.scene
+        assert scene is not None
+        try:
+            job, warnings = import_settings(_filepath(self))
+            warnings += apply_job(scene, job)
+        except DeforumInputError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        for warning in warnings:
+            self.report({"WARNING"}, warning)
+        self.report({"INFO"}, f"Imported {Path(_filepath(self)).name}")
+        return {"FINISHED"}
+
+
+# -- export -------------------------------------------------------------------------------
+
+
+def scene_settings(scene: bpy.types.Scene) -> tuple[dict[str, Any], list[str]]:
+    """The scene as sd-webui-deforum settings, and what Deforum cannot reproduce."""
+    warnings: list[str] = []
+    job = job_from_scene(scene, warnings=warnings)
+    motion = None
+    if job.motion.camera_track is not None:
+        scale = deforum_settings(scene).translation_scale or DEFAULT_TRANSLATION_SCALE
+        motion = deforum_motion(CameraTrack.from_dict(job.motion.camera_track), scale)
+    return export_settings(job, motion=motion), warnings + export_losses(job)
+
+
+def write_scene_settings(scene: bpy.types.Scene, path: str | os.PathLike[str]) -> list[str]:
+    """Write the scene as a Deforum settings file, atomically; returns the warnings."""
+    data, warnings = scene_settings(scene)
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=4, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temporary, target)
+    return warnings
+
+
+class DEFORUM_OT_export_settings(bpy.types.Operator, ExportHelper):  # type: ignore[misc]
+    """Save the scene's Deforum settings and camera motion as an sd-webui-deforum file"""
+
+    bl_idname = "deforum.export_settings"
+    bl_label = "Export Deforum Settings"
+
+    filename_ext = ".txt"
+    filter_glob: bpy.props.StringProperty(
+        name="File Filter",
+        description="Settings files shown in the browser",
+        default="*.txt;*.json",
+        options={"HIDDEN"},
+    )
+
+    def execute(self, context: bpy.types.Context) -> OperatorResult:
+        scene = context.scene
+        assert scene is not None
+        try:
+            warnings = write_scene_settings(scene, _filepath(self))
+        except (DeforumInputError, OSError) as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        for warning in warnings:
+            self.report({"WARNING"}, warning)
+        self.report({"INFO"}, f"Exported {Path(_filepath(self)).name}")
+        return {"FINISHED"}
+
+
+_CLASSES = (DEFORUM_OT_import_settings, DEFORUM_OT_export_settings)
+
+
+def register() -> None:
+    """Register the import and export operators."""
+    for cls in _CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    """Unregister them."""
+    for cls in reversed(_CLASSES):
+        bpy.utils.unregister_class(cls)

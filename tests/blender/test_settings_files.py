@@ -1,0 +1,123 @@
+"""deforum.import_settings / deforum.export_settings between Deforum files and a scene (bpy)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+import deforum_blender  # noqa: E402
+from deforum_blender.blender.camera_track import read_camera_track  # noqa: E402
+from deforum_blender.blender.prompts import add_prompt  # noqa: E402
+from deforum_blender.blender.scene_job import job_from_scene  # noqa: E402
+from deforum_blender.core.camera import deforum_motion  # noqa: E402
+from deforum_blender.core.deforum_settings import import_settings  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent / "core" / "data"
+
+
+@pytest.fixture
+def scene() -> Iterator[Any]:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    deforum_blender.register()
+    try:
+        yield bpy.context.scene
+    finally:
+        deforum_blender.unregister()
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def write_settings(path: Path, **changes: Any) -> Path:
+    data = json.loads((DATA / "deforum_simple_settings.txt").read_text(encoding="utf-8"))
+    data.update(changes)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_importing_a_deforum_file_fills_the_scene(scene: Any, tmp_path: Path) -> None:
+    path = write_settings(
+        tmp_path / "run_settings.txt",
+        animation_mode="3D",
+        W=96,
+        H=64,
+        max_frames=6,
+        strength_schedule="0: (0.65)",
+        noise_schedule="0: (0.02), 3: (0.06)",
+        translation_z="0: (2)",
+        diffusion_cadence=3,
+    )
+    result = bpy.ops.deforum.import_settings(filepath=str(path))
+    assert result == {"FINISHED"}
+    settings = scene.deforum
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (96, 64)
+    assert (scene.frame_start, scene.frame_end) == (1, 6)
+    assert settings.animation_mode == "3D"
+    assert settings.strength == pytest.approx(0.65) and settings.strength_schedule == ""
+    assert settings.noise_schedule == "0: (0.02), 3: (0.06)"
+    assert settings.diffusion_cadence == 3
+    assert settings.seed == 1
+    assert settings.fps == 20 and not settings.use_scene_fps
+    frames = sorted((p.frame, p.prompt, p.negative_prompt) for p in settings.prompts)
+    assert frames[0][0] == 1 and frames[2] == (61, "a beautiful coconut", "photo, realistic")
+    assert {m.frame for m in scene.timeline_markers} == {1, 31, 61, 91}
+    # The camera now performs the file's motion: 2 Deforum units forward per frame.
+    assert scene.camera.name == "Deforum Camera"
+    job = job_from_scene(scene)
+    assert job.series("noise") == pytest.approx([0.02, 0.1 / 3, 0.14 / 3, 0.06, 0.06, 0.06])
+    motion = deforum_motion(read_camera_track(scene, 1, 6))
+    assert motion["translation_z"][1:] == pytest.approx([2.0] * 5, abs=1e-4)
+
+
+def test_a_broken_file_is_reported_and_changes_nothing(scene: Any, tmp_path: Path) -> None:
+    path = tmp_path / "broken.txt"
+    path.write_text('{"W": 512,', encoding="utf-8")
+    with pytest.raises(RuntimeError, match="not valid JSON"):
+        bpy.ops.deforum.import_settings(filepath=str(path))
+    assert len(scene.deforum.prompts) == 0
+
+
+def test_export_then_import_gives_back_the_same_render(scene: Any, tmp_path: Path) -> None:
+    scene.frame_start, scene.frame_end = 1, 8
+    scene.render.resolution_x, scene.render.resolution_y = 64, 48
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    camera.rotation_euler = (1.4, 0.0, 0.2)
+    camera.keyframe_insert("rotation_euler", frame=1)
+    camera.keyframe_insert("location", frame=1)
+    camera.location = (0.5, 2.0, 0.3)
+    camera.rotation_euler = (1.5, 0.0, 0.35)
+    camera.keyframe_insert("rotation_euler", frame=8)
+    camera.keyframe_insert("location", frame=8)
+    settings = scene.deforum
+    settings.strength = 0.3
+    settings.keyframe_insert("strength", frame=1)
+    settings.strength = 0.7
+    settings.keyframe_insert("strength", frame=8)
+    settings.depth_source = "estimated"
+    add_prompt(scene, 1, "a harbour", "fog")
+    add_prompt(scene, 5, "a storm")
+    before = job_from_scene(scene)
+    path = tmp_path / "out_settings.txt"
+    assert bpy.ops.deforum.export_settings(filepath=str(path)) == {"FINISHED"}
+    exported, _ = import_settings(path)
+    assert exported.series("strength") == pytest.approx(before.series("strength"), abs=1e-6)
+    assert exported.prompts.keyframes == before.prompts.keyframes
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    assert bpy.ops.deforum.import_settings(filepath=str(path)) == {"FINISHED"}
+    after = job_from_scene(bpy.context.scene)
+    assert after.series("strength") == pytest.approx(before.series("strength"), abs=1e-6)
+    assert after.prompts.keyframes == before.prompts.keyframes
+    assert after.depth.depth_source == "estimated"
+    assert (after.W, after.H, after.first_frame, after.last_frame) == (64, 48, 1, 8)
+    assert before.motion.camera_track is not None and after.motion.camera_track is not None
+    np.testing.assert_allclose(
+        after.motion.camera_track["matrices"], before.motion.camera_track["matrices"], atol=1e-5
+    )
