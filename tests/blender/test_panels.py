@@ -236,3 +236,15 @@ def test_motion_after_an_edit_waits_for_the_frames_to_be_stepped(scene: Any) -> 
     scene.frame_set(1)
     labels = draw(panels.DEFORUM_PT_motion, scene)["labels"]
     assert any("No motion into this frame" in label for label in labels)
+
+
+def test_the_prompt_list_is_shown_in_frame_order(scene: Any) -> None:
+    add_prompt(scene, 9, "late")
+    add_prompt(scene, 4, "middle")
+    stand_in = SimpleNamespace(filter_name="", bitflag_filter_item=1 << 30)
+    flags, order = DEFORUM_UL_prompts.filter_items(stand_in, None, scene.deforum, "prompts")
+    shown = sorted(range(len(order)), key=lambda i: order[i])
+    assert [scene.deforum.prompts[i].prompt for i in shown] == ["a forest", "middle", "late"]
+    stand_in.filter_name = "MID"
+    flags, _ = DEFORUM_UL_prompts.filter_items(stand_in, None, scene.deforum, "prompts")
+    assert [bool(flag) for flag in flags] == [False, False, True]
