@@ -21,6 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,9 +57,11 @@ STAGES = (
     "diffusion",
     "tween",
     "write",
+    "video",
 )
-#: The stages that are the engine's own work (everything but the networks).
-ENGINE_STAGES = ("warp", "coherence", "contrast", "antiblur", "noise", "tween", "write")
+#: The engine's own work on the critical path (everything but the networks); the PNG
+#: "write" runs on the writer thread beside it and is reported on its own.
+ENGINE_STAGES = ("warp", "coherence", "contrast", "antiblur", "noise", "tween")
 SUPPORTED_MODES = ("None", "2D", "3D")
 
 
@@ -271,6 +274,9 @@ class Renderer:
         self.emit("started", frames=self.n, first_frame=job.first_frame, resumed_from=resumed_from)
         self.images: dict[int, Image] = {}
         self.matcher: ColorMatcher | None = None
+        # One writer thread: PNG encoding leaves the critical path, frames stay in order.
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deforum-writer")
+        self.pending: list[Future[None]] = []
         try:
             for span in spans:
                 if set(span.indices) <= done:
@@ -278,6 +284,9 @@ class Renderer:
                 self.render_span(span, done)
         except Cancelled:
             self.result.cancelled = True
+        finally:
+            self.flush_writes()
+            self.writer.shutdown()
         self.result.seconds = time.perf_counter() - started
         if self.result.cancelled:
             self.write_run_record(device, status="cancelled", started=started)
@@ -287,7 +296,7 @@ class Renderer:
         if job.output.make_video:
             from .video import write_video
 
-            with self.timed("write"):
+            with self.timed("video"):
                 paths = [frame_path(self.out, self.frame(i)) for i in range(self.n)]
                 write_video(paths, self.out / "video.mp4", job.fps)
         self.result.seconds = time.perf_counter() - started
@@ -473,14 +482,27 @@ class Renderer:
         return np.asarray(self.warper.warp(image, source, target).image, dtype=np.uint8)
 
     def write(self, index: int, image: Image, *, kind: str) -> None:
-        """Write one finished frame atomically and announce it."""
+        """Queue a finished frame: encoded and written atomically by the writer, in order."""
+        self.images[index] = image
+        for finished in [f for f in self.pending if f.done()]:
+            finished.result()  # a failed write stops the run here, not later
+            self.pending.remove(finished)
+        self.pending.append(self.writer.submit(self.write_now, index, image, kind))
+
+    def write_now(self, index: int, image: Image, kind: str) -> None:
+        """On the writer thread: PNG + sidecar (atomic), then the ``frame`` event."""
         frame = self.frame(index)
         sidecar = {"index": index, "kind": kind, "seed": self.seeds.get(index)}
         with self.timed("write"):
             path = frame_files.write_frame(self.out, frame, image, sidecar=sidecar)
-        self.images[index] = image
         self.result.written.append(frame)
         self.emit("frame", frame=frame, index=index, path=str(path))
+
+    def flush_writes(self) -> None:
+        """Wait for every queued frame to be on disk (raises a failed write's error)."""
+        pending, self.pending = self.pending, []
+        for future in pending:
+            future.result()
 
     # -- records -------------------------------------------------------------------------
 
@@ -508,6 +530,9 @@ class Renderer:
                 * sum(self.result.timings[s] for s in ENGINE_STAGES)
                 / max(len(self.result.written), 1),
                 3,
+            ),
+            "write_ms_per_frame_in_background": round(
+                1000 * self.result.timings["write"] / max(len(self.result.written), 1), 3
             ),
             "diffusion_ms_per_call": round(1000 * self.result.timings["diffusion"] / diffused, 3),
         }

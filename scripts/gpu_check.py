@@ -1,0 +1,350 @@
+"""One prepared device check: CUDA against the CPU, then the speed of a real-size job.
+
+Run on a machine with an NVIDIA GPU (``python scripts/gpu_check.py --out DIR``); no weights
+are downloaded: the timing model is an SD 1.5-sized pipeline (UNet 320/640/1280/1280 with
+cross-attention 768, its VAE, a CLIP ViT-L/14-sized text encoder) with random weights built
+from configs — the same FLOPs as the real model. ``--quick`` shrinks everything so the
+script itself can be tested on a CPU. Writes ``gpu_check.json`` and ``gpu_check.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from deforum_blender.core.job import Job  # noqa: E402
+from deforum_blender.core.overrides import apply_overrides  # noqa: E402
+from deforum_blender.engine import diffusion  # noqa: E402
+from deforum_blender.engine.render import render  # noqa: E402
+from deforum_blender.engine.tiny_models import (  # noqa: E402
+    byte_level_clip_tokenizer,
+    make_tiny_models,
+)
+
+
+def psnr(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
+    """PSNR in dB of two uint8 images (99.0 stands for identical)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else min(99.0, 10 * math.log10(255.0**2 / mse))
+
+
+def check_warp(device: str) -> dict[str, Any]:
+    """The grid_sample warp on ``device`` against the cv2 warp, same inputs, every mode."""
+    from deforum_blender.core.camera import CameraData, RenderSize, intrinsics
+    from deforum_blender.engine.warp import remap, reprojection_maps
+
+    rng = np.random.default_rng(0)
+    height, width = 384, 512
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    depth = (3.0 + rng.random((height, width)) * 2.0).astype(np.float32)
+    k = intrinsics(CameraData(), RenderSize(width, height))
+    pose = np.eye(4)
+    angle = math.radians(2.0)
+    pose[:3, :3] = [
+        [math.cos(angle), 0, math.sin(angle)],
+        [0, 1, 0],
+        [-math.sin(angle), 0, math.cos(angle)],
+    ]
+    pose[:3, 3] = [0.05, 0.02, -0.1]
+    maps = reprojection_maps(depth, k, k, pose)
+    results = {}
+    for sampling in ("bicubic", "bilinear", "nearest"):
+        for padding in ("border", "reflection", "zeros"):
+            cpu = remap(image, maps.map_x, maps.map_y, sampling=sampling, padding=padding)
+            gpu = remap(
+                image, maps.map_x, maps.map_y, sampling=sampling, padding=padding, device=device
+            )
+            diff = np.abs(cpu.astype(np.int16) - gpu.astype(np.int16))
+            results[f"{sampling}/{padding}"] = {
+                "max_abs": int(diff.max()),
+                "share_over_1": float((diff > 1).mean()),
+            }
+    return results
+
+
+def tiny_job(models: Path, **settings: str) -> Job:
+    base = {
+        "W": "64",
+        "H": "64",
+        "max_frames": "6",
+        "seed": "7",
+        "steps_schedule": "0: (6)",
+        "depth_source": "flat",
+        "translation_z": "0: (2)",
+        "rotation_3d_y": "0: (0.5)",
+        "make_video": "false",
+        "diffusion_cadence": "2",
+    }
+    job = apply_overrides(Job(), {**base, **settings})
+    return dataclasses.replace(job, model=dataclasses.replace(job.model, id=str(models / "sd")))
+
+
+def check_tiny_job(models: Path, work: Path, device: str) -> dict[str, Any]:
+    """The tiny-model job on CUDA (fp16 and fp32) against the same job on the CPU."""
+    from deforum_blender.core.output_layout import frame_files
+    from deforum_blender.engine.frames import read_frame
+
+    out: dict[str, Any] = {}
+    cpu_job = dataclasses.replace(tiny_job(models), device="cpu")
+    render(cpu_job, work / "tiny_cpu")
+    cpu_frames = {n: read_frame(p) for n, p in frame_files(work / "tiny_cpu").items()}
+    gpu_job = dataclasses.replace(tiny_job(models), device=device)
+    render(gpu_job, work / "tiny_gpu")
+    gpu_frames = {n: read_frame(p) for n, p in frame_files(work / "tiny_gpu").items()}
+    out["loop_fp16_psnr_db"] = {
+        str(n): round(psnr(cpu_frames[n], gpu_frames[n]), 2) for n in cpu_frames
+    }
+    # One diffusion call in fp32 on both devices: the fair numerical comparison.
+    image = cpu_frames[1]
+    results = {}
+    for name, options in (
+        ("cpu", diffusion.ModelOptions(device="cpu")),
+        ("gpu_fp32", diffusion.ModelOptions(device=device, dtype="float32")),
+    ):
+        diffuser = diffusion.load_diffuser(str(models / "sd"), options)
+        results[name] = (
+            diffuser.txt2img("a red hill", "", 11, 6, 7.0, 64, 64, "Euler a"),
+            diffuser.img2img(image, "a red hill", "", 11, 6, 7.0, 0.35, "Euler a"),
+        )
+    for index, stage in enumerate(("txt2img", "img2img")):
+        a, b = results["cpu"][index], results["gpu_fp32"][index]
+        diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
+        out[f"{stage}_fp32_max_abs"] = int(diff.max())
+        out[f"{stage}_fp32_mean_abs"] = round(float(diff.mean()), 4)
+        out[f"{stage}_fp32_psnr_db"] = round(psnr(a, b), 2)
+    return out
+
+
+def build_sd15_sized(folder: Path, device: str, quick: bool) -> Path:
+    """An SD 1.5-sized pipeline with random weights, saved in diffusers layout (fp16)."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerAncestralDiscreteScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    scale = 8 if quick else 1  # --quick: the same graph, 1/8 of the channels
+    tokenizer = byte_level_clip_tokenizer()
+    torch.manual_seed(0)
+    with torch.device(device):
+        unet = UNet2DConditionModel(
+            sample_size=64,
+            block_out_channels=tuple(c // scale for c in (320, 640, 1280, 1280)),
+            layers_per_block=2,
+            cross_attention_dim=768 // scale,
+            attention_head_dim=8,
+            norm_num_groups=32 // scale,
+        )
+        vae = AutoencoderKL(
+            block_out_channels=tuple(c // scale for c in (128, 256, 512, 512)),
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            layers_per_block=2,
+            latent_channels=4,
+            norm_num_groups=32 // scale,
+            sample_size=512,
+        )
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=768 // scale,
+                intermediate_size=3072 // scale,
+                num_attention_heads=12 if not quick else 4,
+                num_hidden_layers=12 if not quick else 2,
+                max_position_embeddings=77,
+                hidden_act="quick_gelu",
+                bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        )
+    scheduler = EulerAncestralDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.to(torch.float16 if device != "cpu" else torch.float32)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+class UnetTimer:
+    """Sums the time spent inside ``unet.forward`` (CUDA events on a GPU)."""
+
+    def __init__(self, unet: Any, device: str) -> None:
+        import torch
+
+        self.torch = torch
+        self.cuda = device != "cpu"
+        self.pairs: list[Any] = []
+        self.cpu_seconds = 0.0
+        self._start: Any = None
+        unet.register_forward_pre_hook(self.before)
+        unet.register_forward_hook(self.after)
+
+    def before(self, *_: Any) -> None:
+        if self.cuda:
+            self._start = self.torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+            self._start.record()
+        else:
+            self._start = time.perf_counter()
+
+    def after(self, *_: Any) -> None:
+        if self.cuda:
+            end = self.torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+            end.record()
+            self.pairs.append((self._start, end))
+        else:
+            self.cpu_seconds += time.perf_counter() - self._start
+
+    def seconds(self) -> float:
+        if not self.cuda:
+            return self.cpu_seconds
+        self.torch.cuda.synchronize()
+        return float(sum(a.elapsed_time(b) for a, b in self.pairs)) / 1000.0
+
+    def reset(self) -> None:
+        self.pairs, self.cpu_seconds = [], 0.0
+
+
+def time_jobs(model: Path, work: Path, device: str, quick: bool) -> dict[str, Any]:
+    """A 3D-mode job (24 frames, 25 steps, strength 0.65) at cadence 1 and 2, fp16."""
+    import torch
+
+    size = "128" if quick else "512"
+    frames = "6" if quick else "24"
+    diffuser = diffusion.load_diffuser(str(model), diffusion.ModelOptions(device=device))
+    timer = UnetTimer(diffuser.txt2img_pipe.unet, device)
+    results: dict[str, Any] = {}
+    for cadence in (0, 1, 2):  # 0: a short warm-up job (CUDA kernels, allocator), not reported
+        job = apply_overrides(
+            Job(),
+            {
+                "W": size,
+                "H": size,
+                "max_frames": frames if cadence else "2",
+                "seed": "42",
+                "steps_schedule": "0: (25)",
+                "strength_schedule": "0: (0.65)",
+                "diffusion_cadence": str(max(cadence, 1)),
+                "animation_mode": "3D",
+                "translation_z": "0: (2)",
+                "rotation_3d_y": "0: (0.4)",
+                "depth_source": "flat",
+                "make_video": "false",
+            },
+        )
+        job = dataclasses.replace(
+            job, device=device, model=dataclasses.replace(job.model, id=str(model))
+        )
+        if device != "cpu":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        timer.reset()
+        start = time.perf_counter()
+        result = render(job, work / f"timed_c{cadence}")
+        if device != "cpu":
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - start
+        if cadence == 0:
+            continue
+        record = json.loads((work / f"timed_c{cadence}" / "run.json").read_text())
+        unet_s = timer.seconds()
+        n = int(frames)
+        results[f"cadence_{cadence}"] = {
+            "frames": n,
+            "diffusion_calls": result.diffusion_calls,
+            "wall_s": round(wall, 3),
+            "s_per_frame": round(wall / n, 4),
+            "unet_s": round(unet_s, 3),
+            "unet_share": round(unet_s / wall, 4),
+            "engine_ms_per_frame": record["engine_ms_per_frame"],
+            "engine_share": round(record["engine_ms_per_frame"] / 1000 / (wall / n), 4),
+            "timings_s": record["timings_s"],
+            "peak_gpu_mib": (
+                round(torch.cuda.max_memory_allocated() / 2**20, 1) if device != "cpu" else None
+            ),
+        }
+    return results
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gpu_check.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = [
+        f"# gpu_check — {report['device_name']} — {report['date']}",
+        "",
+        f"versions: {json.dumps(report['versions'])}",
+        "",
+        "| job | s/frame | UNet share | engine ms/frame | engine share | peak GPU MiB | calls |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in report.get("timing", {}).items():
+        lines.append(
+            f"| {name} | {row['s_per_frame']} | {row['unet_share']:.1%} | "
+            f"{row['engine_ms_per_frame']} | {row['engine_share']:.1%} | {row['peak_gpu_mib']} | "
+            f"{row['diffusion_calls']} |"
+        )
+    (out / "gpu_check.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: test the script on a CPU")
+    args = parser.parse_args()
+    import torch
+
+    from deforum_blender.engine.render import versions
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "device": device,
+        "device_name": torch.cuda.get_device_name() if device == "cuda" else platform.processor(),
+        "versions": versions(),
+    }
+    with tempfile.TemporaryDirectory() as temp:
+        work = Path(temp)
+        stage = time.perf_counter()
+        report["warp"] = check_warp(device)
+        make_tiny_models(work / "tiny")
+        report["tiny_job"] = check_tiny_job(work / "tiny", work, device)
+        report["correctness_s"] = round(time.perf_counter() - stage, 1)
+        write_report(report, args.out)
+        stage = time.perf_counter()
+        model = build_sd15_sized(work / "sd15", device, args.quick)
+        report["build_model_s"] = round(time.perf_counter() - stage, 1)
+        report["timing"] = time_jobs(model, work, device, args.quick)
+    write_report(report, args.out)
+    print((args.out / "gpu_check.md").read_text())
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
