@@ -150,10 +150,61 @@ def bench_warp() -> Figures:
         cv2.setNumThreads(threads)
 
 
+def bench_loop() -> Figures:
+    """The render loop at 512×512 with the tiny model, one thread: the engine's own
+    milliseconds per frame by stage (everything but the networks), PNG writing apart."""
+    import dataclasses
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import cv2
+    import torch
+
+    from .core.job import Job
+    from .core.overrides import apply_overrides
+    from .engine.render import ENGINE_STAGES, render
+    from .engine.tiny_models import make_tiny_models
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    frames = 8
+    with tempfile.TemporaryDirectory() as temp:
+        folder = Path(temp)
+        make_tiny_models(folder / "models")
+        settings = {
+            "W": "512",
+            "H": "512",
+            "max_frames": str(frames),
+            "seed": "1",
+            "steps_schedule": "0: (2)",
+            "diffusion_cadence": "1",
+            "depth_source": "flat",
+            "translation_z": "0: (2)",
+            "rotation_3d_y": "0: (0.5)",
+            "make_video": "false",
+        }
+        job = apply_overrides(Job(), settings)
+        job = dataclasses.replace(
+            job,
+            device="cpu",
+            model=dataclasses.replace(job.model, id=str(folder / "models" / "sd")),
+        )
+        render(job, folder / "out")
+        record = json.loads((folder / "out" / "run.json").read_text(encoding="utf-8"))
+    timings = record["timings_s"]
+    warped = frames - 1  # frame 1 is generated, not warped
+    figures = {f"{stage}_ms": 1000 * timings[stage] / warped for stage in ENGINE_STAGES}
+    figures["engine_total_ms"] = sum(figures.values())
+    figures["png_write_background_ms"] = 1000 * timings["write"] / frames
+    return figures
+
+
 BENCHMARKS: dict[str, Callable[[], Figures]] = {
     "schedules": bench_schedules,
     "loop_stages": bench_loop_stages,
     "warp": bench_warp,
+    "loop": bench_loop,
 }
 
 
