@@ -4,6 +4,10 @@
 ``#####`` padding, so negative frames read ``frame_-0001.png``), a JSON sidecar beside
 each frame, ``<out>/depth/depth_<NNNNN>.png``, and the run's files at the top. A frame is
 first written as a hidden ``.frame_<NNNNN>.png.tmp`` in the same folder, then renamed.
+
+Blender leaves two inputs for the worker in the same folder: the scene's Z pass as
+``<out>/scene_depth/depth_<NNNNN>.npy`` and, for an init from the scene, Blender's own
+render of the first frame as ``<out>/init/scene_render.png``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,11 @@ from pathlib import Path
 
 FRAMES_DIR = "frames"
 DEPTH_DIR = "depth"
+#: Where the Blender layer leaves the scene's Z pass for the worker (``engine/motion.py``).
+SCENE_DEPTH_DIR = "scene_depth"
+#: Where the Blender layer leaves its own render of the first frame, for an init from it.
+INIT_DIR = "init"
+SCENE_RENDER_FILE = "scene_render.png"
 JOB_FILE = "job.json"
 RUN_FILE = "run.json"
 SETTINGS_FILE = "deforum_settings.txt"
@@ -51,6 +60,16 @@ def frames_dir(out: str | Path) -> Path:
 def depth_dir(out: str | Path) -> Path:
     """``<out>/depth``."""
     return Path(out) / DEPTH_DIR
+
+
+def scene_depth_dir(out: str | Path) -> Path:
+    """``<out>/scene_depth``: the scene's Z pass, one ``depth_<NNNNN>.npy`` per frame."""
+    return Path(out) / SCENE_DEPTH_DIR
+
+
+def scene_render_path(out: str | Path) -> Path:
+    """``<out>/init/scene_render.png``: Blender's render of the first frame, as the init."""
+    return Path(out) / INIT_DIR / SCENE_RENDER_FILE
 
 
 def frame_path(out: str | Path, frame: int) -> Path:

@@ -28,12 +28,9 @@ from ..core.camera import (
 from ..core.errors import DeforumInputError
 from ..core.job import Job
 from ..core.job_fields import PARAM_BY_DEFORUM_KEY
-from ..core.output_layout import depth_path
+from ..core.output_layout import SCENE_DEPTH_DIR, depth_path
 from . import depth as depth_sources
 from .warp import WarpResult, warp_3d
-
-#: Where the Blender layer leaves the scene's Z pass for the worker: ``<out>/scene_depth``.
-SCENE_DEPTH_DIR = "scene_depth"
 
 
 def job_camera_track(job: Job) -> CameraTrack | None:
