@@ -235,8 +235,9 @@ def time_jobs(model: Path, work: Path, device: str, quick: bool) -> dict[str, An
     """A 3D-mode job (24 frames, 25 steps, strength 0.65) at cadence 1 and 2, fp16."""
     import torch
 
-    size = "128" if quick else "512"
+    size = "64" if quick else "512"
     frames = "6" if quick else "24"
+    steps = "8" if quick else "25"
     diffuser = diffusion.load_diffuser(str(model), diffusion.ModelOptions(device=device))
     timer = UnetTimer(diffuser.txt2img_pipe.unet, device)
     results: dict[str, Any] = {}
@@ -248,7 +249,7 @@ def time_jobs(model: Path, work: Path, device: str, quick: bool) -> dict[str, An
                 "H": size,
                 "max_frames": frames if cadence else "2",
                 "seed": "42",
-                "steps_schedule": "0: (25)",
+                "steps_schedule": f"0: ({steps})",
                 "strength_schedule": "0: (0.65)",
                 "diffusion_cadence": str(max(cadence, 1)),
                 "animation_mode": "3D",
