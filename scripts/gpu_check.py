@@ -32,6 +32,7 @@ from deforum_blender.engine.render import render  # noqa: E402
 from deforum_blender.engine.tiny_models import (  # noqa: E402
     byte_level_clip_tokenizer,
     make_tiny_models,
+    sd_pipeline,
 )
 
 
@@ -131,12 +132,7 @@ def check_tiny_job(models: Path, work: Path, device: str) -> dict[str, Any]:
 def build_sd15_sized(folder: Path, device: str, quick: bool) -> Path:
     """An SD 1.5-sized pipeline with random weights, saved in diffusers layout (fp16)."""
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        EulerAncestralDiscreteScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     scale = 8 if quick else 1  # --quick: the same graph, 1/8 of the channels
@@ -174,19 +170,7 @@ def build_sd15_sized(folder: Path, device: str, quick: bool) -> Path:
                 pad_token_id=tokenizer.pad_token_id,
             )
         )
-    scheduler = EulerAncestralDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
-    )
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+    pipe = sd_pipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer)
     pipe.to(torch.float16 if device != "cpu" else torch.float32)
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder

@@ -45,15 +45,33 @@ def byte_level_clip_tokenizer() -> Any:
     )
 
 
+def sd_pipeline(*, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any) -> Any:
+    """A Stable Diffusion 1.x pipeline from its parts, with SD's "Euler a" scheduler."""
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline
+
+    scheduler = EulerAncestralDiscreteScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        steps_offset=1,
+    )
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
 def build_tiny_sd(folder: Path) -> Path:
     """Write a tiny Stable Diffusion 1.x pipeline (64×64 img2img in well under a second)."""
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        EulerAncestralDiscreteScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tokenizer = byte_level_clip_tokenizer()
@@ -96,23 +114,7 @@ def build_tiny_sd(folder: Path) -> Path:
             pad_token_id=tokenizer.pad_token_id,
         )
     )
-    scheduler = EulerAncestralDiscreteScheduler(
-        num_train_timesteps=1000,
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        steps_offset=1,
-    )
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+    pipe = sd_pipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer)
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
 
