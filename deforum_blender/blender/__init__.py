@@ -6,10 +6,10 @@ that). Registered by :func:`deforum_blender.register`.
 
 from __future__ import annotations
 
-from . import panels, preferences, prompts, properties, settings_files
+from . import operators, panels, preferences, prompts, properties, sequencer, settings_files
 
 # Registered in order, unregistered in reverse (PropertyGroups before the pointers to them).
-_MODULES = (preferences, properties, prompts, settings_files, panels)
+_MODULES = (preferences, properties, prompts, settings_files, panels, sequencer, operators)
 
 
 def register() -> None:

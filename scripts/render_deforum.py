@@ -1,0 +1,366 @@
+"""Render a .blend's Deforum animation headless, with Blender or the ``bpy`` module.
+
+    blender -b scene.blend -P scripts/render_deforum.py -- [options]
+    python scripts/render_deforum.py -- --blend scene.blend [options]
+
+Run ``… -- --help`` for the options. Exit status: 0 rendered, 2 bad input (one line on
+stderr naming the setting and the fix), 1 a failure while rendering (or cancelled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "deforum_blender"
+
+DESCRIPTION = """\
+Render the Deforum animation of a .blend headless: Blender prepares the job (camera,
+settings, the scene's depth pass, the init render), the worker renders the frames, and
+each frame is added to the scene's Deforum strip in the Video Sequencer.
+"""
+SET_HELP = """\
+change a setting for this render (repeatable). KEY is a Deforum settings key, written
+as a Deforum user writes it (--set strength_schedule="0: (0.5)" --set
+color_coherence=None --set W=64), or a scene.deforum property name (--set
+init_strength=0.6). Where a name is both, the Deforum key wins: --set strength=0.8 is
+Deforum's init strength, and the per-frame strength is strength_schedule. W, H,
+max_frames, first_frame and last_frame change the scene's render size and frame range
+(the camera is read over them); other Deforum keys change this render's job only, and
+scene.deforum names change the scene (kept by --save)."""
+
+# Deforum keys that shape the scene itself (the camera track is read at its size and range).
+SCENE_KEYS = ("W", "H", "max_frames", "first_frame", "last_frame")
+
+
+def script_arguments(argv: list[str]) -> list[str]:
+    """The arguments after ``--`` (Blender's own come before it); all of them without it."""
+    if "--" in argv:
+        return argv[argv.index("--") + 1 :]
+    return [] if Path(argv[0]).name.startswith("blender") else argv[1:]
+
+
+def frame_range(text: str) -> tuple[int, int]:
+    """``A-B`` (``-5--1`` for negative frames) as two frame numbers."""
+    head, sep, tail = text.strip().partition("-")
+    if head == "" and sep:  # a negative first frame: "-5-10"
+        number, sep, tail = tail.partition("-")
+        head = "-" + number
+    try:
+        first, last = int(head), int(tail)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write the frames as A-B, e.g. 1-48") from None
+    if last < first:
+        raise argparse.ArgumentTypeError(f"{text!r}: the last frame is before the first")
+    return first, last
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The script's options (DESIGN.md §4)."""
+    parser = argparse.ArgumentParser(
+        prog="render_deforum.py",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--blend", metavar="FILE", help="open this .blend first")
+    parser.add_argument("--scene", help="the scene to render (default: the active scene)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: the scene's)")
+    parser.add_argument(
+        "--frames", type=frame_range, metavar="A-B", help="frame range (default: the scene's)"
+    )
+    parser.add_argument("--model", help="Stable Diffusion model: Hugging Face id, folder or file")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the model runs")
+    parser.add_argument(
+        "--preview", action="store_true", help="motion preview: warp only, no diffusion"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the render in the output folder (without it, a new render replaces "
+        "the frames there)",
+    )
+    parser.add_argument(
+        "--init",
+        choices=("render", "image", "none"),
+        help="what the first frame starts from: Blender's render of it, the init image, or "
+        "nothing (default: the scene's Init settings)",
+    )
+    parser.add_argument(
+        "--depth", choices=("scene", "estimated", "flat"), help="depth source for the 3D warp"
+    )
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
+    parser.add_argument(
+        "--channel",
+        type=int,
+        default=0,
+        help="sequencer channel for a new strip (default: the first free one)",
+    )
+    parser.add_argument(
+        "--import-deforum",
+        metavar="FILE",
+        help="load an sd-webui-deforum settings file into the scene first (before --set)",
+    )
+    parser.add_argument(
+        "--export-deforum",
+        metavar="FILE",
+        help="write the render's settings as an sd-webui-deforum settings file",
+    )
+    parser.add_argument(
+        "--no-render",
+        action="store_true",
+        help="only import, change, export and save: render nothing",
+    )
+    parser.add_argument(
+        "--save", metavar="FILE.blend", help="save the .blend (with the strip) afterwards"
+    )
+    return parser
+
+
+# -- the add-on ---------------------------------------------------------------------------
+
+
+def addon_package() -> ModuleType:
+    """The add-on's package: the enabled one (an installed extension), else this checkout's."""
+    import bpy
+
+    for name in bpy.context.preferences.addons:
+        if name == PACKAGE or name.endswith("." + PACKAGE):
+            return importlib.import_module(name)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    package = importlib.import_module(PACKAGE)
+    if not hasattr(bpy.types.Scene, "deforum"):
+        package.register()
+    return package
+
+
+class Addon:
+    """The add-on's modules, imported from whichever package is in use."""
+
+    def __init__(self, package: ModuleType) -> None:
+        def module(name: str) -> Any:
+            return importlib.import_module(f"{package.__name__}.{name}")
+
+        self.errors = module("core.errors")
+        self.job = module("core.job")
+        self.overrides = module("core.overrides")
+        self.deforum_settings = module("core.deforum_settings")
+        self.camera = module("core.camera")
+        self.operators = module("blender.operators")
+        self.properties = module("blender.properties")
+        self.scene_job = module("blender.scene_job")
+        self.settings_files = module("blender.settings_files")
+
+
+# -- the steps ----------------------------------------------------------------------------
+
+
+def split_settings(addon: Addon, scene: Any, items: list[str]) -> tuple[dict[str, str], ...]:
+    """``--set`` items as (scene-shaping Deforum keys, other Deforum keys, scene.deforum names)."""
+    pairs = addon.overrides.parse_set_arguments(items)
+    settings = addon.properties.deforum_settings(scene)
+    scene_names = [p.identifier for p in settings.bl_rna.properties if p.identifier != "rna_type"]
+    shaping: dict[str, str] = {}
+    deforum: dict[str, str] = {}
+    own: dict[str, str] = {}
+    unknown: list[str] = []
+    for key, value in pairs.items():
+        if key in SCENE_KEYS:
+            shaping[key] = value
+        elif key in addon.overrides.TARGETS or "." in key:
+            deforum[key] = value
+        elif key in scene_names:
+            own[key] = value
+        else:
+            hint = addon.job.did_you_mean(key, [*addon.overrides.KEYS, *scene_names])
+            unknown.append(f"--set {key}: unknown key{hint}")
+    if unknown:
+        raise addon.errors.DeforumInputError("; ".join(unknown))
+    return shaping, deforum, own
+
+
+def _integer(addon: Addon, key: str, text: str) -> int:
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if not number.is_integer():
+        raise addon.errors.DeforumInputError(f"--set {key}={text}: write a whole number")
+    return int(number)
+
+
+def shape_scene(addon: Addon, scene: Any, shaping: dict[str, str]) -> None:
+    """Apply W, H, max_frames, first_frame and last_frame to the scene's size and range."""
+    for key, text in shaping.items():
+        value = _integer(addon, key, text)
+        if key in ("W", "H"):
+            scene.render.resolution_percentage = 100
+            setattr(scene.render, "resolution_x" if key == "W" else "resolution_y", value)
+        elif key == "first_frame":
+            scene.frame_start = value
+        elif key == "last_frame":
+            scene.frame_end = value
+        else:
+            if value < 1:
+                raise addon.errors.DeforumInputError(f"--set max_frames={text}: at least 1")
+            scene.frame_end = scene.frame_start + value - 1
+
+
+def set_scene_properties(addon: Addon, scene: Any, own: dict[str, str]) -> list[str]:
+    """Set ``scene.deforum`` properties from text; returns warnings."""
+    settings = addon.properties.deforum_settings(scene)
+    warnings: list[str] = []
+    animated = set(addon.scene_job._fcurves(scene))
+    for name, text in own.items():
+        rna = settings.bl_rna.properties[name]
+        try:
+            if rna.type == "BOOLEAN":
+                value: Any = addon.overrides._parse_bool(text)
+            elif rna.type == "INT":
+                value = _integer(addon, name, text)
+            elif rna.type == "FLOAT":
+                value = addon.overrides._parse_number(text)
+            elif rna.type == "ENUM":
+                choices = [item.identifier for item in rna.enum_items]
+                if text not in choices:
+                    raise ValueError(f"use one of {', '.join(choices)}")
+                value = text
+            elif rna.type == "STRING":
+                value = text
+            else:
+                raise ValueError("this property cannot be set from the command line")
+            setattr(settings, name, value)
+        except (ValueError, TypeError) as error:
+            raise addon.errors.DeforumInputError(f"--set {name}={text}: {error}") from None
+        if f"deforum.{name}" in animated:
+            warnings.append(
+                f"--set {name}: scene.deforum.{name} is keyframed, so its keyframes win; "
+                f"set {name}_schedule instead"
+            )
+    return warnings
+
+
+def export_deforum(addon: Addon, scene: Any, deforum: dict[str, str], path: str) -> list[str]:
+    """Write the render's settings (the scene with the --set changes) as a Deforum file."""
+    job = addon.scene_job.job_from_scene(scene)
+    if deforum:
+        job = addon.overrides.apply_overrides(job, deforum)
+    motion = None
+    if job.motion.camera_track is not None:
+        settings = addon.properties.deforum_settings(scene)
+        scale = settings.translation_scale or addon.camera.DEFAULT_TRANSLATION_SCALE
+        track = addon.camera.CameraTrack.from_dict(job.motion.camera_track)
+        motion = addon.camera.deforum_motion(track, scale)
+    data = addon.deforum_settings.export_settings(job, motion=motion)
+    import json
+    import os
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=4, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temporary, target)
+    return list(addon.deforum_settings.export_losses(job))
+
+
+def run(args: argparse.Namespace, addon: Addon) -> int:
+    """Every step the options ask for, in order; the exit status."""
+    import bpy
+
+    error_type = addon.errors.DeforumInputError
+    if args.blend:
+        if not Path(args.blend).is_file():
+            raise error_type(f"--blend {args.blend!r}: no such file; give the path of a .blend")
+        bpy.ops.wm.open_mainfile(filepath=str(Path(args.blend).resolve()))
+    scene = bpy.data.scenes.get(args.scene) if args.scene else bpy.context.scene
+    if scene is None:
+        names = [s.name for s in bpy.data.scenes]
+        raise error_type(
+            f"--scene {args.scene!r}: no such scene{addon.job.did_you_mean(args.scene, names)}"
+        )
+    warnings: list[str] = []
+    if args.import_deforum:
+        job, imported = addon.deforum_settings.import_settings(args.import_deforum)
+        warnings += imported + addon.settings_files.apply_job(scene, job)
+    shaping, deforum, own = split_settings(addon, scene, args.set)
+    if args.frames:
+        scene.frame_start, scene.frame_end = args.frames
+    shape_scene(addon, scene, shaping)
+    warnings += set_scene_properties(addon, scene, own)
+    if args.depth:
+        addon.properties.deforum_settings(scene).depth_source = args.depth
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.export_deforum:
+        for loss in export_deforum(addon, scene, deforum, args.export_deforum):
+            print(f"warning: {loss}", file=sys.stderr)
+        print(f"Deforum: settings written to {args.export_deforum}")
+    status = 0
+    if not args.no_render:
+        status = render(args, addon, scene, deforum)
+    if args.save:
+        bpy.ops.wm.save_as_mainfile(filepath=str(Path(args.save).resolve()))
+        print(f"Deforum: saved {args.save}")
+    return status
+
+
+def render(args: argparse.Namespace, addon: Addon, scene: Any, deforum: dict[str, str]) -> int:
+    """Render with the worker, a progress line per frame; the exit status."""
+    operators = addon.operators
+    request = operators.RenderRequest(
+        preview=args.preview,
+        resume=args.resume,
+        init=args.init or "settings",
+        out_dir=args.out,
+        channel=args.channel,
+        overrides=deforum,
+        model=args.model,
+        device=args.device,
+    )
+    session = operators.render(
+        scene, request, blocking=True, on_line=lambda line: print(line, flush=True)
+    )
+    for warning in session.progress.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    state = session.progress
+    if state.state == "done":
+        print(f"Deforum: {state.message} → {state.out_dir}", flush=True)
+        return 0
+    print(f"error: {state.message}", file=sys.stderr)
+    return 2 if state.bad_input else 1
+
+
+def main(argv: list[str]) -> int:
+    """Parse, run, and turn errors into exit statuses (2 bad input, 1 failure)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(script_arguments(argv))
+    except SystemExit as exit_:
+        return int(exit_.code or 0) and 2
+    try:
+        addon = Addon(addon_package())
+    except Exception as error:  # the add-on itself cannot load: nothing else can run
+        print(f"error: cannot load the Deforum add-on: {error}", file=sys.stderr)
+        return 1
+    try:
+        return run(args, addon)
+    except addon.errors.DeforumInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        return 1
+    finally:
+        addon.operators.shutdown_worker()
+
+
+if __name__ == "__main__":
+    # Blender runs -P scripts as __main__ too; sys.exit sets Blender's exit status.
+    sys.exit(main(sys.argv))
