@@ -108,6 +108,12 @@ def _render(args: argparse.Namespace) -> int:
     return 1 if result.cancelled else 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from .engine.worker import main as serve
+
+    return serve(log_level=args.log_level)
+
+
 def _bench(args: argparse.Namespace) -> int:
     import json
 
@@ -179,6 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("--resume", action="store_true", help="continue an unfinished run")
     ren.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_help)
     ren.set_defaults(handler=_render)
+
+    work = commands.add_parser(
+        "worker", help="serve the JSON-lines render protocol on stdin/stdout (used by Blender)"
+    )
+    work.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        default="INFO",
+        help="how much to log on stderr and in <out>/worker.log (default: INFO)",
+    )
+    work.set_defaults(handler=_worker)
 
     bench = commands.add_parser("bench", help="measure speed; prints each benchmark's figures")
     bench.add_argument("names", nargs="*", help="benchmarks to run (default: all)")

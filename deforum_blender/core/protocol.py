@@ -6,24 +6,32 @@ Every message carries ``"type"`` and ``"protocol"`` (:data:`PROTOCOL_VERSION`).
 
 Requests (client → worker):
 
-* ``render``   ``job`` (Job dict), ``out_dir`` (str), ``resume`` (bool), ``preview`` (bool)
-* ``cancel``   stop the running render after the current diffusion step
-* ``ping``     answered with ``pong``
-* ``release``  drop loaded models and free GPU memory
-* ``shutdown`` finish (cancelling any render) and exit
+* ``render``   ``job`` (Job dict), ``out_dir`` (str), ``resume`` (bool), ``preview`` (bool).
+  Renders run one at a time, in the order asked; the worker keeps its models between them.
+* ``cancel``   stop the running (and any queued) render after the current diffusion step
+* ``ping``     answered with ``pong`` at once, even while rendering
+* ``release``  drop loaded models and free GPU memory (after the running render)
+* ``shutdown`` cancel any render and exit; end of stdin means the same
 
 Events (worker → client):
 
-* ``ready``     ``pid``, ``versions`` — once, at start
-* ``pong``
+* ``ready``     ``pid``, ``versions``, ``package`` (folder the worker's code came from) — once
+* ``pong``      ``models`` (names of the models loaded now), ``busy`` (a render is running)
 * ``started``   ``frames`` (total), ``first_frame``, ``resumed_from`` (frame or null)
 * ``progress``  ``frame``, ``step``, ``steps``, ``stage``
 * ``frame``     ``frame`` (Blender frame number), ``index``, ``path``
 * ``warning``   ``message``
-* ``error``     ``message``, ``traceback``, ``bad_input`` (bool)
+* ``error``     ``message``, ``traceback``, ``bad_input`` (bool), ``request`` (the request type
+  that failed: ``"render"`` ends that render; null for a line that could not be read)
 * ``done``      ``frames``, ``out_dir``, ``seconds``
 * ``cancelled`` ``frames`` (finished so far)
-* ``released``
+* ``released``  ``models`` (how many were dropped)
+
+The Blender-side client adds two events of its own, never sent by the worker: an
+``error`` with ``crashed: true`` and ``exit_status`` when the worker process dies (its
+``message`` ends with the worker's last stderr line), and a ``cancelled`` with
+``killed: true`` when the worker did not answer a cancel in time and was killed.
+Both end the render (:func:`ends_render`).
 """
 
 from __future__ import annotations
@@ -85,3 +93,11 @@ def decode(line: str, allowed: frozenset[str]) -> dict[str, Any]:
     if kind not in allowed:
         raise ProtocolError(f"unexpected message type {kind!r}; expected one of {sorted(allowed)}")
     return message
+
+
+def ends_render(event: dict[str, Any]) -> bool:
+    """True for an event after which the running render sends nothing more."""
+    kind = event.get("type")
+    if kind == "error":
+        return bool(event.get("crashed")) or event.get("request", "render") == "render"
+    return kind in FINAL_EVENTS

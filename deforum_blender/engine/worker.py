@@ -1,0 +1,210 @@
+"""``python -m deforum_blender worker``: the long-lived render process Blender talks to.
+
+Requests arrive as JSON lines on stdin and events leave as JSON lines on stdout, as
+``core/protocol.py`` documents. A reader thread answers ``ping`` and ``cancel`` at once
+(so both work while a frame is diffusing) and queues the rest; the main thread renders,
+one job at a time, keeping the loaded models between jobs. Anything else that writes to
+stdout (a library's print) is sent to stderr so it cannot break the protocol. Logs go
+to stderr and, during a render, to ``<out>/worker.log``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import IO, Any
+
+from ..core.errors import DeforumInputError
+from ..core.protocol import REQUESTS, ProtocolError, decode, encode
+
+LOG = logging.getLogger("deforum_blender.worker")
+LOG_FILE = "worker.log"
+_LOG_FORMAT = "%(asctime)s %(levelname)s worker[%(process)d]: %(message)s"
+
+
+class Worker:
+    """Serves protocol requests from ``requests`` and writes events to ``events``."""
+
+    def __init__(self, requests: IO[str], events: IO[str]) -> None:
+        self.requests = requests
+        self.events = events
+        self.write_lock = threading.Lock()
+        self.queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        # One cancel flag per render asked for and not yet finished: a cancel sent just
+        # after a render request must stop it even if it has not started yet.
+        self.pending: list[threading.Event] = []
+        self.pending_lock = threading.Lock()
+        self.busy = False
+        self.client_gone = False
+
+    # -- output -------------------------------------------------------------------------
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        """Write one event line, flushed; a vanished client cancels everything."""
+        line = encode(kind, **fields)
+        level = logging.DEBUG if kind in ("progress", "pong") else logging.INFO
+        LOG.log(level, "event %s", line if kind != "error" else f"error: {fields.get('message')}")
+        with self.write_lock:
+            if self.client_gone:
+                return
+            try:
+                self.events.write(line + "\n")
+                self.events.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                # Nobody reads us any more (Blender quit or killed the pipe): stop working.
+                self.client_gone = True
+                self.cancel_all()
+
+    def fail(self, error: BaseException, request: str | None) -> None:
+        """An ``error`` event for ``error``, with its traceback."""
+        bad_input = isinstance(error, DeforumInputError)
+        trace = "".join(traceback.format_exception(error))
+        if bad_input:
+            LOG.warning("bad input: %s", error)
+        else:
+            LOG.error("failed: %s", trace)
+        message = str(error) if bad_input else f"{type(error).__name__}: {error}"
+        self.emit("error", message=message, traceback=trace, bad_input=bad_input, request=request)
+
+    # -- requests -----------------------------------------------------------------------
+
+    def cancel_all(self) -> None:
+        with self.pending_lock:
+            for flag in self.pending:
+                flag.set()
+
+    def read_requests(self) -> None:
+        """The reader thread: answer ping/cancel now, queue the rest; EOF means shutdown."""
+        for raw in self.requests:
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                message = decode(line, REQUESTS)
+            except ProtocolError as error:
+                self.fail(error, None)
+                continue
+            kind = message["type"]
+            LOG.debug("request %s", kind)
+            if kind == "ping":
+                self.emit("pong", models=loaded_models(), busy=self.busy)
+            elif kind == "cancel":
+                LOG.info("cancel asked")
+                self.cancel_all()
+            else:
+                if kind == "render":
+                    message["_cancel"] = threading.Event()
+                    with self.pending_lock:
+                        self.pending.append(message["_cancel"])
+                elif kind == "shutdown":
+                    self.cancel_all()
+                self.queue.put(message)
+        LOG.info("stdin closed: shutting down")
+        self.cancel_all()
+        self.queue.put({"type": "shutdown"})
+
+    def serve(self) -> int:
+        """Announce readiness, then run queued requests until ``shutdown``; exit status."""
+        from .render import versions
+
+        package = str(Path(__file__).resolve().parent.parent)
+        self.emit("ready", pid=os.getpid(), versions=versions(), package=package)
+        threading.Thread(target=self.read_requests, name="requests", daemon=True).start()
+        while True:
+            message = self.queue.get()
+            kind = message["type"]
+            if kind == "shutdown":
+                LOG.info("shutdown")
+                return 0
+            if kind == "release":
+                self.emit("released", models=release_models())
+            elif kind == "render":
+                self.render(message)
+
+    def render(self, message: dict[str, Any]) -> None:
+        """Run one render request to its end: done, cancelled or an error event."""
+        cancel: threading.Event = message.pop("_cancel")
+        self.busy = True
+        log_file: logging.Handler | None = None
+        try:
+            out = message.get("out_dir")
+            if not isinstance(out, str) or not out:
+                raise DeforumInputError("render: out_dir is missing; give the output folder")
+            job_data = message.get("job")
+            if not isinstance(job_data, dict):
+                raise DeforumInputError("render: job is missing; give the Job as a JSON object")
+            log_file = open_log_file(Path(out))
+            from ..core.job import Job
+            from .render import Renderer
+
+            job = Job.from_dict(job_data)
+            LOG.info("render %s frames into %s", job.max_frames, out)
+            Renderer(
+                job,
+                out,
+                preview=bool(message.get("preview", False)),
+                resume=bool(message.get("resume", False)),
+                emit=self.emit,
+                cancel=cancel,
+            ).run()
+        except Exception as error:  # reported to the client; the worker keeps serving
+            self.fail(error, "render")
+        finally:
+            self.busy = False
+            with self.pending_lock:
+                self.pending.remove(cancel)
+            if log_file is not None:
+                logging.getLogger().removeHandler(log_file)
+                log_file.close()
+
+
+def open_log_file(out: Path) -> logging.Handler | None:
+    """Also log to ``<out>/worker.log`` for this render (None if the folder is unusable)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(out / LOG_FILE, encoding="utf-8")
+    except OSError:
+        return None  # the renderer reports the unwritable folder with the fix
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
+def loaded_models() -> list[str]:
+    """Names of the models this process holds now (diffusion and depth)."""
+    from . import depth, diffusion
+
+    # The caches belong to their modules; reading their keys is the cheapest honest answer.
+    names = [key[0].partition(":")[2] for key in diffusion._CACHE]
+    names += [key[0] for key in depth._ESTIMATORS]
+    return sorted(names)
+
+
+def release_models() -> int:
+    """Drop every loaded model (diffusion and depth) and free GPU memory; how many."""
+    from . import depth, diffusion
+
+    count = len(diffusion._CACHE) + len(depth._ESTIMATORS)
+    depth._ESTIMATORS.clear()
+    diffusion.clear_model_cache()  # also collects garbage and empties the CUDA cache
+    LOG.info("released %d models", count)
+    return count
+
+
+def main(log_level: str = "INFO") -> int:
+    """Serve the protocol on this process's stdin/stdout until shutdown or end of input."""
+    # Keep the real stdout for protocol lines only; everything else printing to stdout
+    # (libraries, stray prints) lands on stderr instead.
+    events = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", newline="\n")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    logging.basicConfig(level=log_level, format=_LOG_FORMAT, stream=sys.stderr, force=True)
+    LOG.info("worker starting (Python %s)", sys.version.split()[0])
+    with open(sys.stdin.fileno(), encoding="utf-8", closefd=False) as requests:
+        return Worker(requests, events).serve()
