@@ -140,6 +140,37 @@ class VideoInput:
 
 
 @dataclass(frozen=True)
+class Stills:
+    """None mode: stills, not an animation (``n_batch`` 0: one still per frame of the range,
+    prompts from the prompt schedule; N ≥ 1: Deforum's N images of each prompt in key order)."""
+
+    n_batch: int = _spec(0, "int", minimum=0, maximum=10000)
+
+
+@dataclass(frozen=True)
+class Interpolate:
+    """Interpolation mode: morphs between the prompts (embeddings) and their seeds (noise).
+
+    ``interpolate_key_frames`` on: the prompts sit at their own keyframes; off: every
+    prompt is ``interpolate_x_frames + 1`` frames after the previous one, in key order.
+    """
+
+    interpolate_key_frames: bool = _spec(False, "bool")
+    interpolate_x_frames: int = _spec(4, "int", minimum=0, maximum=10000)
+
+
+@dataclass(frozen=True)
+class SceneGuide:
+    """Scene-guided rendering: Blender's render of each frame blended in (``scene_blend``).
+
+    ``scene_blend_max_depth`` > 0 blends only where the scene's Z pass is nearer than it
+    (scene units); 0 blends everywhere.
+    """
+
+    scene_blend_max_depth: float = _spec(0.0, "float", minimum=0.0)
+
+
+@dataclass(frozen=True)
 class Output:
     """What is written besides the frames."""
 
@@ -175,6 +206,9 @@ class Job:
     cadence: Cadence = field(default_factory=Cadence)
     init: Init = field(default_factory=Init)
     video_input: VideoInput = field(default_factory=VideoInput)
+    stills: Stills = field(default_factory=Stills)
+    interpolate: Interpolate = field(default_factory=Interpolate)
+    scene_guide: SceneGuide = field(default_factory=SceneGuide)
     output: Output = field(default_factory=Output)
 
     @property
@@ -244,6 +278,9 @@ GROUPS: dict[str, type[Any]] = {
     "cadence": Cadence,
     "init": Init,
     "video_input": VideoInput,
+    "stills": Stills,
+    "interpolate": Interpolate,
+    "scene_guide": SceneGuide,
     "output": Output,
 }
 TOP_FIELDS = [item.name for item in dataclasses.fields(Job) if "spec" in item.metadata]
@@ -544,6 +581,12 @@ class _Reader:
                 job.video_input.video_init_path,
                 "video_input.video_init_path",
                 "animation_mode 'Video Input'",
+            ),
+            (
+                job.coherence.color_coherence == "Video Input",
+                job.video_input.video_init_path,
+                "video_input.video_init_path",
+                "coherence.color_coherence 'Video Input'",
             ),
             (
                 job.video_input.use_mask_video,

@@ -5,9 +5,13 @@
 each frame, ``<out>/depth/depth_<NNNNN>.png``, and the run's files at the top. A frame is
 first written as a hidden ``.frame_<NNNNN>.png.tmp`` in the same folder, then renamed.
 
-Blender leaves two inputs for the worker in the same folder: the scene's Z pass as
-``<out>/scene_depth/depth_<NNNNN>.npy`` and, for an init from the scene, Blender's own
-render of the first frame as ``<out>/init/scene_render.png``.
+Blender leaves inputs for the worker in the same folder: the scene's Z pass as
+``<out>/scene_depth/depth_<NNNNN>.npy``, for an init from the scene Blender's own render
+of the first frame as ``<out>/init/scene_render.png`` and, for scene-guided rendering
+(``scene_blend``), its render of every frame as ``<out>/scene_render/frame_<NNNNN>.png``.
+Video Input mode extracts the video once into ``<out>/video_input/frame_<NNNNN>.png``
+(and the mask video into ``<out>/video_mask/``), numbered by the output frame each
+drives, with ``extracted.json`` written last to mark a complete extraction.
 """
 
 from __future__ import annotations
@@ -22,6 +26,13 @@ SCENE_DEPTH_DIR = "scene_depth"
 #: Where the Blender layer leaves its own render of the first frame, for an init from it.
 INIT_DIR = "init"
 SCENE_RENDER_FILE = "scene_render.png"
+#: Where the Blender layer leaves its render of every frame, for scene-guided rendering.
+SCENE_RENDERS_DIR = "scene_render"
+#: Video Input mode: the extracted video frames and mask frames, and the marker of a
+#: complete extraction (written last).
+VIDEO_INPUT_DIR = "video_input"
+VIDEO_MASK_DIR = "video_mask"
+EXTRACTION_MARKER = "extracted.json"
 JOB_FILE = "job.json"
 RUN_FILE = "run.json"
 SETTINGS_FILE = "deforum_settings.txt"
@@ -70,6 +81,26 @@ def scene_depth_dir(out: str | Path) -> Path:
 def scene_render_path(out: str | Path) -> Path:
     """``<out>/init/scene_render.png``: Blender's render of the first frame, as the init."""
     return Path(out) / INIT_DIR / SCENE_RENDER_FILE
+
+
+def scene_renders_dir(out: str | Path) -> Path:
+    """``<out>/scene_render``: Blender's render of every frame (scene-guided rendering)."""
+    return Path(out) / SCENE_RENDERS_DIR
+
+
+def scene_render_frame_path(out: str | Path, frame: int) -> Path:
+    """``<out>/scene_render/frame_<NNNNN>.png``: Blender's render of ``frame``."""
+    return scene_renders_dir(out) / frame_name(frame)
+
+
+def video_input_dir(out: str | Path) -> Path:
+    """``<out>/video_input``: the video's frames, ``frame_<NNNNN>.png`` per output frame."""
+    return Path(out) / VIDEO_INPUT_DIR
+
+
+def video_mask_dir(out: str | Path) -> Path:
+    """``<out>/video_mask``: the mask video's frames, ``frame_<NNNNN>.png`` per output frame."""
+    return Path(out) / VIDEO_MASK_DIR
 
 
 def frame_path(out: str | Path, frame: int) -> Path:

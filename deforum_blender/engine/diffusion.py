@@ -343,6 +343,67 @@ class Diffuser:
             )
         return _to_uint8(result.images)
 
+    def encode_prompt(self, prompt: str, negative: str) -> dict[str, Any]:
+        """The text embeddings of a prompt, as the pipeline's keyword arguments.
+
+        ``prompt_embeds`` and ``negative_prompt_embeds`` (plus SDXL's pooled ones): mix
+        two of these key by key to morph between prompts (Interpolation mode).
+        """
+        with self._lock:
+            encoded = self.txt2img_pipe.encode_prompt(
+                prompt=prompt,
+                device=self.device,
+                num_images_per_prompt=1,
+                do_classifier_free_guidance=True,
+                negative_prompt=negative or None,
+            )
+        return dict(zip(_EMBEDDING_NAMES, encoded, strict=False))
+
+    def initial_noise(self, seed: int, width: int, height: int) -> Any:
+        """The initial latent noise txt2img draws for ``seed`` (the same tensor, on the CPU)."""
+        import torch
+
+        _check_size(width, height)
+        pipe = self.txt2img_pipe
+        factor = int(pipe.vae_scale_factor)
+        shape = (1, int(pipe.unet.config.in_channels), height // factor, width // factor)
+        return torch.randn(shape, generator=_seeded_generator(seed), dtype=self.dtype)
+
+    def txt2img_from_embeddings(
+        self,
+        embeddings: dict[str, Any],
+        latents: Any,
+        seed: int,
+        steps: int,
+        cfg: float,
+        width: int,
+        height: int,
+        sampler: str,
+        step_callback: StepCallback | None = None,
+    ) -> NDArray[Any]:
+        """Text-to-image from given text embeddings and initial noise (see encode_prompt).
+
+        With ``encode_prompt(p, n)`` and ``initial_noise(seed, …)`` it gives exactly
+        ``txt2img(p, n, seed, …)``; ``seed`` still drives the sampler's own noise.
+        """
+        _check_size(width, height)
+        planned_steps(steps, 1.0)
+        with self._lock:
+            pipe = self.txt2img_pipe
+            pipe.scheduler = make_scheduler(sampler, self._scheduler_config)
+            result = pipe(
+                **embeddings,
+                latents=latents.to(self.device, self.dtype),
+                num_inference_steps=int(steps),
+                guidance_scale=float(cfg),
+                width=int(width),
+                height=int(height),
+                generator=_seeded_generator(seed),
+                output_type="np",
+                callback_on_step_end=self._step_end(step_callback),
+            )
+        return _to_uint8(result.images)
+
     def img2img(
         self,
         image: NDArray[Any],
@@ -383,6 +444,14 @@ class Diffuser:
             )
         return _to_uint8(result.images)
 
+
+# What encode_prompt returns, in order (SD gives the first two, SDXL all four).
+_EMBEDDING_NAMES = (
+    "prompt_embeds",
+    "negative_prompt_embeds",
+    "pooled_prompt_embeds",
+    "negative_pooled_prompt_embeds",
+)
 
 # --- loading, once per process ----------------------------------------------------------
 

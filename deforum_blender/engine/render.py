@@ -7,6 +7,11 @@ warped forward. Per key frame, as Deforum does it: warp the previous key, colour
 to the first frame (or an image), contrast, anti-blur, noise, img2img with denoise
 ``1 − strength``. So ``diffusion_calls`` is ``ceil(frames / N)``.
 
+The modes without motion: None renders stills (``core/prompt_layout.py``), Video Input
+takes each frame's init from a video (``video_input.py``), Interpolation morphs between the
+prompts (``interpolation.py``); every frame of those is a key frame (no cadence). In any
+mode ``scene_blend`` mixes Blender's render of the frame into the init (``scene_guide.py``).
+
 Determinism, which makes resume lossless (DESIGN.md §2): every random draw derives
 from (seed, frame, purpose), and a span only reads frames as decoded from their PNGs
 (the previous key and the colour reference), so a resumed run writes exactly the
@@ -35,13 +40,18 @@ from ..core.errors import DeforumInputError
 from ..core.job import Job, save_job
 from ..core.output_layout import frame_files as finished_frames
 from ..core.output_layout import frame_path
+from ..core.prompt_layout import stills_keyframes
+from ..core.prompts import FramePrompt, prompts_for_frames
 from ..core.seeds import resolve_master_seed, seeds_for_frames
 from . import frames as frame_files
 from .adjust import adjust_contrast, unsharp_mask
 from .coherence import ColorMatcher
 from .diffusion import Cancelled, Diffuser, ModelOptions, load_diffuser, resolve_device
+from .interpolation import PromptMorph
 from .motion import FrameWarper, job_camera_track
 from .noise import add_noise
+from .scene_guide import SceneGuide
+from .video_input import VIDEO_COHERENCE_SPACE, VideoInput
 
 Image = NDArray[np.uint8]
 Emit = Callable[..., None]
@@ -62,7 +72,7 @@ STAGES = (
 #: The engine's own work on the critical path (everything but the networks); the PNG
 #: "write" runs on the writer thread beside it and is reported on its own.
 ENGINE_STAGES = ("warp", "coherence", "contrast", "antiblur", "noise", "tween")
-SUPPORTED_MODES = ("None", "2D", "3D")
+SUPPORTED_MODES = ("None", "2D", "3D", "Video Input", "Interpolation")
 
 
 @dataclass(frozen=True)
@@ -157,12 +167,7 @@ class Renderer:
         if job.animation_mode not in SUPPORTED_MODES:
             raise DeforumInputError(
                 f"animation_mode {job.animation_mode!r}: this engine renders "
-                f"{', '.join(SUPPORTED_MODES)}; Video Input and Interpolation are not built yet"
-            )
-        if job.coherence.color_coherence == "Video Input":
-            raise DeforumInputError(
-                "color_coherence 'Video Input' needs Video Input mode, which is not built yet; "
-                "use 'LAB', 'HSV', 'RGB', 'Image' or 'None'"
+                f"{', '.join(SUPPORTED_MODES)}"
             )
         if job.init.use_init and not job.init.init_image:
             raise DeforumInputError("init_image: use_init is on but no init image is given")
@@ -253,9 +258,10 @@ class Renderer:
                 "antiblur_kernel",
                 "antiblur_sigma",
                 "antiblur_threshold",
+                "scene_blend",
             )
         }
-        self.prompts = job.frame_prompts(seed=self.seed)
+        self.prompts = self.frame_prompts()
         spans = plan_spans(self.n, self.cadence)
         keys = [s.key for s in spans if s.key is not None]
         schedule = (
@@ -268,7 +274,17 @@ class Renderer:
             iter_n=job.seeds.seed_iter_N,
             schedule=schedule,
         )
+        self.morph = PromptMorph(job, self.seed) if job.animation_mode == "Interpolation" else None
+        if self.morph is not None:
+            self.seeds = self.morph.frame_seeds()
+        self.video = VideoInput(job, self.out) if VideoInput.needed(job) else None
+        if self.video is not None:
+            self.video.prepare()
         done = self.prepare_resume()
+        # A morph is pure text-to-image: there is no init to mix a scene render into.
+        blend = self.series["scene_blend"] if self.morph is None else [0.0] * self.n
+        self.scene = SceneGuide(job, self.out, blend)
+        self.scene.check([k for k in keys if k not in done])
         self.write_run_record(device, status="running", started=started)
         resumed_from = self.frame(min(set(range(self.n)) - done)) if done else None
         self.emit("started", frames=self.n, first_frame=job.first_frame, resumed_from=resumed_from)
@@ -306,6 +322,28 @@ class Renderer:
 
     def frame(self, index: int) -> int:
         return self.job.first_frame + index
+
+    def frame_prompts(self) -> list[FramePrompt]:
+        """Each frame's prompt: the prompt schedule, or Deforum's n_batch stills in None mode."""
+        job = self.job
+        n_batch = job.stills.n_batch
+        if job.animation_mode != "None" or n_batch == 0:
+            return job.frame_prompts(seed=self.seed)
+        keyframes = stills_keyframes(job.prompts.keyframes, n_batch, self.n, self.seed)
+        if len(keyframes) * n_batch != self.n:
+            self.emit(
+                "warning",
+                message=f"n_batch {n_batch} × {len(keyframes)} prompts = "
+                f"{len(keyframes) * n_batch} stills, but the range has {self.n} frames; "
+                "the range wins (the last prompt fills it, or the last stills are left out)",
+            )
+        return prompts_for_frames(
+            keyframes,
+            self.n,
+            seed=self.seed,
+            positive=job.prompts.positive_prompts,
+            negative=job.prompts.negative_prompts,
+        )
 
     def prepare_resume(self) -> set[int]:
         """Indices of frames already finished here; broken leftovers are deleted first."""
@@ -357,8 +395,10 @@ class Renderer:
         if self.job.output.save_depth_maps:
             warper.save_depth(key, warped.target_depth)
         image = np.asarray(warped.image, dtype=np.uint8)
+        mixed = self.scene.mix(key, image)
+        assert mixed is not None
         with self.timed("coherence"):
-            image = self.color_matcher().apply(image)
+            image = self.color_matcher(key).apply(mixed)
         with self.timed("contrast"):
             image = adjust_contrast(image, self.series["contrast"][key])
         with self.timed("antiblur"):
@@ -386,8 +426,12 @@ class Renderer:
             return image
         return self.diffuse(key, image, denoise=1.0 - self.series["strength"][key])
 
-    def color_matcher(self) -> ColorMatcher:
-        """Matches colours to frame 0 (or to the coherence image), built once per run."""
+    def color_matcher(self, key: int) -> ColorMatcher:
+        """Matches colours to frame 0 (or to the coherence image, built once per run, or to
+        the key's own video frame for 'Video Input')."""
+        if self.job.coherence.color_coherence == "Video Input":
+            assert self.video is not None
+            return ColorMatcher(self.video.frame(key), VIDEO_COHERENCE_SPACE)
         if self.matcher is None:
             coherence = self.job.coherence
             if coherence.color_coherence == "Image":
@@ -403,25 +447,55 @@ class Renderer:
         return self.matcher
 
     def generate(self, key: int) -> Image:
-        """A key frame with nothing to warp from: init image, text-to-image, or the pattern."""
+        """A key frame with nothing to warp from: a video frame, a morph, the init image or
+        the scene render (img2img), text-to-image, or the pattern."""
         job = self.job
+        if job.animation_mode == "Video Input":
+            return self.video_input_frame(key)
+        if self.morph is not None:
+            return self.morph_frame(key)
         init = (
             load_rgb(job.init.init_image, job.W, job.H, "init_image")
             if job.init.use_init and job.init.init_image and key == 0
             else None
         )
+        base = self.scene.mix(key, init)
         if self.preview:
-            return init if init is not None else test_pattern(job.W, job.H)
+            return base if base is not None else test_pattern(job.W, job.H)
         if init is not None:
-            return self.diffuse(key, init, denoise=1.0 - job.init.strength)
+            return self.diffuse(key, base, denoise=1.0 - job.init.strength)
+        if base is not None:  # the scene render alone
+            return self.diffuse(key, base, denoise=1.0 - self.series["strength"][key])
         return self.diffuse(key, None, denoise=1.0)
 
-    def diffuse(self, key: int, image: Image | None, denoise: float) -> Image:
-        """One diffusion call: img2img from ``image``, or text-to-image when it is None."""
+    def video_input_frame(self, key: int) -> Image:
+        """Video Input mode: img2img of the frame's video frame (see video_input.py)."""
+        assert self.video is not None
+        init = self.video.frame(key)
+        base = self.scene.mix(key, init)
+        assert base is not None
+        if self.preview:
+            return base
+        diffused = self.diffuse(key, base, denoise=1.0 - self.series["strength"][key])
+        return self.video.finish(key, diffused, init)
+
+    def morph_frame(self, key: int) -> Image:
+        """Interpolation mode: text-to-image from mixed embeddings and slerped noise."""
+        assert self.morph is not None
+        if self.preview:
+            return test_pattern(self.job.W, self.job.H)
         assert self.diffuser is not None
-        job = self.job
-        prompt = self.prompts[key]
+        morph, diffuser = self.morph, self.diffuser
         steps = max(1, round(self.series["steps"][key]))
+        with self.diffusion_call(key) as on_step:
+            return np.asarray(
+                morph.generate(diffuser, key, steps, self.series["cfg_scale"][key], on_step),
+                dtype=np.uint8,
+            )
+
+    @contextmanager
+    def diffusion_call(self, key: int) -> Iterator[Callable[[int, int], None]]:
+        """Counts and times one diffusion call; yields its step callback (progress, cancel)."""
         frame = self.frame(key)
 
         def on_step(step: int, total: int) -> None:
@@ -431,6 +505,15 @@ class Renderer:
 
         self.result.diffusion_calls += 1
         with self.timed("diffusion"):
+            yield on_step
+
+    def diffuse(self, key: int, image: Image | None, denoise: float) -> Image:
+        """One diffusion call: img2img from ``image``, or text-to-image when it is None."""
+        assert self.diffuser is not None
+        job = self.job
+        prompt = self.prompts[key]
+        steps = max(1, round(self.series["steps"][key]))
+        with self.diffusion_call(key) as on_step:
             if image is None:
                 return self.diffuser.txt2img(
                     prompt.positive,

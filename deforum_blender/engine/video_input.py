@@ -1,0 +1,328 @@
+"""Video Input mode: the frames of a video (or of an image folder) drive the render.
+
+Which frames: source frames ``extract_from_frame, +extract_nth_frame, …`` up to
+``extract_to_frame`` (−1: the end), counted from 0 as ffmpeg and Blender's movie strips
+count them; the k-th selected frame drives frame index k of the job. (Deforum keeps the
+frames whose *absolute* number is a multiple of N; we step from ``extract_from_frame``,
+which is the same whenever it is a multiple of N.) A folder of images is a video whose
+frames are its image files in natural name order.
+
+Extraction happens once per output folder, before the first frame: each selected frame is
+decoded by ffmpeg (imageio-ffmpeg's, see ``video.ffmpeg_executable``), scaled to the job's
+W×H (area filter) and written as ``<out>/video_input/frame_<NNNNN>.png`` (the output frame
+it drives); the mask video likewise into ``<out>/video_mask/`` as grey PNGs. A marker,
+``extracted.json``, is written last with what was extracted from which file; a resumed run
+whose marker matches reuses the frames, anything else extracts again.
+
+Per frame, Deforum's Video Input semantics: no motion, no cadence, nothing carried from
+the previous frame — the frame is img2img of its video frame with denoise ``1 − strength``
+(the strength schedule, frame 0 included). Colour coherence ``Video Input`` matches the
+diffused frame's colours to its video frame (LAB histograms, as Deforum's video matching);
+in 2D/3D modes it matches the warped previous frame to the video frame before diffusion
+instead. The other coherence modes do nothing in Video Input mode (as in Deforum). With a
+mask video, the result is ``video·(1 − m) + diffused·m`` with ``m`` the mask frame's grey
+level / 255 (inverted with ``invert_mask``): where the mask is black the video frame is
+kept exactly, where it is white the diffused frame shows, grey blends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.errors import DeforumInputError
+from ..core.job import Job
+from ..core.output_layout import (
+    EXTRACTION_MARKER,
+    frame_name,
+    video_input_dir,
+    video_mask_dir,
+)
+from .coherence import match_colors
+from .frames import CorruptFrameError, read_frame, write_png_atomic
+
+Image = NDArray[np.uint8]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+#: How Deforum matches colours to a video frame (its maintain_colors falls back to LAB).
+VIDEO_COHERENCE_SPACE = "LAB"
+_MARKER_VERSION = 1
+# "1920x1080" in ffmpeg's stream line; a leading zero is a codec tag such as 0x31637661.
+_SIZE = re.compile(r"\b([1-9]\d{0,4})x([1-9]\d{0,4})\b")
+_FRAMES = re.compile(r"frame=\s*(\d+)")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A video file or image folder: its pixel size and frame count."""
+
+    path: Path
+    kind: str  # "video" | "folder"
+    width: int
+    height: int
+    frames: int
+    images: tuple[Path, ...] = ()  # the folder's images, in order
+
+
+def _natural_key(path: Path) -> list[Any]:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def probe(location: str, field: str) -> Source:
+    """Size and frame count of a video file or image folder; a clear error when unreadable."""
+    path = Path(location).expanduser()
+    if path.is_dir():
+        images = sorted(
+            (p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+            key=_natural_key,
+        )
+        if not images:
+            raise DeforumInputError(
+                f"{field}: the folder {str(path)!r} holds no images "
+                f"({', '.join(IMAGE_SUFFIXES)}); give a video file or a folder of frames"
+            )
+        first = _read_image(images[0], field, grey=False)
+        return Source(path, "folder", first.shape[1], first.shape[0], len(images), tuple(images))
+    if not path.is_file():
+        raise DeforumInputError(
+            f"{field}: no such file or folder {str(path)!r}; give a video file (mp4, mov, …) "
+            "or a folder of images"
+        )
+    from .video import ffmpeg_executable
+
+    command = [ffmpeg_executable(), "-hide_banner", "-nostdin", "-i", str(path)]
+    command += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
+    result = subprocess.run(command, capture_output=True, text=True, errors="replace")
+    stream = next((line for line in result.stderr.splitlines() if "Video:" in line), None)
+    size = _SIZE.search(stream.split("Video:", 1)[1]) if stream else None
+    counts = _FRAMES.findall(result.stderr)
+    frames = int(counts[-1]) if counts and size is not None else 0
+    opened = "Input #0" in result.stderr  # ffmpeg read the container, whatever it holds
+    if opened and frames == 0:
+        raise DeforumInputError(
+            f"{field}: {str(path)!r} has no video frames; give a video with at least one frame"
+        )
+    if result.returncode != 0 or size is None:
+        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+        why = lines[-1] if lines else f"ffmpeg exit status {result.returncode}"
+        raise DeforumInputError(
+            f"{field}: cannot read {str(path)!r} as a video ({why}); give a video file that "
+            "plays (mp4, mov, mkv, …) or a folder of images"
+        )
+    return Source(path, "video", int(size.group(1)), int(size.group(2)), frames)
+
+
+def _read_image(path: Path, field: str, *, grey: bool) -> NDArray[np.uint8]:
+    import cv2
+
+    data = np.fromfile(path, dtype=np.uint8)
+    flags = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR
+    decoded = cv2.imdecode(data, flags) if data.size else None
+    if decoded is None:
+        raise DeforumInputError(f"{field}: cannot read the image {str(path)!r}")
+    if grey:
+        return np.asarray(decoded, dtype=np.uint8)
+    return np.asarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+
+
+def selected_frames(job: Job, source: Source, field: str) -> list[int]:
+    """Source frame numbers for frame indices ``0 … max_frames−1``, checked against the video."""
+    video = job.video_input
+    start, step, stop = video.extract_from_frame, video.extract_nth_frame, video.extract_to_frame
+    last = source.frames - 1
+    what = f"{str(source.path)!r} ({source.frames} frames, 0–{last})"
+    if start > last:
+        raise DeforumInputError(
+            f"video_input.extract_from_frame: {start} is past the end of {what}; "
+            f"use a frame from 0 to {last}"
+        )
+    if stop > last:
+        raise DeforumInputError(
+            f"video_input.extract_to_frame: {stop} is past the end of {what}; "
+            f"use at most {last}, or -1 for the end"
+        )
+    available = list(range(start, (last if stop == -1 else stop) + 1, step))
+    if len(available) < job.max_frames:
+        raise DeforumInputError(
+            f"{field}: the job has {job.max_frames} frames ({job.first_frame}–{job.last_frame}) "
+            f"but {what} gives {len(available)} (every {step}. frame from {start} to "
+            f"{last if stop == -1 else stop}); set max_frames to {len(available)} "
+            f"(last_frame {job.first_frame + len(available) - 1}), or lower extract_nth_frame "
+            "or widen extract_from_frame…extract_to_frame"
+        )
+    return available[: job.max_frames]
+
+
+def _stamp(source: Source) -> dict[str, Any]:
+    """What identifies the source's content cheaply: path, sizes and modification times."""
+    files = source.images or (source.path,)
+    return {
+        "source": str(source.path.resolve()),
+        "files": [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files],
+    }
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """One extraction: which source frames, scaled to what, for which output frames."""
+
+    stamp: dict[str, Any]
+    frames: list[int]
+    first_frame: int
+    width: int
+    height: int
+    grey: bool
+    version: int = _MARKER_VERSION
+
+
+def extract(source: Source, extraction: Extraction, folder: Path) -> None:
+    """Write the selected frames into ``folder`` (reused when its marker says the same)."""
+    marker = folder / EXTRACTION_MARKER
+    wanted = json.loads(json.dumps(asdict(extraction)))
+    if marker.is_file():
+        try:
+            if json.loads(marker.read_text(encoding="utf-8")) == wanted and all(
+                (folder / frame_name(extraction.first_frame + k)).is_file()
+                for k in range(len(extraction.frames))
+            ):
+                return
+        except (OSError, ValueError):
+            pass
+        marker.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("frame_*.png"):
+        stale.unlink()
+    images = (
+        _folder_frames(source, extraction)
+        if source.kind == "folder"
+        else _video_frames(source, extraction)
+    )
+    for k, image in enumerate(images):
+        write_png_atomic(folder / frame_name(extraction.first_frame + k), image)
+    temporary = folder / f".{EXTRACTION_MARKER}.tmp"
+    temporary.write_text(json.dumps(wanted, indent=1) + "\n", encoding="utf-8")
+    os.replace(temporary, marker)
+
+
+def _folder_frames(source: Source, extraction: Extraction) -> list[NDArray[np.uint8]]:
+    import cv2
+
+    size = (extraction.width, extraction.height)
+    result = []
+    for number in extraction.frames:
+        image: Any = _read_image(source.images[number], "video frame", grey=extraction.grey)
+        if image.shape[1::-1] != size:
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        result.append(np.asarray(image, dtype=np.uint8))
+    return result
+
+
+def _video_frames(source: Source, extraction: Extraction) -> list[NDArray[np.uint8]]:
+    """The selected frames, decoded, scaled and converted by one ffmpeg run."""
+    from .video import VideoError, ffmpeg_executable
+
+    start, count = extraction.frames[0], len(extraction.frames)
+    step = extraction.frames[1] - start if count > 1 else 1
+    width, height, channels = extraction.width, extraction.height, 1 if extraction.grey else 3
+    pixel_format = "gray" if extraction.grey else "rgb24"
+    select = f"select=gte(n\\,{start})*not(mod(n-{start}\\,{step}))"
+    command = [ffmpeg_executable(), "-hide_banner", "-nostdin", "-loglevel", "error"]
+    command += ["-i", str(source.path), "-map", "0:v:0"]
+    command += ["-vf", f"{select},scale={width}:{height}:flags=area", "-fps_mode", "passthrough"]
+    command += ["-frames:v", str(count), "-f", "rawvideo", "-pix_fmt", pixel_format, "-"]
+    result = subprocess.run(command, capture_output=True)
+    size = width * height * channels
+    got = len(result.stdout) // size
+    if result.returncode != 0 or got != count:
+        why = result.stderr.decode(errors="replace").strip()[-300:] or f"{got} of {count} frames"
+        raise VideoError(f"ffmpeg could not extract the frames of {str(source.path)!r}: {why}")
+    shape = (count, height, width) if extraction.grey else (count, height, width, 3)
+    return list(np.frombuffer(result.stdout[: count * size], dtype=np.uint8).reshape(shape))
+
+
+class VideoInput:
+    """The job's video (and mask video): extracted once, then read per frame index."""
+
+    def __init__(self, job: Job, out: Path) -> None:
+        self.job = job
+        self.out = out
+        self.folder = video_input_dir(out)
+        self.mask_folder = video_mask_dir(out) if job.video_input.use_mask_video else None
+
+    @staticmethod
+    def needed(job: Job) -> bool:
+        """True when the job reads a video: Video Input mode, or 'Video Input' coherence."""
+        return job.animation_mode == "Video Input" or job.coherence.color_coherence == (
+            "Video Input"
+        )
+
+    def prepare(self) -> None:
+        """Check the video (and mask) against the job and extract them; before any frame."""
+        job, video = self.job, self.job.video_input
+        assert video.video_init_path, "Job.from_dict requires video_init_path here"
+        source = probe(video.video_init_path, "video_init_path")
+        frames = selected_frames(job, source, "video_init_path")
+        mask = None
+        if self.mask_folder is not None:
+            assert video.video_mask_path, "Job.from_dict requires video_mask_path here"
+            mask = probe(video.video_mask_path, "video_mask_path")
+            if (mask.width, mask.height) != (source.width, source.height):
+                raise DeforumInputError(
+                    f"video_mask_path: the mask is {mask.width}×{mask.height} pixels but the "
+                    f"video is {source.width}×{source.height}; give a mask video of the "
+                    "video's size"
+                )
+            mask_frames = selected_frames(job, mask, "video_mask_path")
+        size = (job.W, job.H)
+        extract(
+            source, Extraction(_stamp(source), frames, job.first_frame, *size, False), self.folder
+        )
+        if mask is not None and self.mask_folder is not None:
+            spec = Extraction(_stamp(mask), mask_frames, job.first_frame, *size, True)
+            extract(mask, spec, self.mask_folder)
+
+    def frame(self, index: int) -> Image:
+        """The video frame that drives frame index ``index`` (RGB uint8 H×W×3)."""
+        path = self.folder / frame_name(self.job.first_frame + index)
+        try:
+            return read_frame(path, (self.job.H, self.job.W))
+        except (CorruptFrameError, OSError) as error:
+            raise DeforumInputError(
+                f"video_init_path: the extracted frame {path} is unreadable ({error}); delete "
+                f"{self.folder} to extract the video again"
+            ) from None
+
+    def mask(self, index: int) -> NDArray[np.float32] | None:
+        """The mask of frame index ``index`` as 0…1 (1: diffuse), or None without a mask."""
+        if self.mask_folder is None:
+            return None
+        import cv2
+
+        path = self.mask_folder / frame_name(self.job.first_frame + index)
+        grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if grey is None or grey.shape != (self.job.H, self.job.W):
+            raise DeforumInputError(
+                f"video_mask_path: the extracted mask {path} is unreadable; delete "
+                f"{self.mask_folder} to extract the mask video again"
+            )
+        mask = grey.astype(np.float32) / 255.0
+        return 1.0 - mask if self.job.init.invert_mask else mask
+
+    def finish(self, index: int, diffused: Image, init: Image) -> Image:
+        """A Video Input frame after diffusion: colours matched to its video frame, masked."""
+        image = diffused
+        if self.job.coherence.color_coherence == "Video Input":
+            image = match_colors(image, self.frame(index), VIDEO_COHERENCE_SPACE)
+        mask = self.mask(index)
+        if mask is None:
+            return image
+        weight = mask[..., None]
+        mixed = init.astype(np.float32) * (1.0 - weight) + image.astype(np.float32) * weight
+        return np.asarray(np.clip(np.rint(mixed), 0, 255), dtype=np.uint8)
