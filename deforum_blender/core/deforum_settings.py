@@ -9,6 +9,10 @@ they are, anything else (per-frame lists, eased curves, numbers such as ``1e-3``
 Deforum would step instead of interpolate) as plain fixed-point keyframes. What Deforum
 has no key for (device, the scene's depth, the camera track, …) goes under one extra
 key, ``"deforum_blender"``, which Deforum ignores and our import reads back.
+
+Deforum ignores ``max_frames`` in None mode (``n_batch`` stills of each prompt) and in
+Interpolation mode (up to the last prompt's position): a Deforum file in those modes gets
+the frame range Deforum would render; our own files keep theirs.
 """
 
 from __future__ import annotations
@@ -75,6 +79,9 @@ DEFORUM_DEFAULTS: dict[str, Any] = {
     "video_mask_path": None,
     "skip_video_creation": False,
     "fps": 15,
+    "n_batch": 1,
+    "interpolate_key_frames": False,
+    "interpolate_x_frames": 4,
     **{
         spec.deforum_key: (
             spec.default if isinstance(spec.default, str) else f"0: ({spec.default:g})"
@@ -257,6 +264,9 @@ READ = {
     "video_mask_path",
     "skip_video_creation",
     "fps",
+    "n_batch",
+    "interpolate_key_frames",
+    "interpolate_x_frames",
     "sd_model_name",
     EXTRA_KEY,
 }
@@ -294,6 +304,7 @@ COPIED = {
         "use_mask_video",
         "video_mask_path",
     ),
+    "interpolate": ("interpolate_key_frames", "interpolate_x_frames"),
     "output": ("save_depth_maps",),
 }
 _OPTIONAL_TEXT = {"init_image", "mask_file", "video_init_path", "video_mask_path"}
@@ -320,6 +331,8 @@ _INTEGERS = {
     "extract_nth_frame",
     "extract_from_frame",
     "extract_to_frame",
+    "n_batch",
+    "interpolate_x_frames",
 }
 _NUMBERS = {
     "strength",
@@ -339,6 +352,7 @@ _BOOLEANS = {
     "save_depth_maps",
     "use_mask_video",
     "skip_video_creation",
+    "interpolate_key_frames",
 }
 
 
@@ -511,6 +525,7 @@ def _job_dict(settings: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
             "depth_model": DEPTH_MODELS.get(algorithm, jf.DEFAULT_DEPTH_MODEL),
         },
         "output": {"make_video": not settings["skip_video_creation"]},
+        "stills": {"n_batch": settings["n_batch"]},
     }
     for group, keys in COPIED.items():
         job.setdefault(group, {}).update({key: settings[key] for key in keys})
@@ -520,7 +535,37 @@ def _job_dict(settings: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
         _deep_merge(job, extra)
         if isinstance(offset, int):
             job["last_frame"] = offset + frames - 1
+    else:  # our own files keep their range: max_frames is what the job renders
+        _mode_frame_count(job, frames, seed)
     return job
+
+
+def _mode_frame_count(job: dict[str, Any], frames: int, seed: int) -> None:
+    """Deforum ignores max_frames in None and Interpolation modes: the prompts set the count.
+
+    None: n_batch stills per prompt; Interpolation: up to the last prompt's position.
+    """
+    from .prompt_layout import morph_frame_count, morph_positions, stills_count
+    from .prompts import keyframes
+
+    mode, prompts = job["animation_mode"], job["prompts"]["keyframes"]
+    n_batch = job["stills"].get("n_batch")
+    morph = job["interpolate"]
+    x_frames = morph.get("interpolate_x_frames")
+    try:
+        if mode == "None" and isinstance(n_batch, int) and n_batch >= 1:
+            count = stills_count(prompts, n_batch, frames, seed)
+        elif mode == "Interpolation" and isinstance(x_frames, int) and x_frames >= 0:
+            keys = [key for key, _ in keyframes(prompts, frames, seed)]
+            on_keys = morph.get("interpolate_key_frames") is True
+            count = morph_frame_count(
+                morph_positions(keys, on_key_frames=on_keys, x_frames=x_frames)
+            )
+        else:
+            return
+    except DeforumInputError:
+        return  # bad prompt keys: the Job's own check reports them
+    job["last_frame"] = job["first_frame"] + count - 1
 
 
 def _is_webui_checkpoint_name(model: str) -> bool:
@@ -705,6 +750,8 @@ def export_settings(
         "sampling_mode": job.depth.sampling_mode,
         "save_depth_maps": job.output.save_depth_maps,
         **{key: getattr(job.video_input, key) for key in COPIED["video_input"]},
+        "n_batch": max(job.stills.n_batch, 1),
+        **{key: getattr(job.interpolate, key) for key in COPIED["interpolate"]},
         "skip_video_creation": not job.output.make_video,
         "fps": job.fps,
         "sd_model_name": job.model.id,
@@ -741,6 +788,10 @@ def _extras(job: Job) -> dict[str, Any]:
         depth["depth_model"] = job.depth.depth_model
     if depth:
         extras["depth"] = depth
+    if job.scene_guide.scene_blend_max_depth:
+        extras["scene_guide"] = {"scene_blend_max_depth": job.scene_guide.scene_blend_max_depth}
+    if job.stills.n_batch == 0:  # one still per frame of the range: Deforum has no such mode
+        extras["stills"] = {"n_batch": 0}
     return extras
 
 
@@ -757,6 +808,11 @@ def export_losses(job: Job) -> list[str]:
         losses.append(f"depth_model {job.depth.depth_model!r}: written as Midas-3-Hybrid")
     if job.params["scene_blend"] != 0.0:
         losses.append("scene_blend: Deforum has no scene render to blend")
+    if job.animation_mode == "None" and job.stills.n_batch == 0:
+        losses.append(
+            "n_batch 0 (one still per frame, prompts as keyed): Deforum makes n_batch stills "
+            "of each prompt instead"
+        )
     if job.prompts.blend and job.animation_mode != "Interpolation":
         losses.append("prompt blending: Deforum blends prompts only in Interpolation mode")
     if job.device != "auto":

@@ -349,7 +349,9 @@ class Diffuser:
         ``prompt_embeds`` and ``negative_prompt_embeds`` (plus SDXL's pooled ones): mix
         two of these key by key to morph between prompts (Interpolation mode).
         """
-        with self._lock:
+        import torch
+
+        with self._lock, torch.no_grad():
             encoded = self.txt2img_pipe.encode_prompt(
                 prompt=prompt,
                 device=self.device,
