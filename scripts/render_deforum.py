@@ -128,7 +128,7 @@ def addon_package() -> ModuleType:
     """The add-on's package: the enabled one (an installed extension), else this checkout's."""
     import bpy
 
-    for name in bpy.context.preferences.addons:
+    for name in bpy.context.preferences.addons.keys():  # noqa: SIM118 - iterating yields add-ons
         if name == PACKAGE or name.endswith("." + PACKAGE):
             return importlib.import_module(name)
     if str(ROOT) not in sys.path:

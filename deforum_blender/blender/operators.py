@@ -50,6 +50,7 @@ from .scene_job import job_from_scene, output_folder
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 
 TICK_SECONDS = 0.1  # how often the UI timer looks for new events
+TICK_EVENTS = 32  # events handled per tick at most: a fast preview never makes a long tick
 INIT_CHOICES = ("settings", "render", "image", "none")
 WORKER_LOG = "worker.log"
 
@@ -284,7 +285,7 @@ class RenderSession:
 
     def poll(self) -> bool:
         """Handle what has arrived, without waiting; True when the render has ended."""
-        return any([self.handle(event) for event in self.client.poll()])
+        return any([self.handle(event) for event in self.client.poll(TICK_EVENTS)])
 
     def cancel(self) -> None:
         """Ask the worker to stop after the current step."""

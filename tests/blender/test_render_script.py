@@ -1,0 +1,453 @@
+"""``scripts/render_deforum.py`` headless, as a real subprocess of the ``bpy`` module.
+
+The scene is small (64×64, three frames, four steps) and renders with the tiny models.
+The motion preview is judged by Blender itself: with noise, contrast, colour coherence
+and anti-blur off, the preview's frames are the first frame warped by the camera's
+motion, so they must match Blender's own renders of those frames where both see the
+same surfaces (the warp issue's thresholds), for four kinds of camera move.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from deforum_blender.core.camera import CameraTrack
+from deforum_blender.core.output_layout import frame_path, scene_depth_dir
+from tests.conftest import ROOT, run_python
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = ROOT / "scripts" / "render_deforum.py"
+FRAMES = (1, 2, 3)
+
+# A 3D scene: a camera dollying and panning over a floor and a cube, one prompt, the tiny
+# model, 64×64, three frames, four steps. argv: blend path, model folder.
+SMALL_SCENE = r"""
+import math, sys
+import bpy
+import deforum_blender
+from deforum_blender.blender.prompts import add_prompt
+
+blend, model = sys.argv[1:3]
+bpy.ops.wm.read_factory_settings(use_empty=True)
+if not hasattr(bpy.types.Scene, "deforum"):
+    deforum_blender.register()
+scene = bpy.context.scene
+scene.render.engine = "CYCLES"
+scene.cycles.samples = 1
+scene.render.resolution_x = scene.render.resolution_y = 64
+scene.render.resolution_percentage = 100
+scene.frame_start, scene.frame_end = 1, 3
+bpy.ops.mesh.primitive_plane_add(size=20)
+bpy.ops.mesh.primitive_cube_add(size=1.5, location=(0, 4, 0.75))
+camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+scene.collection.objects.link(camera)
+scene.camera = camera
+for frame, (y, yaw) in zip((1, 3), ((-4.0, 0.0), (-3.4, 4.0))):
+    camera.location = (0.0, y, 1.6)
+    camera.rotation_euler = (math.radians(82), 0.0, math.radians(yaw))
+    camera.keyframe_insert("location", frame=frame)
+    camera.keyframe_insert("rotation_euler", frame=frame)
+settings = scene.deforum
+settings.model = model
+settings.device = "cpu"
+settings.steps = 4
+settings.seed = 7
+settings.make_video = False
+settings.output_dir = "//render/"
+add_prompt(scene, 1, "a red cube on a floor")
+bpy.ops.wm.save_as_mainfile(filepath=blend)
+"""
+
+
+def run_script(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python scripts/render_deforum.py -- ARGS`` with this venv's Python (the bpy module)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": "",  # the script itself must make the add-on importable
+        "DEFORUM_WORKER_PYTHON": sys.executable,
+    }
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def small_blend(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Path:
+    """A saved .blend of the small 3D scene, rendering with the tiny model."""
+    folder = tmp_path_factory.mktemp("small_scene")
+    blend = folder / "scene.blend"
+    result = run_python(SMALL_SCENE, str(blend), str(tiny_models / "sd"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return blend
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert bgr is not None, path
+    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+INSPECT = r"""
+import json, sys
+import bpy
+sys.path.insert(0, sys.argv[2])
+import deforum_blender
+if not hasattr(bpy.types.Scene, "deforum"):
+    deforum_blender.register()
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+scene = bpy.context.scene
+editor = scene.sequence_editor
+strips = [
+    {"name": s.name, "channel": s.channel, "start": s.frame_final_start,
+     "files": [e.filename for e in s.elements], "directory": bpy.path.abspath(s.directory)}
+    for s in (editor.strips if editor else [])
+]
+d = scene.deforum
+print(json.dumps({
+    "strips": strips,
+    "init_strength": round(d.init_strength, 4),
+    "strength_schedule": d.strength_schedule,
+    "noise_schedule": d.noise_schedule,
+    "steps": d.steps,
+    "frames": [scene.frame_start, scene.frame_end],
+    "prompts": [p.prompt for p in d.prompts],
+}))
+"""
+
+
+def inspect_blend(blend: Path) -> dict[str, Any]:
+    """The strips and a few Deforum settings of a saved .blend, read by a fresh Blender."""
+    result = run_python(INSPECT, str(blend), str(ROOT))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return report
+
+
+def test_script_renders_with_set_saves_the_strip_and_exports_deforum_settings(
+    small_blend: Path, tmp_path: Path
+) -> None:
+    out, saved, exported = tmp_path / "out", tmp_path / "saved.blend", tmp_path / "settings.txt"
+    result = run_script(
+        "--blend", str(small_blend), "--out", str(out), "--depth", "flat",
+        "--set", "strength_schedule=0: (0.5)",  # a Deforum key
+        "--set", "init_strength=0.7",  # a scene.deforum name
+        "--set", "color_coherence=None",
+        "--export-deforum", str(exported), "--save", str(saved),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert all(frame_path(out, f).is_file() for f in FRAMES)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("Deforum: frame")]
+    assert len(lines) == len(FRAMES) and "s/frame" in lines[-1] and "ETA" in lines[-1]
+    job = json.loads((out / "job.json").read_text())
+    assert job["params"]["strength"] == "0: (0.5)"
+    assert job["init"]["strength"] == pytest.approx(0.7)
+    assert job["depth"]["depth_source"] == "flat" and job["coherence"]["color_coherence"] == "None"
+    settings = json.loads(exported.read_text())
+    assert settings["strength_schedule"] == "0: (0.5)" and settings["W"] == 64
+    assert settings["prompts"] == {"0": "a red cube on a floor"}
+    report = inspect_blend(saved)
+    (strip,) = report["strips"]
+    assert strip["files"] == [f"frame_{f:05d}.png" for f in FRAMES] and strip["start"] == 1
+    assert Path(strip["directory"]).resolve() == (out / "frames").resolve()
+    assert report["init_strength"] == pytest.approx(0.7)  # scene names are kept by --save
+
+
+def test_script_preview_resumes_only_the_missing_frames(small_blend: Path, tmp_path: Path) -> None:
+    out = tmp_path / "preview"
+    common = ("--blend", str(small_blend), "--out", str(out), "--preview", "--depth", "scene")
+    first = run_script(*common, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert all(frame_path(out, f).is_file() for f in FRAMES)
+    assert sorted(p.name for p in scene_depth_dir(out).iterdir()) == [
+        f"depth_{f:05d}.npy" for f in FRAMES
+    ]
+    kept = frame_path(out, 1).stat().st_mtime_ns
+    removed = frame_path(out, 3).read_bytes()
+    frame_path(out, 3).unlink()
+    second = run_script(*common, "--resume", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert frame_path(out, 3).read_bytes() == removed  # the same frame again
+    assert frame_path(out, 1).stat().st_mtime_ns == kept  # untouched
+    assert len([x for x in second.stdout.splitlines() if x.startswith("Deforum: frame")]) == 1
+
+
+def test_script_imports_deforum_settings_into_the_scene(small_blend: Path, tmp_path: Path) -> None:
+    settings_file = tmp_path / "deforum_settings.txt"
+    exported = run_script(
+        "--blend", str(small_blend), "--no-render", "--export-deforum", str(settings_file),
+        "--set", "noise_schedule=0: (0.02), 2: (0.04)", cwd=tmp_path,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    data = json.loads(settings_file.read_text())
+    data["prompts"] = {"0": "a blue sphere", "2": "a green hill"}
+    data["steps"] = 6
+    settings_file.write_text(json.dumps(data))
+    saved = tmp_path / "imported.blend"
+    result = run_script(
+        "--blend", str(small_blend), "--no-render", "--import-deforum", str(settings_file),
+        "--save", str(saved), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = inspect_blend(saved)
+    assert report["prompts"] == ["a blue sphere", "a green hill"]
+    assert report["noise_schedule"] == "0: (0.02), 2: (0.04)"
+    assert report["steps"] == 6 and report["frames"] == [1, 3]
+
+
+def test_an_unknown_set_key_is_bad_input_with_the_closest_names(
+    small_blend: Path, tmp_path: Path
+) -> None:
+    result = run_script(
+        "--blend", str(small_blend), "--no-render", "--set", "strenght_schedule=0: (0.5)",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "strenght_schedule" in line and "strength_schedule" in line
+
+
+def test_a_missing_model_fails_with_status_2_naming_it(small_blend: Path, tmp_path: Path) -> None:
+    result = run_script(
+        "--blend", str(small_blend), "--out", str(tmp_path / "out"), "--depth", "flat",
+        "--model", str(tmp_path / "no_such_model"), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "no_such_model" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_missing_blend_is_bad_input(tmp_path: Path) -> None:
+    result = run_script("--blend", str(tmp_path / "none.blend"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "none.blend" in result.stderr.strip().splitlines()[-1]
+
+
+def test_help_says_which_name_wins_for_set() -> None:
+    result = run_script("--help", cwd=ROOT)
+    assert result.returncode == 0
+    assert "Deforum key wins" in " ".join(result.stdout.split())
+
+
+# -- motion preview, judged by Blender -----------------------------------------------------
+
+WIDTH, HEIGHT, SAMPLES = 128, 96, 16
+MOVES = ("pan", "dolly", "mixed_lens", "rig_track_to")
+
+# Emission checkers (clean at few samples, as in test_warp_matches_blender.py), one .blend
+# per camera move over frames 1-3 (linear keys), and Blender's own render of each frame.
+# argv: output folder, width, height, samples.
+MOTION_SCENES = r"""
+import math, sys
+from pathlib import Path
+import bpy
+import deforum_blender
+from deforum_blender.blender.prompts import add_prompt
+
+out = Path(sys.argv[1])
+width, height, samples = (int(v) for v in sys.argv[2:5])
+bpy.ops.wm.read_factory_settings(use_empty=True)
+if not hasattr(bpy.types.Scene, "deforum"):
+    deforum_blender.register()
+scene = bpy.context.scene
+scene.render.engine = "CYCLES"
+scene.cycles.samples = samples
+scene.cycles.use_denoising = False
+scene.cycles.use_adaptive_sampling = False
+scene.render.resolution_x, scene.render.resolution_y = width, height
+scene.render.resolution_percentage = 100
+scene.view_settings.view_transform = "Standard"
+scene.render.dither_intensity = 0.0
+scene.render.image_settings.file_format = "PNG"
+scene.render.image_settings.color_mode = "RGB"
+scene.frame_start, scene.frame_end = 1, 3
+
+
+def checker(name, colour1, colour2, scale):
+    material = bpy.data.materials.new(name)
+    material.use_nodes = True
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    nodes.clear()
+    coords = nodes.new("ShaderNodeTexCoord")
+    texture = nodes.new("ShaderNodeTexChecker")
+    texture.inputs["Color1"].default_value = (*colour1, 1.0)
+    texture.inputs["Color2"].default_value = (*colour2, 1.0)
+    texture.inputs["Scale"].default_value = scale
+    emission = nodes.new("ShaderNodeEmission")
+    output = nodes.new("ShaderNodeOutputMaterial")
+    links.new(coords.outputs["Object"], texture.inputs["Vector"])
+    links.new(texture.outputs["Color"], emission.inputs["Color"])
+    links.new(emission.outputs["Emission"], output.inputs["Surface"])
+    return material
+
+
+def add(operator, material, **kwargs):
+    operator(**kwargs)
+    bpy.context.active_object.data.materials.append(material)
+
+
+add(bpy.ops.mesh.primitive_plane_add, checker("floor", (0.8, 0.7, 0.2), (0.1, 0.2, 0.5), 0.3),
+    size=40, location=(0, 0, 0))
+add(bpy.ops.mesh.primitive_plane_add, checker("wall", (0.2, 0.7, 0.3), (0.6, 0.1, 0.4), 0.3),
+    size=40, location=(0, 12, 0), rotation=(math.pi / 2, 0, 0))
+add(bpy.ops.mesh.primitive_cube_add, checker("cube", (0.9, 0.3, 0.1), (0.2, 0.2, 0.8), 0.8),
+    size=1.5, location=(-1.2, 3, 0.75), rotation=(0, 0, 0.5))
+add(bpy.ops.mesh.primitive_uv_sphere_add, checker("ball", (0.9, 0.9, 0.9), (0.3, 0.5, 0.1), 1.0),
+    radius=0.8, location=(1.5, 5, 0.8))
+
+settings = scene.deforum
+settings.animation_mode = "3D"
+settings.diffusion_cadence = 1
+settings.make_video = False
+add_prompt(scene, 1, "a checkered room")
+
+BASE_LOCATION, BASE_ROTATION, BASE_LENS = (0.0, -4.0, 1.6), (math.radians(82), 0.0, 0.0), 30.0
+# Per-frame steps of each move: (location, rotation, lens).
+STEPS = {
+    "pan": ((0, 0, 0), (0, 0, math.radians(1.5)), 0.0),
+    "dolly": ((0, 0.25, 0), (0, 0, 0), 0.0),
+    "mixed_lens": ((0.08, 0.15, 0), (0, 0, math.radians(1.0)), 2.0),
+}
+
+
+def linear(*ids):
+    for thing in ids:
+        for fcurve in thing.animation_data.action.layers[0].strips[0].channelbag(
+            thing.animation_data.action_slot
+        ).fcurves:
+            for point in fcurve.keyframe_points:
+                point.interpolation = "LINEAR"
+
+
+def new_camera(name):
+    data = bpy.data.cameras.new(name)
+    camera = bpy.data.objects.new(name, data)
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    data.lens = BASE_LENS
+    return camera
+
+
+for move in ("pan", "dolly", "mixed_lens", "rig_track_to"):
+    for old in [o for o in scene.objects if o.type in ("CAMERA", "EMPTY")]:
+        bpy.data.objects.remove(old)
+    camera = new_camera(f"Camera {move}")
+    if move == "rig_track_to":
+        rig = bpy.data.objects.new("Rig", None)
+        target = bpy.data.objects.new("Target", None)
+        scene.collection.objects.link(rig)
+        scene.collection.objects.link(target)
+        target.location = (0.3, 5.0, 0.8)
+        camera.parent = rig
+        for frame in (1, 3):
+            rig.location = (0.12 * (frame - 1), -4.0 + 0.15 * (frame - 1), 1.6)
+            rig.keyframe_insert("location", frame=frame)
+        linear(rig)
+        track = camera.constraints.new("TRACK_TO")
+        track.target = target
+        track.track_axis, track.up_axis = "TRACK_NEGATIVE_Z", "UP_Y"
+    else:
+        location, rotation, lens = STEPS[move]
+        for frame in (1, 3):
+            steps = frame - 1
+            camera.location = [b + d * steps for b, d in zip(BASE_LOCATION, location)]
+            camera.rotation_euler = [b + d * steps for b, d in zip(BASE_ROTATION, rotation)]
+            camera.data.lens = BASE_LENS + lens * steps
+            camera.keyframe_insert("location", frame=frame)
+            camera.keyframe_insert("rotation_euler", frame=frame)
+            camera.data.keyframe_insert("lens", frame=frame)
+        linear(camera, camera.data)
+    folder = out / move
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame in (1, 2, 3):
+        scene.frame_set(frame)
+        scene.render.filepath = str(folder / f"blender_{frame:05d}.png")
+        bpy.ops.render.render(write_still=True)
+    scene.frame_set(1)
+    bpy.ops.wm.save_as_mainfile(filepath=str(folder / "scene.blend"))
+"""
+
+# Everything but the warp off: the preview's frames are then frame 1 moved by the camera.
+WARP_ONLY = (
+    "--set", "noise_schedule=0: (0)",
+    "--set", "contrast_schedule=0: (1)",
+    "--set", "color_coherence=None",
+    "--set", "amount_schedule=0: (0)",  # anti-blur off
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def motion_scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder per move: ``scene.blend`` and Blender's renders ``blender_0000N.png``."""
+    folder = tmp_path_factory.mktemp("motion_scenes")
+    result = run_python(MOTION_SCENES, str(folder), str(WIDTH), str(HEIGHT), str(SAMPLES))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
+
+
+def _psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
+    error = (a.astype(np.float64) - b.astype(np.float64))[where]
+    return 10.0 * math.log10(255.0**2 / max(float(np.mean(error**2)), 1e-12))
+
+
+def _covisible(out: Path, frames: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """Pixels of each frame that frame 1 sees too, by the scene's depth and the camera track."""
+    from deforum_blender.engine import warp
+    from deforum_blender.engine.depth import load_scene_depth
+
+    job = json.loads((out / "job.json").read_text())
+    track = CameraTrack.from_dict(job["motion"]["camera_track"])
+
+    def depth(frame: int) -> np.ndarray:
+        return load_scene_depth(scene_depth_dir(out) / f"depth_{frame:05d}.npy", (HEIGHT, WIDTH))
+
+    image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    valid = np.ones((HEIGHT, WIDTH), bool)
+    masks = {}
+    for frame in frames[1:]:
+        result = warp.warp_to_frame(
+            image, track, frame, target_depth=depth(frame), source_depth=depth(frame - 1)
+        )
+        valid = valid & result.valid
+        masks[frame] = valid.copy()
+    return masks
+
+
+@pytest.mark.parametrize("move", MOVES)
+def test_motion_preview_from_the_scene_render_reproduces_blenders_frames(
+    motion_scenes: Path, tmp_path: Path, move: str
+) -> None:
+    scene = motion_scenes / move
+    out = tmp_path / "preview"
+    result = run_script(
+        "--blend", str(scene / "scene.blend"), "--out", str(out), "--preview",
+        "--init", "render", "--depth", "scene", *WARP_ONLY, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    blender = {f: _read_rgb(scene / f"blender_{f:05d}.png") for f in FRAMES}
+    preview = {f: _read_rgb(frame_path(out, f)) for f in FRAMES}
+    # Frame 1 is Blender's own render of frame 1 (the init, not warped, not changed).
+    assert np.array_equal(preview[1], blender[1])
+    masks = _covisible(out, FRAMES)
+    for frame, threshold in ((2, 34.0), (3, 32.0)):
+        where = masks[frame]
+        assert where.mean() > 0.85, f"{move} frame {frame}: only {where.mean():.0%} covisible"
+        quality = _psnr(preview[frame], blender[frame], where)
+        unwarped = _psnr(blender[1], blender[frame], where)
+        assert quality >= threshold, f"{move} frame {frame}: {quality:.2f} dB"
+        assert quality - unwarped >= 10.0, f"{move} frame {frame}: {quality:.2f} vs {unwarped:.2f}"
