@@ -179,6 +179,16 @@ class DEFORUM_PT_model(_DeforumSubPanel):
         files.operator("deforum.import_settings", icon="IMPORT", text="Import Settings")
         files.operator("deforum.export_settings", icon="EXPORT", text="Export Settings")
         layout.prop(settings, "animation_mode")
+        # Only the current mode's own settings are active (greyed out otherwise).
+        stills = layout.row()
+        stills.active = settings.animation_mode == "None"
+        stills.prop(settings, "n_batch")
+        morph = layout.column(align=True)
+        morph.active = settings.animation_mode == "Interpolation"
+        morph.prop(settings, "interpolate_key_frames")
+        spacing = morph.row()
+        spacing.active = morph.active and not settings.interpolate_key_frames
+        spacing.prop(settings, "interpolate_x_frames")
         layout.prop(settings, "model")
         layout.prop(settings, "allow_pickle")
         layout.prop(settings, "device")
@@ -332,6 +342,7 @@ class DEFORUM_PT_coherence(_DeforumSubPanel):
         _draw_per_frame(layout, settings, "cadence_flow_factor")
         layout.separator()
         _draw_per_frame(layout, settings, "scene_blend")
+        layout.prop(settings, "scene_blend_max_depth")
 
 
 class DEFORUM_PT_init(_DeforumSubPanel):

@@ -706,6 +706,44 @@ class DeforumSettings(bpy.types.PropertyGroup):
         options=_PATH_OPTIONS,
     )
 
+    # Stills (Animation Mode 'None'), Interpolation, the scene guide.
+    n_batch: bpy.props.IntProperty(
+        name="Images per Prompt",
+        description=(
+            "Animation Mode 'None': this many stills of each prompt, in order (0: one still "
+            "per frame of the range, with the prompt of that frame)"
+        ),
+        default=_JOB.stills.n_batch,
+        min=0,
+        soft_max=100,
+    )
+    interpolate_key_frames: bpy.props.BoolProperty(
+        name="Interpolate Key Frames",
+        description=(
+            "Interpolation: each prompt sits at its own frame (off: every prompt comes "
+            "Interpolate X Frames + 1 frames after the previous one)"
+        ),
+        default=_JOB.interpolate.interpolate_key_frames,
+    )
+    interpolate_x_frames: bpy.props.IntProperty(
+        name="Interpolate X Frames",
+        description="Interpolation: frames between two prompts when not at their own frames",
+        default=_JOB.interpolate.interpolate_x_frames,
+        min=0,
+        soft_max=100,
+    )
+    scene_blend_max_depth: bpy.props.FloatProperty(
+        name="Scene Blend Max Depth",
+        description=(
+            "Blend the scene render only where the scene is nearer than this distance "
+            "(0: everywhere)"
+        ),
+        default=_JOB.scene_guide.scene_blend_max_depth,
+        min=0.0,
+        soft_max=1000.0,
+        subtype="DISTANCE",
+    )
+
 
 # The per-frame properties and their schedule siblings are made from the ANIMATED table.
 for _item in ANIMATED:

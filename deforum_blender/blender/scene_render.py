@@ -1,0 +1,95 @@
+"""Blender's own render of every frame, for scene-guided rendering (``scene_blend``).
+
+Each frame whose ``scene_blend`` is above 0 is rendered with the scene's own engine,
+samples and colour management into ``<out>/scene_render/frame_<NNNNN>.png`` (8-bit RGB,
+the name ``core/output_layout.py`` gives and ``engine/scene_guide.py`` reads). As in
+``depth_pass.py``, the settings touched — the sequencer switched off (a scene with strips
+would render the strips), the output path and format — and the current frame are put
+back afterwards, also on error. Written to a hidden name first, then renamed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from ..core.errors import DeforumInputError
+from ..core.job import Job
+from ..core.output_layout import scene_render_frame_path
+
+
+@contextmanager
+def _render_setup(scene: bpy.types.Scene, path: Path) -> Iterator[None]:
+    """Render to one 8-bit RGB PNG at ``path``, the sequencer off; all undone on exit."""
+    image = scene.render.image_settings
+    settings: list[tuple[Any, str, Any]] = [
+        (scene.render, "use_sequencer", False),
+        (scene.render, "filepath", str(path)),
+        (scene.render, "use_file_extension", False),
+        (image, "media_type", "IMAGE"),
+        (image, "file_format", "PNG"),
+        (image, "color_mode", "RGB"),
+        (image, "color_depth", "8"),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in settings]
+    try:
+        for owner, name, value in settings:
+            setattr(owner, name, value)
+        yield
+    finally:
+        for owner, name, value in saved:
+            with suppress(TypeError, ValueError):  # a value the restored format refuses
+                setattr(owner, name, value)
+
+
+def frames_to_render(job: Job) -> list[int]:
+    """Blender frames whose ``scene_blend`` is above 0 (none in Interpolation mode)."""
+    if job.animation_mode == "Interpolation":
+        return []
+    blend = job.series("scene_blend")
+    return [job.first_frame + i for i, value in enumerate(blend) if value > 0.0]
+
+
+def render_scene_frames(
+    scene: bpy.types.Scene, frames: Iterable[int], out: str | os.PathLike[str]
+) -> list[Path]:
+    """Render each frame into ``<out>/scene_render/frame_NNNNN.png``; the written paths."""
+    if scene.camera is None:
+        raise DeforumInputError(
+            f"scene_blend: scene {scene.name!r} has no active camera to render; set "
+            "Scene > Camera, or set scene_blend to 0"
+        )
+    out = Path(out)
+    written: list[Path] = []
+    frame_before, subframe_before = scene.frame_current, scene.frame_subframe
+    try:
+        for frame in frames:
+            target = scene_render_frame_path(out, int(frame))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.stem}.tmp.png")
+            with _render_setup(scene, temporary):
+                scene.frame_set(int(frame))
+                bpy.ops.render.render(write_still=True, scene=scene.name)
+            if not temporary.is_file():
+                raise RuntimeError(f"Blender's render of frame {frame} was not written")
+            os.replace(temporary, target)
+            written.append(target)
+    finally:
+        scene.frame_set(frame_before, subframe=subframe_before)
+    return written
+
+
+def render_scene_guide(
+    scene: bpy.types.Scene, job: Job, out: str | os.PathLike[str], *, resume: bool = False
+) -> list[Path]:
+    """The scene renders the job's ``scene_blend`` needs (only the missing ones on resume)."""
+    out = Path(out)
+    frames = frames_to_render(job)
+    if resume:
+        frames = [f for f in frames if not scene_render_frame_path(out, f).is_file()]
+    return render_scene_frames(scene, frames, out) if frames else []
