@@ -270,11 +270,7 @@ class RenderSession:
     def handle(self, event: dict[str, Any]) -> bool:
         """Take one event; True when the render has ended."""
         state = self.progress
-        if event.get("type") == "started" and self.prepared.finished_before:
-            state.update(event)
-            state.finished = self.prepared.finished_before
-        else:
-            state.update(event)
+        state.update(event)  # frames finished before a resume were counted at the start
         if event.get("type") == "frame":
             scene = self.scene()
             if scene is not None:
@@ -344,6 +340,7 @@ def tick() -> float | None:
         ended = session.poll()
     except Exception as error:  # a broken tick must not leave a timer firing forever
         session.progress.state, session.progress.message = "error", f"Deforum: {error}"
+        session.client.cancel()  # nobody follows the worker any more
         ended = True
     _tag_redraw()
     if ended:
@@ -354,11 +351,25 @@ def tick() -> float | None:
 
 def _finished_in_ui(session: RenderSession) -> None:
     state = session.progress
+    _push_undo(f"Deforum Render ({state.state})")
     if state.state == "error":
         print(f"Deforum: {state.message}", file=sys.stderr)
         _popup(state.message, "ERROR")
     else:
         print(f"Deforum: {state.message}")
+
+
+def _push_undo(message: str) -> None:
+    """An undo step holding the grown strip: undo then removes the render's strip as a whole.
+
+    Without it the strip would belong to the next edit's step, and undoing that edit
+    would drop the strip too.
+    """
+    manager = bpy.context.window_manager
+    if manager is None or not manager.windows:
+        return
+    with bpy.context.temp_override(window=manager.windows[0]), suppress(RuntimeError):
+        bpy.ops.ed.undo_push(message=message)
 
 
 def _popup(message: str, icon: str) -> None:
@@ -562,10 +573,11 @@ def register() -> None:
 
 
 def unregister() -> None:
-    """Cancel a running render, then remove everything register added."""
+    """Cancel a running render, stop the worker, then remove everything register added."""
     session = active_session()
     if session is not None:
         session.cancel()
+    shutdown_worker()
     if bpy.app.timers.is_registered(tick):
         bpy.app.timers.unregister(tick)
     for keymap, item in _KEYMAPS:
