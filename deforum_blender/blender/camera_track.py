@@ -91,7 +91,8 @@ def preserved_frame_and_selection(
         view_layer.objects.active = active
 
 
-def _view_layer_of(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
+def view_layer_of(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
+    """The view layer to read the scene through: the context's when it shows this scene."""
     context_layer: bpy.types.ViewLayer | None = getattr(bpy.context, "view_layer", None)
     if context_layer is not None and bpy.context.scene == scene:
         return context_layer
@@ -127,7 +128,7 @@ def read_camera_track(
         raise DeforumInputError(
             f"frame range {start}-{end} is empty: the end frame must not come before the start"
         )
-    layer = view_layer or _view_layer_of(scene)
+    layer = view_layer or view_layer_of(scene)
     size = render_size_of(scene)
     matrices: list[npt.NDArray[np.float64]] = []
     cameras: list[CameraData] = []

@@ -28,7 +28,7 @@ from ..core.errors import DeforumInputError
 from ..core.job import GROUPS, JOB_VERSION, Job
 from ..core.prompts import NEGATIVE_MARKER
 from ..core.schedules import ScheduleError, check_schedule, evaluate_schedule
-from .camera_track import preserved_frame_and_selection, read_camera_track
+from .camera_track import preserved_frame_and_selection, read_camera_track, view_layer_of
 from .properties import (
     ANIMATED_BY_NAME,
     PER_FRAME_NAMES,
@@ -207,7 +207,7 @@ def _values_by_frame_set(
 ) -> dict[str, list[float]]:
     settings = deforum_settings(scene)
     values: dict[str, list[float]] = {name: [] for name in names}
-    layer = bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0]
+    layer = view_layer_of(scene)
     with preserved_frame_and_selection(scene, layer):
         for frame in frames:
             scene.frame_set(frame)
