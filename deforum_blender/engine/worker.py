@@ -206,5 +206,12 @@ def main(log_level: str = "INFO") -> int:
     sys.stdout = sys.stderr
     logging.basicConfig(level=log_level, format=_LOG_FORMAT, stream=sys.stderr, force=True)
     LOG.info("worker starting (Python %s)", sys.version.split()[0])
-    with open(sys.stdin.fileno(), encoding="utf-8", closefd=False) as requests:
-        return Worker(requests, events).serve()
+    # Never closed: the reader thread may still be blocked reading it when we exit.
+    requests = open(sys.stdin.fileno(), encoding="utf-8", closefd=False)  # noqa: SIM115
+    status = Worker(requests, events).serve()
+    # Exit now, without waiting on the reader thread or the interpreter's teardown of
+    # a stdin that thread still holds (either can hang); flush what we wrote first.
+    logging.shutdown()
+    events.flush()
+    sys.stderr.flush()
+    os._exit(status)
