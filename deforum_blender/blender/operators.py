@@ -1,9 +1,11 @@
 """Render Deforum from Blender: ``deforum.render``, ``deforum.preview``, ``deforum.cancel``.
 
-A render runs in three steps. Blender prepares it (reads the scene into a Job, renders
-the scene's Z pass into ``<out>/scene_depth`` when the depth source is the scene, and
-renders the first frame into ``<out>/init/scene_render.png`` for an init from the
-scene); the worker process renders the frames (``worker_client.py``); and Blender
+A render runs in three steps. Blender prepares it (reads the scene into a Job — in
+Video Input mode without a video, the sequencer's strip is the video — renders the
+scene's Z pass into ``<out>/scene_depth`` when the depth source is the scene, its render
+of each frame with ``scene_blend`` above 0 into ``<out>/scene_render``, and the first
+frame into ``<out>/init/scene_render.png`` for an init from the scene); the worker
+process renders the frames (``worker_client.py``); and Blender
 follows the worker's events, growing the strip in the sequencer and the progress in
 the panels and the status bar.
 
@@ -40,12 +42,15 @@ from ..core.output_layout import (
     is_temp_name,
     scene_depth_dir,
     scene_render_path,
+    scene_renders_dir,
 )
 from ..core.overrides import apply_overrides
 from ..core.protocol import ends_render
 from . import progress, sequencer
 from .depth_pass import depth_file, render_scene_depth
 from .scene_job import job_from_scene, output_folder
+from .scene_render import frames_to_render, render_scene_guide
+from .video_strip import apply_video_strip
 
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 
@@ -95,6 +100,7 @@ def clear_previous_render(out: Path) -> None:
         frames_dir(out): ("frame_", ".png", ".json"),
         out / DEPTH_DIR: ("depth_", ".png"),
         scene_depth_dir(out): ("depth_", ".npy"),
+        scene_renders_dir(out): ("frame_", ".png"),
     }
     for folder, (prefix, *suffixes) in folders.items():
         if not folder.is_dir():
@@ -180,14 +186,22 @@ def _with_init(scene: bpy.types.Scene, job: Job, request: RenderRequest, out: Pa
     return dataclasses.replace(job, init=init)
 
 
+def _depth_frames(job: Job) -> list[int]:
+    """Frames whose Z pass the worker reads: all for scene depth in 3D, the guided ones
+    when ``scene_blend_max_depth`` masks the scene guide by depth."""
+    if job.animation_mode == "3D" and job.depth.depth_source == "scene":
+        return list(range(job.first_frame, job.last_frame + 1))
+    if job.scene_guide.scene_blend_max_depth > 0:
+        return [int(frame) for frame in frames_to_render(job)]
+    return []
+
+
 def _render_depth(scene: bpy.types.Scene, job: Job, out: Path, resume: bool) -> None:
-    """The scene's Z pass for every frame the worker will warp (missing ones when resuming)."""
-    if job.animation_mode != "3D" or job.depth.depth_source != "scene":
-        return
+    """The scene's Z pass for every frame the worker needs (missing ones when resuming)."""
     folder = scene_depth_dir(out)
-    frames = range(job.first_frame, job.last_frame + 1)
+    frames = _depth_frames(job)
     if resume:
-        frames = [f for f in frames if not depth_file(folder, f).is_file()]  # type: ignore[assignment]
+        frames = [f for f in frames if not depth_file(folder, f).is_file()]
     if frames:
         render_scene_depth(scene, frames, folder)
 
@@ -195,6 +209,9 @@ def _render_depth(scene: bpy.types.Scene, job: Job, out: Path, resume: bool) -> 
 def prepare_render(scene: bpy.types.Scene, request: RenderRequest) -> PreparedRender:
     """Everything Blender does before the worker starts; raises DeforumInputError on bad input."""
     warnings: list[str] = []
+    strip = apply_video_strip(scene)  # Video Input without a video: the sequencer's strip
+    if strip is not None:
+        warnings.append(f"Video Input: the video is the sequencer strip {strip.name!r}")
     job = job_from_scene(scene, warnings=warnings)
     if request.overrides:
         job = apply_overrides(job, request.overrides)
@@ -214,6 +231,7 @@ def prepare_render(scene: bpy.types.Scene, request: RenderRequest) -> PreparedRe
     if not request.resume:
         clear_previous_render(out)
     _render_depth(scene, job, out, request.resume)
+    render_scene_guide(scene, job, out, resume=request.resume)  # frames with scene_blend > 0
     job = _with_init(scene, job, request, out)
     finished = [f for f in frame_files(out) if job.first_frame <= f <= job.last_frame]
     return PreparedRender(

@@ -451,3 +451,17 @@ def test_motion_preview_from_the_scene_render_reproduces_blenders_frames(
         unwarped = _psnr(blender[1], blender[frame], where)
         assert quality >= threshold, f"{move} frame {frame}: {quality:.2f} dB"
         assert quality - unwarped >= 10.0, f"{move} frame {frame}: {quality:.2f} vs {unwarped:.2f}"
+
+
+def test_scene_blend_renders_blenders_frames_for_the_worker_first(
+    small_blend: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "guided"
+    result = run_script(
+        "--blend", str(small_blend), "--out", str(out), "--preview", "--depth", "flat",
+        "--set", "scene_blend=0: (0), 1: (0.5)", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    renders = sorted(p.name for p in (out / "scene_render").iterdir())
+    assert renders == ["frame_00002.png", "frame_00003.png"]  # only where scene_blend > 0
+    assert all(frame_path(out, f).is_file() for f in FRAMES)
