@@ -200,11 +200,94 @@ def bench_loop() -> Figures:
     return figures
 
 
+def bench_worker() -> Figures:
+    """The worker process: time from a ``render`` request to its first ``frame`` event, for
+    a cold start (a fresh process: Python, imports, model load) and for the next job on the
+    same, warm worker, whose ``load`` stage (run.json) shows that nothing was reloaded.
+
+    Tiny random-weight model, 64×64, 2 frames, 4 steps, on the CPU.
+    """
+    import dataclasses
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from .core.job import Job
+    from .core.overrides import apply_overrides
+    from .core.protocol import EVENTS, decode, encode
+    from .engine.tiny_models import make_tiny_models
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="deforum_bench_worker_") as folder:
+        temp = Path(folder)
+        models = make_tiny_models(temp / "models")
+        settings = {"W": "64", "H": "64", "max_frames": "2", "steps_schedule": "0: (4)"}
+        settings |= {"depth_source": "flat", "make_video": "false"}
+        job = apply_overrides(Job(), settings)
+        job = dataclasses.replace(
+            job, device="cpu", model=dataclasses.replace(job.model, id=str(models["sd"]))
+        )
+        start = time.perf_counter()
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "deforum_blender", "worker", "--log-level", "WARNING"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=root,
+        )
+        assert worker.stdin is not None and worker.stdout is not None
+
+        def until(kind: str) -> float:
+            assert worker.stdout is not None
+            for line in worker.stdout:
+                event = decode(line, EVENTS)
+                if event["type"] == kind:
+                    return time.perf_counter()
+                if event["type"] == "error":
+                    raise RuntimeError(f"bench worker: {event['message']}")
+            raise RuntimeError("bench worker: the worker exited")
+
+        def first_frame(name: str) -> tuple[float, float]:
+            """(request → first frame in ms, the run's load stage in ms)."""
+            assert worker.stdin is not None
+            asked = time.perf_counter()
+            request = encode("render", job=job.to_dict(), out_dir=str(temp / name))
+            worker.stdin.write(request + "\n")
+            worker.stdin.flush()
+            first = until("frame")
+            until("done")
+            record = json.loads((temp / name / "run.json").read_text(encoding="utf-8"))
+            return (first - asked) * 1000.0, record["timings_s"]["load"] * 1000.0
+
+        try:
+            ready = until("ready")
+            cold_ms, cold_load_ms = first_frame("cold")
+            warm_ms, warm_load_ms = first_frame("warm")
+            worker.stdin.write(encode("shutdown") + "\n")
+            worker.stdin.flush()
+            worker.wait(timeout=60)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+    return {
+        "process_start_to_ready_ms": (ready - start) * 1000.0,
+        "cold_request_to_first_frame_ms": cold_ms,
+        "cold_start_to_first_frame_ms": (ready - start) * 1000.0 + cold_ms,
+        "cold_model_load_ms": cold_load_ms,
+        "warm_request_to_first_frame_ms": warm_ms,
+        "warm_model_load_ms": warm_load_ms,
+    }
+
+
 BENCHMARKS: dict[str, Callable[[], Figures]] = {
     "schedules": bench_schedules,
     "loop_stages": bench_loop_stages,
     "warp": bench_warp,
     "loop": bench_loop,
+    "worker": bench_worker,
 }
 
 
