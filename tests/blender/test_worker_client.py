@@ -12,6 +12,7 @@ import venv
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from deforum_blender.blender import worker_client
@@ -92,7 +93,7 @@ def test_a_missing_worker_python_names_the_fix(tmp_path: Path) -> None:
 
 
 def test_the_client_renders_through_the_worker_and_the_timer_stops_at_done(
-    tmp_path: Path, clients: list[WorkerClient]
+    tiny_models: Path, tmp_path: Path, clients: list[WorkerClient]
 ) -> None:
     client = WorkerClient.launch(sys.executable)
     clients.append(client)
@@ -111,6 +112,23 @@ def test_the_client_renders_through_the_worker_and_the_timer_stops_at_done(
     assert client.render(PREVIEW_JOB, tmp_path / "b", preview=True)
     assert client.wait(timeout=120)["type"] == "done"
     assert not client.rendering and client.alive
+    # A job that raises mid-loop (no scene depth for frame 3): an error, the timer stops,
+    # and the worker lives on for the next job.
+    failing = tiny_job(tiny_models, depth_source="scene", diffusion_cadence="1", max_frames="4")
+    for frame in (1, 2):
+        depth = tmp_path / "c" / "scene_depth" / f"depth_{frame:05d}.npy"
+        depth.parent.mkdir(parents=True, exist_ok=True)
+        np.save(depth, np.full((64, 64), 4.0, np.float32))
+    seen.clear()
+    assert client.render(failing.to_dict(), tmp_path / "c")
+    drive(event_timer(client, seen.append))
+    error = seen[-1]
+    assert error["type"] == "error" and not error.get("crashed")
+    assert "frame 3" in error["message"] and error["request"] == "render"
+    assert "Traceback" in error["traceback"]
+    assert [e["frame"] for e in seen if e["type"] == "frame"] == [1, 2]
+    assert client.render(PREVIEW_JOB, tmp_path / "d", preview=True)
+    assert client.wait(timeout=120)["type"] == "done"
 
 
 def test_a_killed_worker_is_reported_within_a_second_and_the_timer_stops(
