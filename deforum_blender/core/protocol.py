@@ -7,7 +7,8 @@ Every message carries ``"type"`` and ``"protocol"`` (:data:`PROTOCOL_VERSION`).
 Requests (client → worker):
 
 * ``render``   ``job`` (Job dict), ``out_dir`` (str), ``resume`` (bool), ``preview`` (bool).
-  Renders run one at a time, in the order asked; the worker keeps its models between them.
+  Renders run one at a time, in the order asked; the worker keeps its models between them
+  (a job with another model replaces the loaded one).
 * ``cancel``   stop the running (and any queued) render after the current diffusion step
 * ``ping``     answered with ``pong`` at once, even while rendering
 * ``release``  drop loaded models and free GPU memory (after the running render)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..core.errors import DeforumInputError
+from ..core.job import Job
 from ..core.protocol import REQUESTS, ProtocolError, decode, encode
 
 LOG = logging.getLogger("deforum_blender.worker")
@@ -41,6 +42,10 @@ class Worker:
         self.pending_lock = threading.Lock()
         self.busy = False
         self.client_gone = False
+        # What the last renders used: a different model drops the old one first, so the
+        # worker holds one diffusion model and one depth model at most (GPU memory).
+        self.diffusion_model: tuple[object, ...] | None = None
+        self.depth_model: tuple[object, ...] | None = None
 
     # -- output -------------------------------------------------------------------------
 
@@ -139,15 +144,16 @@ class Worker:
             if not isinstance(job_data, dict):
                 raise DeforumInputError("render: job is missing; give the Job as a JSON object")
             log_file = open_log_file(Path(out))
-            from ..core.job import Job
             from .render import Renderer
 
             job = Job.from_dict(job_data)
+            preview = bool(message.get("preview", False))
+            self.drop_other_models(job, preview)
             LOG.info("render %s frames into %s", job.max_frames, out)
             Renderer(
                 job,
                 out,
-                preview=bool(message.get("preview", False)),
+                preview=preview,
                 resume=bool(message.get("resume", False)),
                 emit=self.emit,
                 cancel=cancel,
@@ -161,6 +167,23 @@ class Worker:
             if log_file is not None:
                 logging.getLogger().removeHandler(log_file)
                 log_file.close()
+
+    def drop_other_models(self, job: Job, preview: bool) -> None:
+        """Release a loaded model this job replaces; keep the ones it uses again."""
+        from . import depth, diffusion
+
+        if not preview:
+            model = (job.model.id, job.model.allow_pickle, job.model.sha256, job.device)
+            if self.diffusion_model not in (None, model):
+                LOG.info("model changed: releasing %s", self.diffusion_model[0])
+                diffusion.clear_model_cache()
+            self.diffusion_model = model
+        if job.depth.depth_source == "estimated" and job.animation_mode == "3D":
+            depth_model = (job.depth.depth_model, job.device)
+            if self.depth_model not in (None, depth_model):
+                LOG.info("depth model changed: releasing %s", self.depth_model[0])
+                depth._ESTIMATORS.clear()
+            self.depth_model = depth_model
 
 
 def open_log_file(out: Path) -> logging.Handler | None:

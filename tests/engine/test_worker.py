@@ -222,7 +222,7 @@ def test_cancel_stops_within_a_step_and_resume_completes_the_job(
     worker.close()
 
 
-def test_a_warm_worker_renders_the_next_job_without_reloading_until_released(
+def test_a_warm_worker_reuses_its_model_drops_a_replaced_one_and_releases_on_request(
     tiny_models: Path, tmp_path: Path, start_worker: Any
 ) -> None:
     model = tmp_path / "model"
@@ -241,6 +241,12 @@ def test_a_warm_worker_renders_the_next_job_without_reloading_until_released(
     worker.next("done")
     assert run_json(tmp_path / "second")["status"] == "done"
     assert frame_bytes(tmp_path / "second") != frame_bytes(tmp_path / "first")
+    # Another model replaces it: the old one is dropped, not kept beside it.
+    other = job.from_dict({**job.to_dict(), "model": {"id": str(tiny_models / "sd")}})
+    worker.render(other, tmp_path / "other_model")
+    worker.next("done")
+    worker.send("ping")
+    assert worker.next("pong")["models"] == [str((tiny_models / "sd").resolve())]
     worker.send("release")
     assert worker.next("released")["models"] == 1
     worker.send("ping")
