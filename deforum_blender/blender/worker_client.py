@@ -42,7 +42,7 @@ SETUP_OPERATOR = "deforum.setup_environment"
 # (``bl_ext.user_default.deforum_blender``) without putting its parent folder, full of
 # other extensions, on sys.path; then serves the protocol.
 BOOTSTRAP = """\
-import importlib.util, sys
+import importlib, importlib.util, sys
 if sys.path and sys.path[0] in ("", "."):
     del sys.path[0]
 folder = sys.argv[1]
@@ -52,8 +52,8 @@ spec = importlib.util.spec_from_file_location(
 package = importlib.util.module_from_spec(spec)
 sys.modules["deforum_blender"] = package
 spec.loader.exec_module(package)
-from deforum_blender.cli import main
-sys.exit(main(["worker", *sys.argv[2:]]))
+cli = importlib.import_module("deforum_blender.cli")
+sys.exit(cli.main(["worker", *sys.argv[2:]]))
 """
 
 
