@@ -6,10 +6,28 @@ that). Registered by :func:`deforum_blender.register`.
 
 from __future__ import annotations
 
-from . import operators, panels, preferences, prompts, properties, sequencer, settings_files
+from . import (
+    environment_ops,
+    operators,
+    panels,
+    preferences,
+    prompts,
+    properties,
+    sequencer,
+    settings_files,
+)
 
 # Registered in order, unregistered in reverse (PropertyGroups before the pointers to them).
-_MODULES = (preferences, properties, prompts, settings_files, panels, sequencer, operators)
+_MODULES = (
+    preferences,
+    properties,
+    prompts,
+    settings_files,
+    panels,
+    sequencer,
+    operators,
+    environment_ops,
+)
 
 
 def register() -> None:

@@ -143,9 +143,15 @@ def run_commands(
 def check_online_access() -> None:
     """Refuse to download when Blender's online access is off (the extension rules)."""
     if not bpy.app.online_access:
+        # The override means the command line forbids it, whatever the preference says.
+        fix = (
+            "start Blender without --offline-mode"
+            if bpy.app.online_access_override
+            else "allow it in Preferences > System > Network > Allow Online Access"
+        )
         raise DeforumInputError(
             "setting up the worker environment downloads PyTorch and diffusers, but online "
-            "access is off; allow it in Preferences > System > Network > Allow Online Access"
+            f"access is off; {fix}"
         )
 
 
@@ -157,11 +163,21 @@ class EnvironmentSetup:
         venv_dir: str | os.PathLike[str] | None = None,
         cuda_choice: str = "default",
         python: str | None = None,
+        *,
+        requirements: str | os.PathLike[str] | None = None,
+        on_line: Callable[[str], None] | None = None,
     ) -> None:
         self.venv_dir = Path(venv_dir) if venv_dir else default_venv_dir(create=True)
-        self.commands = setup_commands(python or sys.executable, self.venv_dir, cuda_choice)
+        self.cuda_choice = cuda_choice
+        self.commands = setup_commands(
+            python or sys.executable,
+            self.venv_dir,
+            cuda_choice,
+            REQUIREMENTS if requirements is None else requirements,  # looked up now, not at import
+        )
         self.log_path = self.venv_dir.parent / LOG_NAME
         self.lines: collections.deque[str] = collections.deque(maxlen=200)
+        self.on_line = on_line  # also called with every line, in the setup's thread
         self.status: int | None = None  # the exit status once finished
         self.thread = threading.Thread(target=self._run, name="deforum-setup", daemon=True)
 
@@ -172,10 +188,21 @@ class EnvironmentSetup:
 
     def _run(self) -> None:
         try:
-            self.status = run_commands(self.commands, self.log_path, self.lines.append)
+            self.status = run_commands(self.commands, self.log_path, self._line)
         except Exception as error:  # never leave the UI waiting on a dead thread
-            self.lines.append(f"error: {type(error).__name__}: {error}")
+            self._line(f"error: {type(error).__name__}: {error}")
             self.status = 1
+
+    def _line(self, line: str) -> None:
+        self.lines.append(line)
+        if self.on_line is not None:
+            self.on_line(line)
+
+    @property
+    def last_line(self) -> str:
+        """The newest output line ('' before the first)."""
+        lines = self.lines
+        return lines[-1] if lines else ""
 
     @property
     def finished(self) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +58,7 @@ TICK_SECONDS = 0.1  # how often the UI timer looks for new events
 TICK_EVENTS = 32  # events handled per tick at most: a fast preview never makes a long tick
 INIT_CHOICES = ("settings", "render", "image", "none")
 WORKER_LOG = "worker.log"
+RENDER_AREAS = ("SEQUENCE_EDITOR", "PROPERTIES")  # the areas that show a render's progress
 
 
 # -- preparing a render (Blender's side, before the worker) ---------------------------------
@@ -331,8 +332,8 @@ def shutdown_worker() -> None:
     stop_all()
 
 
-def _tag_redraw() -> None:
-    """Redraw the panels and the status bar that show the progress."""
+def tag_redraw(area_types: Collection[str] = RENDER_AREAS, *, status_bar: bool = True) -> None:
+    """Redraw the areas (and the status bar) that show the progress."""
     manager = bpy.context.window_manager
     if manager is None:
         return
@@ -341,10 +342,10 @@ def _tag_redraw() -> None:
         if screen is None:
             continue
         for area in screen.areas:
-            if area.type in ("SEQUENCE_EDITOR", "PROPERTIES"):
+            if area.type in area_types:
                 area.tag_redraw()
         workspace = window.workspace
-        if workspace is not None:
+        if status_bar and workspace is not None:
             with bpy.context.temp_override(window=window):
                 workspace.status_text_set_internal(None)  # also redraws the status bar
 
@@ -360,7 +361,7 @@ def tick() -> float | None:
         session.progress.state, session.progress.message = "error", f"Deforum: {error}"
         session.client.cancel()  # nobody follows the worker any more
         ended = True
-    _tag_redraw()
+    tag_redraw()
     if ended:
         _finished_in_ui(session)
         return None
@@ -372,7 +373,7 @@ def _finished_in_ui(session: RenderSession) -> None:
     _push_undo(f"Deforum Render ({state.state})")
     if state.state == "error":
         print(f"Deforum: {state.message}", file=sys.stderr)
-        _popup(state.message, "ERROR")
+        popup(state.message, "ERROR")
     else:
         print(f"Deforum: {state.message}")
 
@@ -390,10 +391,11 @@ def _push_undo(message: str) -> None:
         bpy.ops.ed.undo_push(message=message)
 
 
-def _popup(message: str, icon: str) -> None:
+def popup(message: str, icon: str) -> None:
     """Show ``message`` in a popup (a timer has no operator to report through)."""
     manager = bpy.context.window_manager
-    if manager is None or not manager.windows:
+    # Background mode has a window but no screen to show it on (popup_menu crashes there).
+    if bpy.app.background or manager is None or not manager.windows:
         return
 
     def draw(menu: Any, _context: Any) -> None:

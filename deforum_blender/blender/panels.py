@@ -29,6 +29,7 @@ from ..core.camera import (
 )
 from ..core.errors import DeforumInputError
 from .camera_track import camera_data_of, render_size_of
+from .environment_ops import worker_problem
 from .properties import deforum_settings, schedule_property_name
 from .scene_job import (
     MOTION_MODES,
@@ -159,7 +160,8 @@ class DEFORUM_PT_main(_DeforumPanel):
             icon="SEQUENCE",
         )
         column.label(text=f"{width}×{height} at {fps:g} fps", icon="IMAGE_DATA")
-        for problem in scene_problems(scene):
+        worker = worker_problem()  # cached: no subprocess while drawing
+        for problem in [*scene_problems(scene), *([worker] if worker else [])]:
             _draw_problem(layout, problem)
 
 

@@ -1,4 +1,4 @@
-"""Add-on preferences: where the worker's Python lives."""
+"""Add-on preferences: where the worker's Python lives, and the button that sets it up."""
 
 from __future__ import annotations
 
@@ -25,7 +25,11 @@ class DEFORUM_AP_preferences(bpy.types.AddonPreferences):
     )
 
     def draw(self, context: bpy.types.Context) -> None:
+        # Imported here: environment_ops imports this module (ADDON_PACKAGE).
+        from .environment_ops import draw_environment
+
         self.layout.prop(self, "worker_python")
+        draw_environment(self.layout)
 
 
 def register() -> None:
