@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from ..core.errors import DeforumInputError
 from ..core.job import Job
-from ..core.protocol import REQUESTS, ProtocolError, decode, encode
+from ..core.protocol import FINAL_EVENTS, REQUESTS, ProtocolError, decode, encode
 
 LOG = logging.getLogger("deforum_blender.worker")
 LOG_FILE = "worker.log"
@@ -155,10 +155,11 @@ class Worker:
                 out,
                 preview=preview,
                 resume=bool(message.get("resume", False)),
-                emit=self.emit,
+                emit=self.render_event,
                 cancel=cancel,
             ).run()
         except Exception as error:  # reported to the client; the worker keeps serving
+            self.busy = False  # before the client hears of the end (a ping may follow at once)
             self.fail(error, "render")
         finally:
             self.busy = False
@@ -167,6 +168,12 @@ class Worker:
             if log_file is not None:
                 logging.getLogger().removeHandler(log_file)
                 log_file.close()
+
+    def render_event(self, kind: str, **fields: Any) -> None:
+        """A render's event; the worker is idle again before its last event goes out."""
+        if kind in FINAL_EVENTS:
+            self.busy = False
+        self.emit(kind, **fields)
 
     def drop_other_models(self, job: Job, preview: bool) -> None:
         """Release a loaded model this job replaces; keep the ones it uses again."""

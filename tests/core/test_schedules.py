@@ -26,7 +26,7 @@ from deforum_blender.core.schedules import (
 )
 from tests.conftest import ROOT
 
-REFERENCE = ROOT.parent / "shared" / "reference"
+REFERENCE = ROOT / "tests" / "core" / "data"
 STRING_SCHEDULES = {
     "sampler_schedule",
     "checkpoint_schedule",
