@@ -23,6 +23,7 @@ import bpy
 import numpy as np
 
 from ..core.errors import DeforumInputError
+from .scene_render import kept_frame
 
 # Scene settings changed for the depth render: (owner path, attribute, depth value).
 _RENDER_SETTINGS = (
@@ -41,16 +42,6 @@ _RENDER_SETTINGS = (
 def depth_file(folder: str | os.PathLike[str], frame: int) -> Path:
     """``folder/depth_NNNNN.npy``: where the Z pass of ``frame`` goes (engine.depth reads it)."""
     return Path(folder) / f"depth_{frame:05d}.npy"
-
-
-@contextmanager
-def _changed(owner: Any, attribute: str, value: Any) -> Iterator[None]:
-    old = getattr(owner, attribute)
-    setattr(owner, attribute, value)
-    try:
-        yield
-    finally:
-        setattr(owner, attribute, old)
 
 
 @contextmanager
@@ -122,27 +113,26 @@ def render_scene_depth(
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    frame_before, subframe_before = scene.frame_current, scene.frame_subframe
-    with tempfile.TemporaryDirectory(prefix="deforum_depth_") as exr_folder:
-        try:
-            with _depth_setup(scene, exr_folder):
-                for frame in frames:
-                    scene.frame_set(int(frame))
-                    bpy.ops.render.render(write_still=False, scene=scene.name)
-                    exrs = sorted(Path(exr_folder).glob("*.exr"))
-                    if len(exrs) != 1:
-                        raise RuntimeError(
-                            f"depth pass of frame {frame}: expected one EXR from the "
-                            f"compositor, found {[p.name for p in exrs]}"
-                        )
-                    depth = _read_exr_depth(exrs[0])
-                    exrs[0].unlink()
-                    target = depth_file(out, int(frame))
-                    temp = target.with_name(f".{target.name}.tmp")
-                    with open(temp, "wb") as stream:
-                        np.save(stream, depth)
-                    os.replace(temp, target)
-                    written.append(target)
-        finally:
-            scene.frame_set(frame_before, subframe=subframe_before)
+    with (
+        tempfile.TemporaryDirectory(prefix="deforum_depth_") as exr_folder,
+        kept_frame(scene),
+        _depth_setup(scene, exr_folder),
+    ):
+        for frame in frames:
+            scene.frame_set(int(frame))
+            bpy.ops.render.render(write_still=False, scene=scene.name)
+            exrs = sorted(Path(exr_folder).glob("*.exr"))
+            if len(exrs) != 1:
+                raise RuntimeError(
+                    f"depth pass of frame {frame}: expected one EXR from the "
+                    f"compositor, found {[p.name for p in exrs]}"
+                )
+            depth = _read_exr_depth(exrs[0])
+            exrs[0].unlink()
+            target = depth_file(out, int(frame))
+            temp = target.with_name(f".{target.name}.tmp")
+            with open(temp, "wb") as stream:
+                np.save(stream, depth)
+            os.replace(temp, target)
+            written.append(target)
     return written

@@ -29,7 +29,7 @@ import bpy
 from ..core.errors import DeforumInputError
 from . import environment, worker_client
 from .environment import EnvironmentSetup
-from .operators import OperatorResult, active_session, popup, tag_redraw
+from .operators import OperatorResult, active_session, popup, reported, tag_redraw
 from .preferences import ADDON_PACKAGE
 from .scene_job import Problem
 from .worker_client import ENV_VARIABLE, SETUP_OPERATOR, WorkerPython, WorkerPythonError
@@ -289,13 +289,8 @@ class DEFORUM_OT_setup_environment(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> OperatorResult:
         background = bool(bpy.app.background)
-        try:
-            setup = start_setup(str(self.cuda), blocking=background)
-        except DeforumInputError as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        except Exception as error:
-            self.report({"ERROR"}, f"Deforum: {type(error).__name__}: {error}")
+        setup = reported(self, lambda: start_setup(str(self.cuda), blocking=background))
+        if setup is None:
             return {"CANCELLED"}
         if not background:
             self.report(

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Collection
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import bpy
 from bpy.app.handlers import persistent
@@ -49,9 +49,10 @@ from ..core.protocol import ends_render
 from . import progress, sequencer
 from .depth_pass import depth_file, render_scene_depth
 from .scene_job import job_from_scene, output_folder
-from .scene_render import frames_to_render, render_scene_guide
+from .scene_render import frames_to_render, kept_frame, render_frame, render_scene_guide
 from .video_strip import apply_video_strip
 
+T = TypeVar("T")
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 
 TICK_SECONDS = 0.1  # how often the UI timer looks for new events
@@ -115,23 +116,8 @@ def clear_previous_render(out: Path) -> None:
     scene_render_path(out).unlink(missing_ok=True)
 
 
-@contextmanager
-def _changed(settings: list[tuple[Any, str, Any]]) -> Iterator[None]:
-    """Set ``(owner, attribute, value)`` in order; put the old values back in the same order."""
-    saved = [(owner, attribute, getattr(owner, attribute)) for owner, attribute, _ in settings]
-    try:
-        for owner, attribute, value in settings:
-            setattr(owner, attribute, value)
-        yield
-    finally:
-        for owner, attribute, value in saved:
-            # A value the restored format does not accept stays as it is.
-            with suppress(TypeError, ValueError):
-                setattr(owner, attribute, value)
-
-
 def render_scene_frame(scene: bpy.types.Scene, frame: int, path: Path) -> Path:
-    """Blender's own render of ``frame`` as an 8-bit RGB PNG at ``path`` (the scene guide).
+    """Blender's own render of ``frame`` as an 8-bit RGB PNG at ``path`` (the init image).
 
     The scene's render engine, samples and colour management are used as they are; the
     sequencer is off (a scene with the Deforum strip would render the strip instead).
@@ -140,27 +126,8 @@ def render_scene_frame(scene: bpy.types.Scene, frame: int, path: Path) -> Path:
         raise DeforumInputError(
             f"init 'render': scene {scene.name!r} has no active camera; set Scene > Camera"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = scene.render.image_settings
-    settings: list[tuple[Any, str, Any]] = [
-        (scene.render, "use_sequencer", False),
-        (scene.render, "filepath", str(path)),
-        (scene.render, "use_file_extension", True),
-        (image, "media_type", "IMAGE"),
-        (image, "file_format", "PNG"),
-        (image, "color_mode", "RGB"),
-        (image, "color_depth", "8"),
-    ]
-    frame_before, subframe_before = scene.frame_current, scene.frame_subframe
-    try:
-        with _changed(settings):
-            scene.frame_set(frame)
-            bpy.ops.render.render(write_still=True, scene=scene.name)
-    finally:
-        scene.frame_set(frame_before, subframe=subframe_before)
-    if not path.is_file():
-        raise RuntimeError(f"Blender's render of frame {frame} was not written to {path}")
-    return path
+    with kept_frame(scene):
+        return render_frame(scene, frame, path)
 
 
 def _with_init(scene: bpy.types.Scene, job: Job, request: RenderRequest, out: Path) -> Job:
@@ -443,6 +410,17 @@ def render(
 # -- operators ----------------------------------------------------------------------------
 
 
+def reported(operator: bpy.types.Operator, action: Callable[[], T]) -> T | None:
+    """``action()``, or None once its error is reported (bad input as it is, others typed)."""
+    try:
+        return action()
+    except DeforumInputError as error:
+        operator.report({"ERROR"}, str(error))
+    except Exception as error:
+        operator.report({"ERROR"}, f"Deforum: {type(error).__name__}: {error}")
+    return None
+
+
 def _init_items() -> tuple[tuple[str, str, str], ...]:
     return (
         ("settings", "Settings", "The first frame starts as the Init & Mask settings say"),
@@ -498,13 +476,8 @@ class _RenderOperator(bpy.types.Operator):
             channel=int(self.channel),
         )
         background = bool(bpy.app.background)
-        try:
-            session = render(scene, request, blocking=background)
-        except DeforumInputError as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        except Exception as error:
-            self.report({"ERROR"}, f"Deforum: {type(error).__name__}: {error}")
+        session = reported(self, lambda: render(scene, request, blocking=background))
+        if session is None:
             return {"CANCELLED"}
         for warning in session.prepared.warnings:
             self.report({"WARNING"}, warning)

@@ -55,6 +55,32 @@ def frames_to_render(job: Job) -> list[int]:
     return [job.first_frame + i for i, value in enumerate(blend) if value > 0.0]
 
 
+@contextmanager
+def kept_frame(scene: bpy.types.Scene) -> Iterator[None]:
+    """Put the scene's current frame (and subframe) back on exit, also on error."""
+    frame_before, subframe_before = scene.frame_current, scene.frame_subframe
+    try:
+        yield
+    finally:
+        scene.frame_set(frame_before, subframe=subframe_before)
+
+
+def render_frame(scene: bpy.types.Scene, frame: int, target: Path) -> Path:
+    """Blender's render of ``frame`` as an 8-bit RGB PNG at ``target``, written atomically.
+
+    Leaves the scene at ``frame`` (callers keep their frame with :func:`kept_frame`).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.stem}.tmp.png")
+    with _render_setup(scene, temporary):
+        scene.frame_set(int(frame))
+        bpy.ops.render.render(write_still=True, scene=scene.name)
+    if not temporary.is_file():
+        raise RuntimeError(f"Blender's render of frame {frame} was not written to {target}")
+    os.replace(temporary, target)
+    return target
+
+
 def render_scene_frames(
     scene: bpy.types.Scene, frames: Iterable[int], out: str | os.PathLike[str]
 ) -> list[Path]:
@@ -65,23 +91,11 @@ def render_scene_frames(
             "Scene > Camera, or set scene_blend to 0"
         )
     out = Path(out)
-    written: list[Path] = []
-    frame_before, subframe_before = scene.frame_current, scene.frame_subframe
-    try:
-        for frame in frames:
-            target = scene_render_frame_path(out, int(frame))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.stem}.tmp.png")
-            with _render_setup(scene, temporary):
-                scene.frame_set(int(frame))
-                bpy.ops.render.render(write_still=True, scene=scene.name)
-            if not temporary.is_file():
-                raise RuntimeError(f"Blender's render of frame {frame} was not written")
-            os.replace(temporary, target)
-            written.append(target)
-    finally:
-        scene.frame_set(frame_before, subframe=subframe_before)
-    return written
+    with kept_frame(scene):
+        return [
+            render_frame(scene, int(frame), scene_render_frame_path(out, int(frame)))
+            for frame in frames
+        ]
 
 
 def render_scene_guide(

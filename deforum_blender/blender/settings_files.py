@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -188,12 +189,8 @@ def _filepath(operator: Any) -> str:
     return str(operator.filepath)
 
 
-class DEFORUM_OT_import_settings(bpy.types.Operator, ImportHelper):  # type: ignore[misc]
-    """Load an sd-webui-deforum settings file into the scene (and make its camera move)"""
-
-    bl_idname = "deforum.import_settings"
-    bl_label = "Import Deforum Settings"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 - Blender reads a set
+class _SettingsFileOperator:
+    """What Import and Export share: the browser's filter and the report (a mixin)."""
 
     filename_ext = ".txt"
     filter_glob: bpy.props.StringProperty(
@@ -203,19 +200,42 @@ class DEFORUM_OT_import_settings(bpy.types.Operator, ImportHelper):  # type: ign
         options={"HIDDEN"},
     )
 
+    def run_and_report(
+        self,
+        action: Callable[[str], list[str]],
+        errors: tuple[type[Exception], ...],
+        done: str,
+    ) -> OperatorResult:
+        """``action(file)``, its warnings and ``done`` reported; an error in ``errors`` cancels."""
+        operator = cast(bpy.types.Operator, self)
+        path = _filepath(self)
+        try:
+            warnings = action(path)
+        except errors as error:
+            operator.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        for warning in warnings:
+            operator.report({"WARNING"}, warning)
+        operator.report({"INFO"}, f"{done} {Path(path).name}")
+        return {"FINISHED"}
+
+
+class DEFORUM_OT_import_settings(bpy.types.Operator, _SettingsFileOperator, ImportHelper):  # type: ignore[misc]
+    """Load an sd-webui-deforum settings file into the scene (and make its camera move)"""
+
+    bl_idname = "deforum.import_settings"
+    bl_label = "Import Deforum Settings"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 - Blender reads a set
+
     def execute(self, context: bpy.types.Context) -> OperatorResult:
         scene = context.scene
         assert scene is not None
-        try:
-            job, warnings = import_settings(_filepath(self))
-            warnings += apply_job(scene, job)
-        except DeforumInputError as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        for warning in warnings:
-            self.report({"WARNING"}, warning)
-        self.report({"INFO"}, f"Imported {Path(_filepath(self)).name}")
-        return {"FINISHED"}
+
+        def load(path: str) -> list[str]:
+            job, warnings = import_settings(path)
+            return warnings + apply_job(scene, job)
+
+        return self.run_and_report(load, (DeforumInputError,), "Imported")
 
 
 # -- export -------------------------------------------------------------------------------
@@ -242,32 +262,18 @@ def write_scene_settings(scene: bpy.types.Scene, path: str | os.PathLike[str]) -
     return warnings
 
 
-class DEFORUM_OT_export_settings(bpy.types.Operator, ExportHelper):  # type: ignore[misc]
+class DEFORUM_OT_export_settings(bpy.types.Operator, _SettingsFileOperator, ExportHelper):  # type: ignore[misc]
     """Save the scene's Deforum settings and camera motion as an sd-webui-deforum file"""
 
     bl_idname = "deforum.export_settings"
     bl_label = "Export Deforum Settings"
 
-    filename_ext = ".txt"
-    filter_glob: bpy.props.StringProperty(
-        name="File Filter",
-        description="Settings files shown in the browser",
-        default="*.txt;*.json",
-        options={"HIDDEN"},
-    )
-
     def execute(self, context: bpy.types.Context) -> OperatorResult:
         scene = context.scene
         assert scene is not None
-        try:
-            warnings = write_scene_settings(scene, _filepath(self))
-        except (DeforumInputError, OSError) as error:
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        for warning in warnings:
-            self.report({"WARNING"}, warning)
-        self.report({"INFO"}, f"Exported {Path(_filepath(self)).name}")
-        return {"FINISHED"}
+        return self.run_and_report(
+            lambda path: write_scene_settings(scene, path), (DeforumInputError, OSError), "Exported"
+        )
 
 
 _CLASSES = (DEFORUM_OT_import_settings, DEFORUM_OT_export_settings)
