@@ -5,7 +5,7 @@ TYPECHECK_VENV := .venv-typecheck
 BIN := $(VENV)/bin
 BLENDER_LAYER := $(shell find deforum_blender/blender -name '*.py')
 
-.PHONY: test lint typecheck pytest venv extension clean
+.PHONY: test lint typecheck pytest venv extension demo clean
 
 test: lint typecheck pytest
 
@@ -40,6 +40,10 @@ pytest: venv
 
 extension: venv
 	$(BIN)/python scripts/build_extension.py
+
+# Builds a small scene, renders it headless into demo_output/ (DEFORUM_MODEL picks the model).
+demo: venv
+	$(BIN)/python scripts/demo.py
 
 clean:
 	rm -rf dist build .pytest_cache .mypy_cache .ruff_cache

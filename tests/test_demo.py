@@ -1,0 +1,138 @@
+"""``scripts/demo.py``'s scene, built in a fresh ``bpy`` and read back as the add-on reads it.
+
+Only the scene: ``make demo`` itself renders for a minute or more and is not part of the suite.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, run_python
+
+pytestmark = pytest.mark.slow
+
+# argv: the demo script, a model path, where to save the .blend. Prints what a render
+# would take from the scene.
+BUILD = r"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("demo", sys.argv[1])
+demo = importlib.util.module_from_spec(spec)
+sys.modules["demo"] = demo
+spec.loader.exec_module(demo)
+from deforum_blender.blender.scene_job import job_from_scene, scene_problems
+
+import bpy
+scene = demo.build_scene(sys.argv[2], demo.TINY, frames=24)
+bpy.ops.wm.save_as_mainfile(filepath=sys.argv[3])  # as the demo does: "//render/" needs it
+camera = scene.camera
+curves = demo.fcurves_of(camera) + demo.fcurves_of(camera.data)
+warnings = []
+job = job_from_scene(scene, warnings=warnings)
+track = job.motion.camera_track
+print(json.dumps({
+    "curves": {f"{c.data_path}[{c.array_index}]": [
+        [k.interpolation, k.handle_left_type, k.co[0]] for k in c.keyframe_points
+    ] for c in curves},
+    "markers": sorted([m.frame, m.name] for m in scene.timeline_markers),
+    "problems": [p.message for p in scene_problems(scene)],
+    "warnings": warnings,
+    "mode": job.animation_mode,
+    "size": [job.W, job.H],
+    "frames": [job.first_frame, job.last_frame],
+    "prompts": job.prompts.keyframes,
+    "strength": job.params["strength"],
+    "track_frames": track["frames"],
+    "lens": [round(c["lens"], 3) for c in track["cameras"]],
+    "objects": sorted({o.name.split()[0] for o in scene.objects}),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def demo_scene(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """What the demo scene holds, as printed by a fresh interpreter that built it."""
+    blend = tmp_path_factory.mktemp("demo") / "demo.blend"
+    result = run_python(BUILD, str(ROOT / "scripts" / "demo.py"), "/models/none", str(blend))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_demo_scene_renders_without_problems(demo_scene: dict) -> None:
+    assert demo_scene["problems"] == []
+    assert demo_scene["warnings"] == []
+    assert demo_scene["mode"] == "3D"
+    assert demo_scene["size"] == [128, 96]
+    assert demo_scene["frames"] == [1, 24]
+
+
+def test_demo_camera_flight_is_eased_bezier_with_a_lens_change(demo_scene: dict) -> None:
+    curves = demo_scene["curves"]
+    assert {"location[0]", "location[1]", "location[2]", "lens[0]"} <= set(curves)
+    for keys in curves.values():
+        assert [frame for _, _, frame in keys] == [1.0, 12.0, 24.0]
+        assert all(kind == "BEZIER" and handle == "AUTO_CLAMPED" for kind, handle, _ in keys)
+
+
+def test_demo_has_two_prompts_on_timeline_markers(demo_scene: dict) -> None:
+    assert [frame for frame, _ in demo_scene["markers"]] == [1, 13]
+    prompts = demo_scene["prompts"]  # keyed from frame 0 = Frame Start, as in Deforum
+    assert sorted(prompts, key=int) == ["0", "12"]
+    assert "valley" in prompts["0"] and "canyon" in prompts["12"]
+
+
+def test_demo_strength_follows_its_fcurve(demo_scene: dict) -> None:
+    strength = demo_scene["strength"]
+    assert isinstance(strength, list) and len(strength) == 24
+    assert strength[0] == pytest.approx(0.65) and strength[12] == pytest.approx(0.45)
+    assert strength[23] == pytest.approx(0.6)
+
+
+def test_demo_camera_track_zooms_from_24_to_35_mm(demo_scene: dict) -> None:
+    assert demo_scene["track_frames"] == list(range(1, 25))
+    lens = demo_scene["lens"]
+    assert lens[0] == 24.0 and lens[-1] == 35.0
+    assert lens == sorted(lens) and len(set(lens)) > 10  # eased, not two values
+
+
+def test_demo_landscape_has_rocks_trees_and_pillars(demo_scene: dict) -> None:
+    expected = {"Camera", "Pillar", "Pine", "Rock", "Sun", "Trunk", "Valley"}
+    assert set(demo_scene["objects"]) == expected
+
+
+def load_demo() -> Any:
+    """``scripts/demo.py`` as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["demo"] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_model_comes_from_deforum_model_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    demo = load_demo()
+    monkeypatch.setenv("DEFORUM_MODEL", "some-org/some-model")
+    choice = demo.choose_model(None)
+    assert choice.model == "some-org/some-model" and not choice.tiny
+    assert demo.choose_model("/a/folder").model == "/a/folder"  # --model wins over both
+
+
+def test_demo_offline_with_an_empty_cache_says_so_and_uses_the_tiny_model(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from huggingface_hub import constants
+
+    demo = load_demo()
+    monkeypatch.delenv("DEFORUM_MODEL", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    choice = demo.choose_model(None)
+    assert choice.tiny and choice.model is None
+    assert "not in the Hugging Face cache" in choice.reason and "\n" not in choice.reason
+    assert demo.quality_for(choice) == demo.TINY
