@@ -168,7 +168,7 @@ def bench_loop() -> Figures:
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
-    frames = 8
+    frames = 24
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         make_tiny_models(folder / "models")
