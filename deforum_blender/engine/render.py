@@ -48,6 +48,7 @@ from .adjust import adjust_contrast, unsharp_mask
 from .coherence import ColorMatcher
 from .diffusion import Cancelled, Diffuser, ModelOptions, load_diffuser, resolve_device
 from .interpolation import PromptMorph
+from .masks import Mask, composite, load_init_mask
 from .motion import FrameWarper, job_camera_track
 from .noise import add_noise
 from .scene_guide import SceneGuide
@@ -158,6 +159,7 @@ class Renderer:
         mode = job.animation_mode
         self.cadence = job.cadence.diffusion_cadence if mode in ("2D", "3D") else 1
         self.diffuser: Diffuser | None = None
+        self.init_mask: Mask | None = None
 
     # -- checks before the first frame --------------------------------------------------
 
@@ -171,10 +173,7 @@ class Renderer:
             )
         if job.init.use_init and not job.init.init_image:
             raise DeforumInputError("init_image: use_init is on but no init image is given")
-        if job.init.use_mask:
-            raise DeforumInputError(
-                "use_mask: init masks are not supported by this engine yet; turn use_mask off"
-            )
+        self.init_mask = load_init_mask(job) if job.init.use_mask else None
         try:
             self.out.mkdir(parents=True, exist_ok=True)
             probe = self.out / ".write_test"
@@ -526,7 +525,7 @@ class Renderer:
                     job.sampler,
                     step_callback=on_step,
                 )
-            return self.diffuser.img2img(
+            diffused = self.diffuser.img2img(
                 image,
                 prompt.positive,
                 prompt.negative,
@@ -537,6 +536,9 @@ class Renderer:
                 job.sampler,
                 step_callback=on_step,
             )
+        if self.init_mask is None or job.animation_mode == "Video Input":
+            return diffused  # Video Input applies its own mask (video_input.py)
+        return composite(image, diffused, self.init_mask)
 
     def tween(
         self, t: int, previous: int | None, key: int | None, key_image: Image | None

@@ -48,6 +48,7 @@ from ..core.output_layout import (
 )
 from .coherence import match_colors
 from .frames import CorruptFrameError, read_frame, write_png_atomic
+from .masks import composite
 
 Image = NDArray[np.uint8]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -323,6 +324,4 @@ class VideoInput:
         mask = self.mask(index)
         if mask is None:
             return image
-        weight = mask[..., None]
-        mixed = init.astype(np.float32) * (1.0 - weight) + image.astype(np.float32) * weight
-        return np.asarray(np.clip(np.rint(mixed), 0, 255), dtype=np.uint8)
+        return composite(init, image, mask)
