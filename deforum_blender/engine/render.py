@@ -47,6 +47,7 @@ from . import frames as frame_files
 from .adjust import adjust_contrast, unsharp_mask
 from .coherence import ColorMatcher
 from .diffusion import Cancelled, Diffuser, ModelOptions, load_diffuser, resolve_device
+from .flow import flow_tween
 from .interpolation import PromptMorph
 from .masks import Mask, composite, load_init_mask
 from .motion import FrameWarper, job_camera_track
@@ -258,6 +259,7 @@ class Renderer:
                 "antiblur_sigma",
                 "antiblur_threshold",
                 "scene_blend",
+                "cadence_flow_factor",
             )
         }
         self.prompts = self.frame_prompts()
@@ -551,10 +553,15 @@ class Renderer:
             sources = [(self.image(previous), previous, 1.0 - weight), (key_image, key, weight)]
         # Never blend across a camera cut: keep the sources in the tween's own shot.
         in_shot = [s for s in sources if not self.crosses_cut(s[1], t)] or sources[:1]
+        warped = [self.warped_or_held(image, source, t) for image, source, _ in in_shot]
+        method = self.job.cadence.optical_flow_cadence
+        if len(warped) == 2 and method != "None":
+            factor = self.series["cadence_flow_factor"][t]
+            return flow_tween(warped[0], warped[1], in_shot[1][2], method, factor)
         total = sum(weight for *_, weight in in_shot) or 1.0
         blended = sum(
-            self.warped_or_held(image, source, t).astype(np.float32) * (weight / total)
-            for image, source, weight in in_shot
+            image.astype(np.float32) * (weight / total)
+            for image, (*_, weight) in zip(warped, in_shot, strict=True)
         )
         return np.asarray(np.clip(np.rint(blended), 0, 255), dtype=np.uint8)
 
