@@ -116,7 +116,6 @@ import sys
 import bpy
 import deforum_blender
 from deforum_blender.blender.prompts import add_prompt
-from deforum_blender.blender.video_strip import apply_video_strip
 
 blend, model, movie = sys.argv[1:4]
 bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -134,7 +133,7 @@ settings.device = "cpu"
 settings.steps = 4
 settings.make_video = False
 add_prompt(scene, 1, "a grey wall")
-apply_video_strip(scene)
+# No video_init_path: the render finds the sequencer's movie strip itself.
 bpy.ops.wm.save_as_mainfile(filepath=blend)
 """
 
