@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -92,9 +93,10 @@ def in_hf_cache(repo_id: str) -> bool:
 
 def hub_reachable(timeout: float = HUB_TIMEOUT_S) -> bool:
     """Whether the Hugging Face hub answers within ``timeout`` (never when HF_HUB_OFFLINE)."""
-    if _truthy("HF_HUB_OFFLINE"):
-        return False
     from huggingface_hub import constants
+
+    if _truthy("HF_HUB_OFFLINE") or constants.HF_HUB_OFFLINE:
+        return False
 
     answered: list[bool] = []
 
@@ -120,7 +122,14 @@ def choose_model(explicit: str | None) -> ModelChoice:
     """``--model``, ``DEFORUM_MODEL``, the cached or downloadable default, else the tiny model."""
     wanted = explicit or os.environ.get("DEFORUM_MODEL", "").strip()
     if wanted:
-        source = "--model" if explicit else "DEFORUM_MODEL"
+        source = f"--model {wanted}" if explicit else f"DEFORUM_MODEL={wanted}"
+        hub_id = not Path(wanted).expanduser().exists() and wanted.count("/") == 1
+        if hub_id and not in_hf_cache(wanted) and not hub_reachable():
+            # Fail now, not after Blender has rendered the depth of every frame.
+            raise SystemExit(
+                f"demo: {source}: not in the Hugging Face cache and the hub cannot be reached; "
+                f"download it first (hf download {wanted}) or give a local diffusers folder"
+            )
         return ModelChoice(wanted, f"{wanted} (from {source})")
     if in_hf_cache(DEFAULT_MODEL):
         return ModelChoice(DEFAULT_MODEL, f"{DEFAULT_MODEL} (found in the Hugging Face cache)")
@@ -433,14 +442,13 @@ class Stages:
         return "\n".join([*lines, f"  {'total':<{width}}  {total:7.1f} s"])
 
 
-def run(command: Sequence[str], env: dict[str, str] | None = None) -> None:
+def run(command: Sequence[str]) -> None:
     """Run ``command``, its output indented under the stage; stop the demo if it fails."""
     process = subprocess.Popen(
         list(command),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
         cwd=ROOT,
     )
     assert process.stdout is not None
@@ -449,7 +457,7 @@ def run(command: Sequence[str], env: dict[str, str] | None = None) -> None:
             print(f"   {line.rstrip()}", flush=True)
     status = process.wait()
     if status != 0:
-        raise SystemExit(f"demo: this command failed with exit status {status}:\n  {command}")
+        raise SystemExit(f"demo: exit status {status} from: {shlex.join(command)}")
 
 
 def render_blend(blend: Path, out: Path, model: str, *, preview: bool) -> None:
@@ -668,7 +676,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{scene.frame_start}–{scene.frame_end}, {len(scene.deforum.prompts)} prompts",
             flush=True,
         )
-    with stages.stage("render" + (" (tiny model)" if choice.tiny else f" ({model})")):
+    label = "tiny model" if choice.tiny else Path(model).name if Path(model).exists() else model
+    with stages.stage(f"render ({label})"):
         render_blend(blend, out / "render", model, preview=False)
     if choice.tiny:
         with stages.stage("motion preview"):

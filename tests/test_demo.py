@@ -115,12 +115,29 @@ def load_demo() -> Any:
     return module
 
 
-def test_demo_model_comes_from_deforum_model_first(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_model_comes_from_deforum_model_first(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    demo = load_demo()
+    monkeypatch.setenv("DEFORUM_MODEL", str(tmp_path))
+    choice = demo.choose_model(None)
+    assert choice.model == str(tmp_path) and not choice.tiny
+    other = tmp_path / "other"
+    other.mkdir()
+    assert demo.choose_model(str(other)).model == str(other)  # --model wins over both
+
+
+def test_demo_stops_at_once_for_a_hub_model_it_cannot_get(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from huggingface_hub import constants
+
     demo = load_demo()
     monkeypatch.setenv("DEFORUM_MODEL", "some-org/some-model")
-    choice = demo.choose_model(None)
-    assert choice.model == "some-org/some-model" and not choice.tiny
-    assert demo.choose_model("/a/folder").model == "/a/folder"  # --model wins over both
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    with pytest.raises(SystemExit, match=r"DEFORUM_MODEL=some-org/some-model: not in the"):
+        demo.choose_model(None)
 
 
 def test_demo_offline_with_an_empty_cache_says_so_and_uses_the_tiny_model(
