@@ -277,3 +277,38 @@ def write_camera_track(
     if make_active:
         scene.camera = obj
     return obj
+
+
+def scene_translation_scale(scene: bpy.types.Scene, rays: tuple[int, int] = (16, 12)) -> float:
+    """Deforum translation units per Blender unit for this scene: ``200 ÷`` the median
+    distance (along the view axis) to what the active camera sees now, by ray casts;
+    the documented default (a subject 4 units away) when it sees nothing."""
+    from ..core.camera import default_translation_scale, intrinsics, unproject
+
+    camera = scene.camera
+    if camera is None or camera.type != "CAMERA":
+        return default_translation_scale()
+    depsgraph = _depsgraph_of(scene, view_layer_of(scene))
+    evaluated = camera.evaluated_get(depsgraph)
+    data = camera_data_of(cast(bpy.types.Camera, evaluated.data), camera.name)
+    size = render_size_of(scene)
+    k = intrinsics(data, size)
+    columns, rows = rays
+    u, v = np.meshgrid(
+        (np.arange(columns) + 0.5) * size.width / columns,
+        (np.arange(rows) + 0.5) * size.height / rows,
+    )
+    directions = unproject(k, np.stack([u, v], axis=-1).reshape(-1, 2), 1.0)
+    world = np.array(evaluated.matrix_world, dtype=np.float64)
+    rotation, origin = world[:3, :3], world[:3, 3]
+    depths = []
+    for direction in directions:
+        along = rotation @ direction
+        hit, location, *_ = scene.ray_cast(
+            depsgraph, tuple(origin), tuple(along / np.linalg.norm(along))
+        )
+        if hit:
+            # Planar depth: the distance along the camera's −Z, as the Z pass measures it.
+            depths.append(float(-(rotation.T @ (np.array(location) - origin))[2]))
+    positive = [d for d in depths if d > 1e-6]
+    return default_translation_scale(float(np.median(positive)) if positive else None)

@@ -22,13 +22,12 @@ import numpy.typing as npt
 from bpy.app.handlers import persistent
 
 from ..core.camera import (
-    DEFAULT_TRANSLATION_SCALE,
     motion_to_deforum,
     relative_pose,
     vertical_fov,
 )
 from ..core.errors import DeforumInputError
-from .camera_track import camera_data_of, render_size_of
+from .camera_track import camera_data_of, render_size_of, scene_translation_scale
 from .environment_ops import worker_problem
 from .properties import deforum_settings, schedule_property_name
 from .scene_job import (
@@ -39,6 +38,7 @@ from .scene_job import (
     schedule_problem,
     seed_keys_unused,
 )
+from .sequencer import draw_progress, draw_render_buttons
 
 # -- remembered camera poses (for the Motion sub-panel) ------------------------------------
 
@@ -57,6 +57,19 @@ def remember_pose(scene: bpy.types.Scene, depsgraph: Any = None) -> None:
     if len(poses) >= _MAX_POSES:
         poses.clear()
     poses[scene.frame_current] = (camera.name, np.array(evaluated.matrix_world, dtype=np.float64))
+
+
+_SCALES: dict[str, tuple[tuple[float, ...], float]] = {}
+
+
+def _automatic_scale(scene: bpy.types.Scene, camera_matrix: np.ndarray[Any, Any]) -> float:
+    """``scene_translation_scale`` (ray casts, ~2 ms), redone only when the camera moves."""
+    key = (*np.round(camera_matrix, 5).ravel().tolist(), float(scene.frame_current))
+    cached = _SCALES.get(scene.name)
+    if cached is None or cached[0] != key:
+        cached = (key, scene_translation_scale(scene))
+        _SCALES[scene.name] = cached
+    return cached[1]
 
 
 @persistent  # type: ignore[untyped-decorator]
@@ -94,8 +107,8 @@ def camera_motion(scene: bpy.types.Scene) -> dict[str, float] | None:
     if previous[0] != camera.name:
         return {}
     settings = deforum_settings(scene)
-    scale = settings.translation_scale or DEFAULT_TRANSLATION_SCALE
     current = np.array(camera.matrix_world, dtype=np.float64)
+    scale = settings.translation_scale or _automatic_scale(scene, current)
     return motion_to_deforum(relative_pose(previous[1], current), scale)
 
 
@@ -160,6 +173,9 @@ class DEFORUM_PT_main(_DeforumPanel):
             icon="SEQUENCE",
         )
         column.label(text=f"{width}×{height} at {fps:g} fps", icon="IMAGE_DATA")
+        state = draw_render_buttons(layout)
+        if state is not None and state.scene == scene.name:
+            draw_progress(layout, state)
         worker = worker_problem()  # cached: no subprocess while drawing
         for problem in [*scene_problems(scene), *([worker] if worker else [])]:
             _draw_problem(layout, problem)

@@ -514,8 +514,8 @@ class DeforumSettings(bpy.types.PropertyGroup):
         name="Translation Scale",
         description=(
             "Deforum translation units per Blender unit, for showing and exporting the "
-            "camera motion in Deforum's units; 0 = automatic (200 ÷ the subject distance, "
-            "4 units when unknown)"
+            "camera motion in Deforum's units; 0 = automatic: 200 ÷ the median distance to "
+            "what the camera sees at the current frame (50 when it sees nothing)"
         ),
         default=0.0,
         min=0.0,

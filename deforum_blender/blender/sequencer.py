@@ -207,6 +207,21 @@ def draw_progress(layout: Any, state: progress.RenderProgress) -> None:
         row.label(text=state.text(), icon=icon)
 
 
+def draw_render_buttons(layout: Any) -> progress.RenderProgress | None:
+    """Render / Preview (while idle) and Cancel (while running); returns the progress."""
+    state = progress.current()
+    running = state is not None and state.running
+    column = layout.column(align=True)
+    buttons = column.row(align=True)
+    buttons.enabled = not running
+    buttons.operator("deforum.render", icon="RENDER_ANIMATION", text="Render")
+    buttons.operator("deforum.preview", icon="CAMERA_DATA", text="Preview")
+    cancel = column.row()
+    cancel.enabled = running
+    cancel.operator("deforum.cancel", icon="CANCEL", text="Cancel")
+    return state
+
+
 class DEFORUM_PT_sequencer(bpy.types.Panel):
     """Render Deforum into the sequencer: Render, Preview, Cancel and the progress"""
 
@@ -223,16 +238,7 @@ class DEFORUM_PT_sequencer(bpy.types.Panel):
         scene = context.scene
         layout = self.layout
         assert scene is not None and layout is not None
-        state = progress.current()
-        running = state is not None and state.running
-        column = layout.column(align=True)
-        buttons = column.row(align=True)
-        buttons.enabled = not running
-        buttons.operator("deforum.render", icon="RENDER_ANIMATION", text="Render")
-        buttons.operator("deforum.preview", icon="CAMERA_DATA", text="Preview")
-        cancel = column.row()
-        cancel.enabled = running
-        cancel.operator("deforum.cancel", icon="CANCEL", text="Cancel")
+        state = draw_render_buttons(layout)
         settings = deforum_settings(scene)
         layout.prop(settings, "output_dir", text="")
         if state is None or state.scene != scene.name:

@@ -36,7 +36,7 @@ from ..core.deforum_settings import export_losses, export_settings, import_setti
 from ..core.errors import DeforumInputError
 from ..core.job import Job
 from ..core.prompts import keyframe_index, split_negative
-from .camera_track import camera_data_of, write_camera_track
+from .camera_track import camera_data_of, scene_translation_scale, write_camera_track
 from .prompts import add_prompt, remove_prompt
 from .properties import PER_FRAME_NAMES, deforum_settings, schedule_property_name
 from .scene_job import MOTION_MODES, SETTINGS_PATH, copied_fields, job_from_scene
@@ -247,7 +247,7 @@ def scene_settings(scene: bpy.types.Scene) -> tuple[dict[str, Any], list[str]]:
     job = job_from_scene(scene, warnings=warnings)
     motion = None
     if job.motion.camera_track is not None:
-        scale = deforum_settings(scene).translation_scale or DEFAULT_TRANSLATION_SCALE
+        scale = deforum_settings(scene).translation_scale or scene_translation_scale(scene)
         motion = deforum_motion(CameraTrack.from_dict(job.motion.camera_track), scale)
     return export_settings(job, motion=motion), warnings + export_losses(job)
 

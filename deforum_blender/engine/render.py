@@ -287,7 +287,8 @@ class Renderer:
         self.scene = SceneGuide(job, self.out, blend)
         self.scene.check([k for k in keys if k not in done])
         self.write_run_record(device, status="running", started=started)
-        resumed_from = self.frame(min(set(range(self.n)) - done)) if done else None
+        missing = set(range(self.n)) - done
+        resumed_from = self.frame(min(missing)) if done and missing else None
         self.emit("started", frames=self.n, first_frame=job.first_frame, resumed_from=resumed_from)
         if job.animation_mode == "2D" and job.motion.border == "wrap":
             # 2D motion is warped exactly as a camera move over a plane (motion.py), which

@@ -315,3 +315,20 @@ def test_keys_before_a_cut_hold_instead_of_sliding(scene: Any) -> None:
     scene.frame_set(2, subframe=0.5)
     assert written.matrix_world.translation.z == pytest.approx(0.0)
     assert format_schedule(deforum_motion(track)["translation_z"]) == "0: (0)"
+
+
+def test_automatic_translation_scale_is_200_over_the_median_distance_seen() -> None:
+    from deforum_blender.blender.camera_track import scene_translation_scale
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    assert scene_translation_scale(scene) == pytest.approx(50.0)  # no camera: the default
+    bpy.ops.mesh.primitive_plane_add(size=200, location=(0, 0, 0))
+    data = bpy.data.cameras.new("scale camera")
+    camera = bpy.data.objects.new("scale camera", data)
+    scene.collection.objects.link(camera)
+    camera.location = (0, 0, 8)  # looking straight down at the plane, 8 units away
+    scene.camera = camera
+    assert scene_translation_scale(scene) == pytest.approx(200 / 8, rel=1e-4)
+    camera.location = (0, 0, 16)
+    assert scene_translation_scale(scene) == pytest.approx(200 / 16, rel=1e-4)
