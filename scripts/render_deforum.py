@@ -352,10 +352,11 @@ def main(argv: list[str]) -> int:
     except addon.errors.DeforumInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except Exception:
-        import traceback
-
-        traceback.print_exc()
+    except KeyboardInterrupt:
+        print("cancelled: interrupted; finished frames are kept (continue with --resume)")
+        return 1
+    except Exception as error:  # a failure while running: one line, as the CLI does
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     finally:
         addon.operators.shutdown_worker()
