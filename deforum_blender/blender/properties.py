@@ -397,6 +397,21 @@ class DeforumSettings(bpy.types.PropertyGroup):
         ),
         default=_JOB.model.allow_pickle,
     )
+    attention_slicing: bpy.props.BoolProperty(
+        name="Attention Slicing",
+        description="Compute attention in slices: less GPU memory, a little slower",
+        default=_JOB.model.attention_slicing,
+    )
+    vae_tiling: bpy.props.BoolProperty(
+        name="VAE Tiling",
+        description="Decode and encode images in tiles: large frames on small GPUs",
+        default=_JOB.model.vae_tiling,
+    )
+    cpu_offload: bpy.props.BoolProperty(
+        name="CPU Offload",
+        description="Keep model parts in system memory until they run: least GPU memory, slower",
+        default=_JOB.model.cpu_offload,
+    )
     device: bpy.props.EnumProperty(
         name="Device",
         description="Where the worker runs the model",

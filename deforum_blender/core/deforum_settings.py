@@ -774,7 +774,13 @@ def _extras(job: Job) -> dict[str, Any]:
     extras: dict[str, Any] = {
         "first_frame": job.first_frame,
         "device": job.device,
-        "model": {"allow_pickle": job.model.allow_pickle, "sha256": job.model.sha256},
+        "model": {
+            "allow_pickle": job.model.allow_pickle,
+            "sha256": job.model.sha256,
+            "attention_slicing": job.model.attention_slicing,
+            "vae_tiling": job.model.vae_tiling,
+            "cpu_offload": job.model.cpu_offload,
+        },
         "params": {"scene_blend": _copy_param(job.params["scene_blend"])},
         "prompts": {"blend": job.prompts.blend},
         "motion": {"camera_track": job.motion.camera_track},

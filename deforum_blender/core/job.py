@@ -50,6 +50,10 @@ class Model:
     id: str = _spec(jf.DEFAULT_MODEL, "str")
     allow_pickle: bool = _spec(False, "bool")  # .ckpt/.pt files run code when loaded
     sha256: str | None = _spec(None, "optional_str")
+    # GPU memory savers (diffusers): slower, but let big models fit on small cards.
+    attention_slicing: bool = _spec(False, "bool")
+    vae_tiling: bool = _spec(False, "bool")
+    cpu_offload: bool = _spec(False, "bool")
 
 
 @dataclass(frozen=True)

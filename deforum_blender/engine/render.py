@@ -241,6 +241,9 @@ class Renderer:
                     ModelOptions(
                         device=job.device,
                         allow_pickle=job.model.allow_pickle,
+                        attention_slicing=job.model.attention_slicing,
+                        vae_tiling=job.model.vae_tiling,
+                        cpu_offload=job.model.cpu_offload,
                         sha256=job.model.sha256,
                     ),
                 )

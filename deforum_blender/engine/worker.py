@@ -180,7 +180,7 @@ class Worker:
         from . import depth, diffusion
 
         if not preview:
-            model = (job.model.id, job.model.allow_pickle, job.model.sha256, job.device)
+            model = (job.model, job.device)
             if self.diffusion_model not in (None, model):
                 LOG.info("model changed: releasing %s", self.diffusion_model[0])
                 diffusion.clear_model_cache()
