@@ -10,19 +10,18 @@ same surfaces (the warp issue's thresholds), for four kinds of camera move.
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 
 from deforum_blender.core.camera import CameraTrack
 from deforum_blender.core.output_layout import frame_path, scene_depth_dir
+from tests.blender.ground_truth import psnr, read_rgb
 from tests.conftest import ROOT, run_python
 
 pytestmark = pytest.mark.slow
@@ -33,10 +32,11 @@ FRAMES = (1, 2, 3)
 # A 3D scene: a camera dollying and panning over a floor and a cube, one prompt, the tiny
 # model, 64×64, three frames, four steps. argv: blend path, model folder.
 SMALL_SCENE = r"""
-import math, sys
+import sys
 import bpy
 import deforum_blender
 from deforum_blender.blender.prompts import add_prompt
+from tests.blender.ground_truth import key_camera, use_tiny_model
 
 blend, model = sys.argv[1:3]
 bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -53,17 +53,9 @@ bpy.ops.mesh.primitive_cube_add(size=1.5, location=(0, 4, 0.75))
 camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
 scene.collection.objects.link(camera)
 scene.camera = camera
-for frame, (y, yaw) in zip((1, 3), ((-4.0, 0.0), (-3.4, 4.0))):
-    camera.location = (0.0, y, 1.6)
-    camera.rotation_euler = (math.radians(82), 0.0, math.radians(yaw))
-    camera.keyframe_insert("location", frame=frame)
-    camera.keyframe_insert("rotation_euler", frame=frame)
+key_camera(camera, {1: ((0.0, -4.0, 1.6), (82, 0, 0)), 3: ((0.0, -3.4, 1.6), (82, 0, 4.0))})
 settings = scene.deforum
-settings.model = model
-settings.device = "cpu"
-settings.steps = 4
-settings.seed = 7
-settings.make_video = False
+use_tiny_model(settings, model, seed=7)
 settings.output_dir = "//render/"
 add_prompt(scene, 1, "a red cube on a floor")
 bpy.ops.wm.save_as_mainfile(filepath=blend)
@@ -95,12 +87,6 @@ def small_blend(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> 
     result = run_python(SMALL_SCENE, str(blend), str(tiny_models / "sd"))
     assert result.returncode == 0, result.stderr[-3000:]
     return blend
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert bgr is not None, path
-    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 INSPECT = r"""
@@ -249,7 +235,7 @@ def test_help_says_which_name_wins_for_set() -> None:
 WIDTH, HEIGHT, SAMPLES = 128, 96, 16
 MOVES = ("pan", "dolly", "mixed_lens", "rig_track_to")
 
-# Emission checkers (clean at few samples, as in test_warp_matches_blender.py), one .blend
+# Emission checkers (clean at few samples; tests/blender/ground_truth.py), one .blend
 # per camera move over frames 1-3 (linear keys), and Blender's own render of each frame.
 # argv: output folder, width, height, samples.
 MOTION_SCENES = r"""
@@ -258,6 +244,7 @@ from pathlib import Path
 import bpy
 import deforum_blender
 from deforum_blender.blender.prompts import add_prompt
+from tests.blender.ground_truth import build_checker_room, setup_clean_cycles
 
 out = Path(sys.argv[1])
 width, height, samples = (int(v) for v in sys.argv[2:5])
@@ -265,50 +252,9 @@ bpy.ops.wm.read_factory_settings(use_empty=True)
 if not hasattr(bpy.types.Scene, "deforum"):
     deforum_blender.register()
 scene = bpy.context.scene
-scene.render.engine = "CYCLES"
-scene.cycles.samples = samples
-scene.cycles.use_denoising = False
-scene.cycles.use_adaptive_sampling = False
-scene.render.resolution_x, scene.render.resolution_y = width, height
-scene.render.resolution_percentage = 100
-scene.view_settings.view_transform = "Standard"
-scene.render.dither_intensity = 0.0
-scene.render.image_settings.file_format = "PNG"
-scene.render.image_settings.color_mode = "RGB"
+setup_clean_cycles(scene, width, height, samples)
 scene.frame_start, scene.frame_end = 1, 3
-
-
-def checker(name, colour1, colour2, scale):
-    material = bpy.data.materials.new(name)
-    material.use_nodes = True
-    nodes, links = material.node_tree.nodes, material.node_tree.links
-    nodes.clear()
-    coords = nodes.new("ShaderNodeTexCoord")
-    texture = nodes.new("ShaderNodeTexChecker")
-    texture.inputs["Color1"].default_value = (*colour1, 1.0)
-    texture.inputs["Color2"].default_value = (*colour2, 1.0)
-    texture.inputs["Scale"].default_value = scale
-    emission = nodes.new("ShaderNodeEmission")
-    output = nodes.new("ShaderNodeOutputMaterial")
-    links.new(coords.outputs["Object"], texture.inputs["Vector"])
-    links.new(texture.outputs["Color"], emission.inputs["Color"])
-    links.new(emission.outputs["Emission"], output.inputs["Surface"])
-    return material
-
-
-def add(operator, material, **kwargs):
-    operator(**kwargs)
-    bpy.context.active_object.data.materials.append(material)
-
-
-add(bpy.ops.mesh.primitive_plane_add, checker("floor", (0.8, 0.7, 0.2), (0.1, 0.2, 0.5), 0.3),
-    size=40, location=(0, 0, 0))
-add(bpy.ops.mesh.primitive_plane_add, checker("wall", (0.2, 0.7, 0.3), (0.6, 0.1, 0.4), 0.3),
-    size=40, location=(0, 12, 0), rotation=(math.pi / 2, 0, 0))
-add(bpy.ops.mesh.primitive_cube_add, checker("cube", (0.9, 0.3, 0.1), (0.2, 0.2, 0.8), 0.8),
-    size=1.5, location=(-1.2, 3, 0.75), rotation=(0, 0, 0.5))
-add(bpy.ops.mesh.primitive_uv_sphere_add, checker("ball", (0.9, 0.9, 0.9), (0.3, 0.5, 0.1), 1.0),
-    radius=0.8, location=(1.5, 5, 0.8))
+build_checker_room()
 
 settings = scene.deforum
 settings.animation_mode = "3D"
@@ -400,11 +346,6 @@ def motion_scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
-    error = (a.astype(np.float64) - b.astype(np.float64))[where]
-    return 10.0 * math.log10(255.0**2 / max(float(np.mean(error**2)), 1e-12))
-
-
 def _covisible(out: Path, frames: tuple[int, ...]) -> dict[int, np.ndarray]:
     """Pixels of each frame that frame 1 sees too, by the scene's depth and the camera track."""
     from deforum_blender.engine import warp
@@ -439,16 +380,16 @@ def test_motion_preview_from_the_scene_render_reproduces_blenders_frames(
         "--init", "render", "--depth", "scene", *WARP_ONLY, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    blender = {f: _read_rgb(scene / f"blender_{f:05d}.png") for f in FRAMES}
-    preview = {f: _read_rgb(frame_path(out, f)) for f in FRAMES}
+    blender = {f: read_rgb(scene / f"blender_{f:05d}.png") for f in FRAMES}
+    preview = {f: read_rgb(frame_path(out, f)) for f in FRAMES}
     # Frame 1 is Blender's own render of frame 1 (the init, not warped, not changed).
     assert np.array_equal(preview[1], blender[1])
     masks = _covisible(out, FRAMES)
     for frame, threshold in ((2, 34.0), (3, 32.0)):
         where = masks[frame]
         assert where.mean() > 0.85, f"{move} frame {frame}: only {where.mean():.0%} covisible"
-        quality = _psnr(preview[frame], blender[frame], where)
-        unwarped = _psnr(blender[1], blender[frame], where)
+        quality = psnr(preview[frame], blender[frame], where)
+        unwarped = psnr(blender[1], blender[frame], where)
         assert quality >= threshold, f"{move} frame {frame}: {quality:.2f} dB"
         assert quality - unwarped >= 10.0, f"{move} frame {frame}: {quality:.2f} vs {unwarped:.2f}"
 

@@ -11,16 +11,15 @@ pixels the warp says are visible in both.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 
 from deforum_blender.core.camera import CameraTrack, unproject
 from deforum_blender.engine import warp
 from deforum_blender.engine.depth import load_scene_depth
+from tests.blender.ground_truth import psnr, read_rgb
 from tests.conftest import run_python
 
 pytestmark = pytest.mark.slow
@@ -34,56 +33,14 @@ from pathlib import Path
 import bpy
 from deforum_blender.blender.camera_track import read_camera_track
 from deforum_blender.blender.depth_pass import render_scene_depth
+from tests.blender.ground_truth import build_checker_room, setup_clean_cycles
 
 out = Path(sys.argv[1])
 width, height, samples = (int(v) for v in sys.argv[2:5])
 bpy.ops.wm.read_factory_settings(use_empty=True)
 scene = bpy.context.scene
-scene.render.engine = "CYCLES"
-scene.cycles.samples = samples
-scene.cycles.use_denoising = False
-scene.cycles.use_adaptive_sampling = False
-scene.render.resolution_x, scene.render.resolution_y = width, height
-scene.render.resolution_percentage = 100
-scene.view_settings.view_transform = "Standard"
-scene.render.dither_intensity = 0.0
-scene.render.image_settings.file_format = "PNG"
-scene.render.image_settings.color_mode = "RGB"
-scene.render.image_settings.color_depth = "8"
-
-
-def checker(name, colour1, colour2, scale):
-    material = bpy.data.materials.new(name)
-    material.use_nodes = True
-    nodes, links = material.node_tree.nodes, material.node_tree.links
-    nodes.clear()
-    coords = nodes.new("ShaderNodeTexCoord")
-    texture = nodes.new("ShaderNodeTexChecker")
-    texture.inputs["Color1"].default_value = (*colour1, 1.0)
-    texture.inputs["Color2"].default_value = (*colour2, 1.0)
-    texture.inputs["Scale"].default_value = scale
-    emission = nodes.new("ShaderNodeEmission")
-    output = nodes.new("ShaderNodeOutputMaterial")
-    links.new(coords.outputs["Object"], texture.inputs["Vector"])
-    links.new(texture.outputs["Color"], emission.inputs["Color"])
-    links.new(emission.outputs["Emission"], output.inputs["Surface"])
-    return material
-
-
-def add(operator, material, **kwargs):
-    operator(**kwargs)
-    obj = bpy.context.active_object
-    obj.data.materials.append(material)
-
-
-add(bpy.ops.mesh.primitive_plane_add, checker("floor", (0.8, 0.7, 0.2), (0.1, 0.2, 0.5), 0.3),
-    size=40, location=(0, 0, 0))
-add(bpy.ops.mesh.primitive_plane_add, checker("wall", (0.2, 0.7, 0.3), (0.6, 0.1, 0.4), 0.3),
-    size=40, location=(0, 12, 0), rotation=(math.pi / 2, 0, 0))
-add(bpy.ops.mesh.primitive_cube_add, checker("cube", (0.9, 0.3, 0.1), (0.2, 0.2, 0.8), 0.8),
-    size=1.5, location=(-1.2, 3, 0.75), rotation=(0, 0, 0.5))
-add(bpy.ops.mesh.primitive_uv_sphere_add, checker("ball", (0.9, 0.9, 0.9), (0.3, 0.5, 0.1), 1.0),
-    radius=0.8, location=(1.5, 5, 0.8))
+setup_clean_cycles(scene, width, height, samples)
+build_checker_room()
 
 data = bpy.data.cameras.new("Camera")
 camera = bpy.data.objects.new("Camera", data)
@@ -166,18 +123,13 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _frame(rendered: dict[str, Any], frame: int) -> np.ndarray:
-    bgr = cv2.imread(str(rendered["out"] / f"frame_{frame:05d}.png"), cv2.IMREAD_COLOR)
-    assert bgr is not None and bgr.shape == (HEIGHT, WIDTH, 3)
-    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    rgb = read_rgb(rendered["out"] / f"frame_{frame:05d}.png")
+    assert rgb.shape == (HEIGHT, WIDTH, 3)
+    return rgb
 
 
 def _depth(rendered: dict[str, Any], frame: int) -> np.ndarray:
     return load_scene_depth(rendered["out"] / f"depth_{frame:05d}.npy", (HEIGHT, WIDTH))
-
-
-def _psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
-    error = (a.astype(np.float64) - b.astype(np.float64))[where]
-    return 10.0 * math.log10(255.0**2 / max(float(np.mean(error**2)), 1e-12))
 
 
 def _warp_chain(
@@ -204,7 +156,7 @@ def test_exact_warp_reproduces_blenders_next_frame(rendered: dict[str, Any], mov
     warped, valid = _warp_chain(rendered, frames)
     target, previous = _frame(rendered, frames[-1]), _frame(rendered, frames[0])
     assert valid.mean() > 0.9  # the mask must not hide the comparison
-    quality, unwarped = _psnr(warped, target, valid), _psnr(previous, target, valid)
+    quality, unwarped = psnr(warped, target, valid), psnr(previous, target, valid)
     assert quality >= 34.0, f"{move}: {quality:.2f} dB"
     assert quality - unwarped >= 10.0, f"{move}: {quality:.2f} dB vs {unwarped:.2f} unwarped"
 
@@ -214,8 +166,8 @@ def test_two_chained_warps_stay_close_to_blender(rendered: dict[str, Any]) -> No
     warped, valid = _warp_chain(rendered, frames)
     target = _frame(rendered, frames[-1])
     assert valid.mean() > 0.9
-    assert _psnr(warped, target, valid) >= 32.0
-    assert _psnr(warped, target, valid) - _psnr(_frame(rendered, frames[0]), target, valid) >= 10
+    assert psnr(warped, target, valid) >= 32.0
+    assert psnr(warped, target, valid) - psnr(_frame(rendered, frames[0]), target, valid) >= 10
 
 
 @pytest.mark.parametrize("move", ["dolly", "truck", "pan", "chained"])
@@ -227,7 +179,7 @@ def test_warp_from_the_source_depth_alone_also_follows_blender(
     warped, valid = _warp_chain(rendered, frames, with_target_depth=False)
     target = _frame(rendered, frames[-1])
     assert valid.mean() > 0.9
-    assert _psnr(warped, target, valid) >= 33.0
+    assert psnr(warped, target, valid) >= 33.0
 
 
 def test_depth_pass_is_planar_depth_at_pixel_centres_top_row_first(
