@@ -15,17 +15,23 @@ from typing import Any
 
 import pytest
 
+from tests.blender import ground_truth
 from tests.conftest import run_python
 
 pytestmark = pytest.mark.slow
 
-# argv: extension zip, model folder, output folder, .blend to save. Prints a JSON report.
+# argv: extension zip, model folder, output folder, .blend to save, the folder of
+# ground_truth.py (alone on sys.path: the checkout's add-on must stay unimportable).
+# Prints a JSON report.
 INSTALLED_RENDER = r"""
-import importlib, json, math, sys
+import importlib, json, sys
 from pathlib import Path
 import bpy
 
-zip_path, model, out, blend = sys.argv[1:5]
+zip_path, model, out, blend, helpers = sys.argv[1:6]
+sys.path.append(helpers)
+from ground_truth import key_camera, use_tiny_model
+
 result = bpy.ops.extensions.package_install_files(
     filepath=zip_path, repo="user_default", enable_on_install=True
 )
@@ -38,19 +44,11 @@ scene.render.resolution_x = scene.render.resolution_y = 64
 scene.render.resolution_percentage = 100
 scene.frame_start, scene.frame_end = 1, 4
 camera = scene.camera
-for frame, (y, yaw) in zip((1, 4), ((-8.0, 0.0), (-7.0, 6.0))):
-    camera.location = (0.0, y, 2.0)
-    camera.rotation_euler = (math.radians(80), 0.0, math.radians(yaw))
-    camera.keyframe_insert("location", frame=frame)
-    camera.keyframe_insert("rotation_euler", frame=frame)
+key_camera(camera, {1: ((0.0, -8.0, 2.0), (80, 0, 0)), 4: ((0.0, -7.0, 2.0), (80, 0, 6.0))})
 
 settings = scene.deforum
-settings.model = model
-settings.device = "cpu"
-settings.steps = 4
-settings.seed = 11
+use_tiny_model(settings, model, seed=11)
 settings.cfg_scale = 6.5
-settings.make_video = False
 settings.depth_source = "scene"
 settings.output_dir = out
 prompts.add_prompt(scene, 1, "a grey cube")
@@ -108,6 +106,7 @@ def test_installed_extension_renders_eased_strength_into_a_strip_that_survives_r
         str(tiny_models / "sd"),
         str(out),
         str(blend),
+        str(Path(ground_truth.__file__).parent),
         env=env,
         cwd=tmp_path,
     )
