@@ -312,6 +312,29 @@ class Diffuser:
 
         return on_step_end
 
+    def _generate(
+        self,
+        pipe: Any,
+        sampler: str,
+        seed: int,
+        step_callback: StepCallback | None,
+        **inputs: Any,
+    ) -> NDArray[Any]:
+        """Run ``pipe`` on ``inputs`` with ``sampler``, ``seed``'s noise and step progress.
+
+        Under the lock: each call swaps the pipeline's scheduler, and calls may come from
+        other threads.
+        """
+        with self._lock:
+            pipe.scheduler = make_scheduler(sampler, self._scheduler_config)
+            result = pipe(
+                **inputs,
+                generator=_seeded_generator(seed),
+                output_type="np",
+                callback_on_step_end=self._step_end(step_callback),
+            )
+        return _to_uint8(result.images)
+
     def txt2img(
         self,
         prompt: str,
@@ -327,21 +350,18 @@ class Diffuser:
         """Generate a uint8 H×W×3 image from text."""
         _check_size(width, height)
         planned_steps(steps, 1.0)
-        with self._lock:
-            pipe = self.txt2img_pipe
-            pipe.scheduler = make_scheduler(sampler, self._scheduler_config)
-            result = pipe(
-                prompt=prompt,
-                negative_prompt=negative or None,
-                num_inference_steps=int(steps),
-                guidance_scale=float(cfg),
-                width=int(width),
-                height=int(height),
-                generator=_seeded_generator(seed),
-                output_type="np",
-                callback_on_step_end=self._step_end(step_callback),
-            )
-        return _to_uint8(result.images)
+        return self._generate(
+            self.txt2img_pipe,
+            sampler,
+            seed,
+            step_callback,
+            prompt=prompt,
+            negative_prompt=negative or None,
+            num_inference_steps=int(steps),
+            guidance_scale=float(cfg),
+            width=int(width),
+            height=int(height),
+        )
 
     def encode_prompt(self, prompt: str, negative: str) -> dict[str, Any]:
         """The text embeddings of a prompt, as the pipeline's keyword arguments.
@@ -390,21 +410,18 @@ class Diffuser:
         """
         _check_size(width, height)
         planned_steps(steps, 1.0)
-        with self._lock:
-            pipe = self.txt2img_pipe
-            pipe.scheduler = make_scheduler(sampler, self._scheduler_config)
-            result = pipe(
-                **embeddings,
-                latents=latents.to(self.device, self.dtype),
-                num_inference_steps=int(steps),
-                guidance_scale=float(cfg),
-                width=int(width),
-                height=int(height),
-                generator=_seeded_generator(seed),
-                output_type="np",
-                callback_on_step_end=self._step_end(step_callback),
-            )
-        return _to_uint8(result.images)
+        return self._generate(
+            self.txt2img_pipe,
+            sampler,
+            seed,
+            step_callback,
+            **embeddings,
+            latents=latents.to(self.device, self.dtype),
+            num_inference_steps=int(steps),
+            guidance_scale=float(cfg),
+            width=int(width),
+            height=int(height),
+        )
 
     def img2img(
         self,
@@ -430,21 +447,18 @@ class Diffuser:
         wanted = planned_steps(steps, denoise)
         if wanted == 0:
             return image.copy()
-        with self._lock:
-            pipe = self.img2img_pipe
-            pipe.scheduler = make_scheduler(sampler, self._scheduler_config)
-            result = pipe(
-                prompt=prompt,
-                negative_prompt=negative or None,
-                image=Image.fromarray(image),
-                strength=_diffusers_strength(int(steps), wanted),
-                num_inference_steps=int(steps),
-                guidance_scale=float(cfg),
-                generator=_seeded_generator(seed),
-                output_type="np",
-                callback_on_step_end=self._step_end(step_callback),
-            )
-        return _to_uint8(result.images)
+        return self._generate(
+            self.img2img_pipe,
+            sampler,
+            seed,
+            step_callback,
+            prompt=prompt,
+            negative_prompt=negative or None,
+            image=Image.fromarray(image),
+            strength=_diffusers_strength(int(steps), wanted),
+            num_inference_steps=int(steps),
+            guidance_scale=float(cfg),
+        )
 
 
 # What encode_prompt returns, in order (SD gives the first two, SDXL all four).
