@@ -316,7 +316,9 @@ class Expression:
         reason = _failure_reason(node, [results[id(c)] for c in node.children])
         start, end = node.span
         return ExpressionError(
-            f"{reason} at frame {int(t)} in '{self.source[start:end]}'", self.offset + start, int(t)
+            f"{reason} at frame {int(t)} in '{_one_line(self.source[start:end])}'",
+            self.offset + start,
+            int(t),
         )
 
 
@@ -541,7 +543,7 @@ class _Parser:
         if not math.isfinite(value):
             reason = _failure_reason(node, [float(a) for a in args])
             start, end = node.span
-            raise self.fail(f"{reason} in '{self.source[start:end]}'", start)
+            raise self.fail(f"{reason} in '{_one_line(self.source[start:end])}'", start)
         return _Node("const", node.start, node.end, value=value)
 
 
@@ -575,3 +577,8 @@ def compile_expression(
         _program=program,
         _root=root,
     )
+
+
+def _one_line(source: str) -> str:
+    """A piece of an expression for an error message: line breaks and runs of spaces as one."""
+    return " ".join(source.split())

@@ -472,3 +472,11 @@ def test_frame_numbers_out_of_range_are_pointed_at() -> None:
     with pytest.raises(ScheduleError, match="out of range") as caught:
         evaluate_schedule("0: (1), 9999999999: (2)", 5)
     assert caught.value.position == 8
+
+
+def test_errors_stay_on_one_line_when_the_expression_spans_lines() -> None:
+    # Found by hypothesis: the failing sub-expression was quoted with its line break.
+    with pytest.raises(ScheduleError) as caught:
+        evaluate_schedule("2**3**7**\n1", 5)
+    assert "\n" not in str(caught.value)
+    assert "'2**3**7** 1'" in str(caught.value)
