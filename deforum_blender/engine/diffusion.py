@@ -318,15 +318,25 @@ class Diffuser:
         sampler: str,
         seed: int,
         step_callback: StepCallback | None,
+        noise_multiplier: float = 1.0,
         **inputs: Any,
     ) -> NDArray[Any]:
         """Run ``pipe`` on ``inputs`` with ``sampler``, ``seed``'s noise and step progress.
 
         Under the lock: each call swaps the pipeline's scheduler, and calls may come from
-        other threads.
+        other threads. ``noise_multiplier`` scales the noise img2img adds to the init
+        latents (A1111's "initial noise multiplier", Deforum's ``noise_multiplier``).
         """
         with self._lock:
-            pipe.scheduler = make_scheduler(sampler, self._scheduler_config)
+            scheduler = make_scheduler(sampler, self._scheduler_config)
+            if noise_multiplier != 1.0:
+                add_noise = scheduler.add_noise  # a fresh scheduler: the change dies with it
+
+                def scaled_add_noise(original: Any, noise: Any, timesteps: Any) -> Any:
+                    return add_noise(original, noise * noise_multiplier, timesteps)
+
+                scheduler.add_noise = scaled_add_noise
+            pipe.scheduler = scheduler
             result = pipe(
                 **inputs,
                 generator=_seeded_generator(seed),
@@ -434,10 +444,12 @@ class Diffuser:
         denoise: float,
         sampler: str,
         step_callback: StepCallback | None = None,
+        noise_multiplier: float = 1.0,
     ) -> NDArray[Any]:
         """Re-diffuse a uint8 H×W×3 image with ``denoise`` (= 1 − Deforum strength).
 
         Runs exactly ``planned_steps(steps, denoise)`` sampler steps; denoise 0 returns a copy.
+        ``noise_multiplier`` scales the initial noise (1.0: diffusers' own amount).
         """
         from PIL import Image
 
@@ -452,6 +464,7 @@ class Diffuser:
             sampler,
             seed,
             step_callback,
+            noise_multiplier=float(noise_multiplier),
             prompt=prompt,
             negative_prompt=negative or None,
             image=Image.fromarray(image),

@@ -263,6 +263,7 @@ class Renderer:
                 "antiblur_threshold",
                 "scene_blend",
                 "cadence_flow_factor",
+                "noise_multiplier",
             )
         }
         self.prompts = self.frame_prompts()
@@ -549,6 +550,7 @@ class Renderer:
                 min(max(denoise, 0.0), 1.0),
                 job.sampler,
                 step_callback=on_step,
+                noise_multiplier=self.series["noise_multiplier"][key],
             )
         if self.init_mask is None or job.animation_mode == "Video Input":
             return diffused  # Video Input applies its own mask (video_input.py)

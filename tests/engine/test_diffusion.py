@@ -68,6 +68,24 @@ def test_img2img_is_deterministic_and_the_prompt_matters(
     assert not np.array_equal(run("a red hill", 5), run("the sea at night", 5))
 
 
+def test_noise_multiplier_scales_only_the_initial_img2img_noise(
+    diffuser: Diffuser, first_frame: np.ndarray
+) -> None:
+    def run(multiplier: float) -> np.ndarray:
+        return diffuser.img2img(
+            first_frame, "a red hill", "", 5, 4, 7.0, 0.5, "Euler", noise_multiplier=multiplier
+        )
+
+    plain = diffuser.img2img(first_frame, "a red hill", "", 5, 4, 7.0, 0.5, "Euler")
+    np.testing.assert_array_equal(run(1.0), plain)
+    assert not np.array_equal(run(1.5), plain)
+    np.testing.assert_array_equal(run(1.5), run(1.5))
+    # The multiplier lives on the call's own scheduler: the next call is unaffected.
+    np.testing.assert_array_equal(
+        diffuser.img2img(first_frame, "a red hill", "", 5, 4, 7.0, 0.5, "Euler"), plain
+    )
+
+
 @pytest.mark.parametrize(
     ("steps", "denoise", "expected"),
     [(25, 0.35, 9), (25, 0.4, 10), (10, 1.0, 10), (25, 0.04, 1), (20, 0.5, 10), (7, 0.3, 3)],
