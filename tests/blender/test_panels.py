@@ -8,7 +8,6 @@ name, a keyword or an icon fails here as it would in Blender's UI.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,7 +15,6 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-import deforum_blender  # noqa: E402
 from deforum_blender.blender import panels  # noqa: E402
 from deforum_blender.blender.camera_track import read_camera_track  # noqa: E402
 from deforum_blender.blender.prompts import DEFORUM_UL_prompts, add_prompt  # noqa: E402
@@ -87,11 +85,9 @@ class RecordingLayout:
 
 
 @pytest.fixture
-def scene() -> Iterator[Any]:
+def scene(registered_scene: Any) -> Any:
     """Registered add-on, a dollying perspective camera over frames 1-10, one prompt."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    deforum_blender.register()
-    scene = bpy.context.scene
+    scene = registered_scene
     scene.frame_start, scene.frame_end = 1, 10
     scene.render.resolution_x, scene.render.resolution_y = 64, 48
     camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
@@ -106,11 +102,7 @@ def scene() -> Iterator[Any]:
     camera.keyframe_insert("location", frame=10)
     camera.keyframe_insert("rotation_euler", frame=10)
     add_prompt(scene, 1, "a forest")
-    try:
-        yield scene
-    finally:
-        deforum_blender.unregister()
-        bpy.ops.wm.read_factory_settings(use_empty=True)
+    return scene
 
 
 def draw(panel: Any, scene: Any) -> dict[str, list[Any]]:

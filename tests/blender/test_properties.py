@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,9 @@ INTERNAL = {"rna_type", "name"}
 
 
 @pytest.fixture
-def scene() -> Iterator[Any]:
+def scene(registered_scene: Any) -> Any:
     """A fresh empty scene with the add-on registered (unregistered afterwards)."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    deforum_blender.register()
-    try:
-        yield bpy.context.scene
-    finally:
-        deforum_blender.unregister()
-        bpy.ops.wm.read_factory_settings(use_empty=True)
+    return registered_scene
 
 
 def rna(owner: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,6 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-import deforum_blender  # noqa: E402
 from deforum_blender.blender.camera_track import read_camera_track  # noqa: E402
 from deforum_blender.blender.prompts import add_prompt  # noqa: E402
 from deforum_blender.blender.scene_job import (  # noqa: E402
@@ -24,11 +22,9 @@ from deforum_blender.core.job import Job  # noqa: E402
 
 
 @pytest.fixture
-def scene() -> Iterator[Any]:
+def scene(registered_scene: Any) -> Any:
     """Frames 1-12, a perspective camera dollying in, 64×48 render, one prompt."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    deforum_blender.register()
-    scene = bpy.context.scene
+    scene = registered_scene
     scene.frame_start, scene.frame_end = 1, 12
     scene.render.resolution_x, scene.render.resolution_y = 64, 48
     scene.render.resolution_percentage = 100
@@ -40,11 +36,7 @@ def scene() -> Iterator[Any]:
     camera.location = (0.0, -6.0, 1.0)
     camera.keyframe_insert("location", frame=12)
     add_prompt(scene, 1, "a forest")
-    try:
-        yield scene
-    finally:
-        deforum_blender.unregister()
-        bpy.ops.wm.read_factory_settings(use_empty=True)
+    return scene
 
 
 def fcurve_of(scene: Any, data_path: str) -> Any:

@@ -11,7 +11,6 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-import deforum_blender  # noqa: E402
 from deforum_blender.blender import operators, progress, sequencer  # noqa: E402
 from deforum_blender.core.output_layout import frame_name, frame_path  # noqa: E402
 from tests.blender.test_panels import RecordingLayout  # noqa: E402
@@ -44,18 +43,14 @@ class SidebarLayout(RecordingLayout):
 
 
 @pytest.fixture
-def scene(tmp_path: Path) -> Iterator[Any]:
+def scene(registered_scene: Any) -> Iterator[Any]:
     """The registered add-on in an empty scene with frames 1-5."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    deforum_blender.register()
-    scene = bpy.context.scene
+    scene = registered_scene
     scene.frame_start, scene.frame_end = 1, 5
     try:
         yield scene
     finally:
         progress.CURRENT.clear()
-        deforum_blender.unregister()
-        bpy.ops.wm.read_factory_settings(use_empty=True)
 
 
 def _write_frames(out: Path, frames: range) -> None:

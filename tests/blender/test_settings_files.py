@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-import deforum_blender  # noqa: E402
 from deforum_blender.blender.camera_track import read_camera_track  # noqa: E402
 from deforum_blender.blender.prompts import add_prompt  # noqa: E402
 from deforum_blender.blender.scene_job import job_from_scene  # noqa: E402
@@ -23,14 +21,9 @@ DATA = Path(__file__).resolve().parent.parent / "core" / "data"
 
 
 @pytest.fixture
-def scene() -> Iterator[Any]:
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    deforum_blender.register()
-    try:
-        yield bpy.context.scene
-    finally:
-        deforum_blender.unregister()
-        bpy.ops.wm.read_factory_settings(use_empty=True)
+def scene(registered_scene: Any) -> Any:
+    """A fresh empty scene with the add-on registered (unregistered afterwards)."""
+    return registered_scene
 
 
 def write_settings(path: Path, **changes: Any) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,6 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-import deforum_blender  # noqa: E402
 from deforum_blender.blender import scene_render, video_strip  # noqa: E402
 from deforum_blender.blender.sequencer import OUTPUT_KEY  # noqa: E402
 from deforum_blender.core.errors import DeforumInputError  # noqa: E402
@@ -24,18 +22,12 @@ from tests.engine.test_video_input import grey_video, level  # noqa: E402
 
 
 @pytest.fixture
-def scene() -> Iterator[Any]:
+def scene(registered_scene: Any) -> Any:
     """The registered add-on in an empty scene, frames 1-3, in Video Input mode."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    deforum_blender.register()
-    scene = bpy.context.scene
+    scene = registered_scene
     scene.frame_start, scene.frame_end = 1, 3
     scene.deforum.animation_mode = "Video Input"
-    try:
-        yield scene
-    finally:
-        deforum_blender.unregister()
-        bpy.ops.wm.read_factory_settings(use_empty=True)
+    return scene
 
 
 def test_the_movie_strip_on_screen_gives_the_video_and_its_offset(
