@@ -217,59 +217,6 @@ IGNORED = {
 }
 IGNORED_PREFIXES = ("hybrid_", "cn_", "r_upscale_", "frame_interpolation_")
 
-# Keys the importer reads (besides the per-frame schedules).
-READ = {
-    "W",
-    "H",
-    "seed",
-    "sampler",
-    "steps",
-    "seed_behavior",
-    "seed_iter_N",
-    "use_init",
-    "strength",
-    "init_image",
-    "use_mask",
-    "mask_file",
-    "invert_mask",
-    "mask_contrast_adjust",
-    "mask_brightness_adjust",
-    "overlay_mask",
-    "mask_overlay_blur",
-    "prompts",
-    "positive_prompts",
-    "negative_prompts",
-    "animation_mode",
-    "max_frames",
-    "border",
-    "enable_steps_scheduling",
-    "enable_noise_multiplier_scheduling",
-    "color_coherence",
-    "color_coherence_image_path",
-    "diffusion_cadence",
-    "optical_flow_cadence",
-    "noise_type",
-    "perlin_octaves",
-    "perlin_persistence",
-    "use_depth_warping",
-    "depth_algorithm",
-    "padding_mode",
-    "sampling_mode",
-    "save_depth_maps",
-    "video_init_path",
-    "extract_nth_frame",
-    "extract_from_frame",
-    "extract_to_frame",
-    "use_mask_video",
-    "video_mask_path",
-    "skip_video_creation",
-    "fps",
-    "n_batch",
-    "interpolate_key_frames",
-    "interpolate_x_frames",
-    "sd_model_name",
-    EXTRA_KEY,
-}
 
 # Job group -> fields copied one to one from the Deforum key of the same name.
 COPIED = {
@@ -307,6 +254,31 @@ COPIED = {
     "interpolate": ("interpolate_key_frames", "interpolate_x_frames"),
     "output": ("save_depth_maps",),
 }
+
+# Keys the importer reads besides the per-frame schedules and the COPIED ones.
+_READ_ALSO = {
+    "W",
+    "H",
+    "seed",
+    "sampler",
+    "steps",
+    "prompts",
+    "positive_prompts",
+    "negative_prompts",
+    "animation_mode",
+    "max_frames",
+    "enable_steps_scheduling",
+    "enable_noise_multiplier_scheduling",
+    "use_depth_warping",
+    "depth_algorithm",
+    "skip_video_creation",
+    "fps",
+    "n_batch",
+    "sd_model_name",
+    EXTRA_KEY,
+}
+# Every key the importer reads (besides the per-frame schedules).
+READ = _READ_ALSO | {key for keys in COPIED.values() for key in keys}
 _OPTIONAL_TEXT = {"init_image", "mask_file", "video_init_path", "video_mask_path"}
 _CHOICES = {
     "animation_mode": jf.ANIMATION_MODES,
