@@ -88,8 +88,9 @@ DEPTH_SOURCE_ITEMS = _enum_items(
         "scene": "Blender renders the scene's own depth (Z pass): exact and metric",
         "estimated": "A depth-estimation model guesses depth from each frame",
         "flat": "A constant depth: the warp moves the image as a flat card",
+        "files": "Per-frame depth maps from a folder (Depth Folder), as a depth model predicts",
     },
-    {"scene": "Scene", "estimated": "Estimated", "flat": "Flat"},
+    {"scene": "Scene", "estimated": "Estimated", "flat": "Flat", "files": "Files"},
 )
 PADDING_MODE_ITEMS = _enum_items(
     jf.PADDING_MODES,
@@ -544,6 +545,16 @@ class DeforumSettings(bpy.types.PropertyGroup):
         items=DEPTH_SOURCE_ITEMS,
         default="scene",
     )
+    depth_path: bpy.props.StringProperty(
+        name="Depth Folder",
+        description=(
+            "Folder of per-frame depth maps (depth_NNNNN.npy or 16-bit PNG, relative inverse "
+            "depth) for Depth Source 'Files'"
+        ),
+        default="",
+        subtype="DIR_PATH",
+        options=_PATH_OPTIONS,
+    )
     depth_model: bpy.props.StringProperty(
         name="Depth Model",
         description="Depth-estimation model (Hugging Face id or folder) for Estimated depth",
@@ -575,6 +586,20 @@ class DeforumSettings(bpy.types.PropertyGroup):
         default=_JOB.coherence.color_coherence_image_path,
         subtype="FILE_PATH",
         options=_PATH_OPTIONS,
+    )
+    legacy_colormatch: bpy.props.BoolProperty(
+        name="Legacy Color Match",
+        description=(
+            "Match every frame to the first frame, before noise only (Deforum's old behaviour); "
+            "off: match to the previous frame, before and after diffusion"
+        ),
+        default=_JOB.coherence.legacy_colormatch,
+    )
+    color_coherence_video_every_N_frames: bpy.props.IntProperty(
+        name="Video Colour Every N Frames",
+        description="Color Coherence 'Video Input': take a new colour sample every N frames",
+        default=_JOB.coherence.color_coherence_video_every_N_frames,
+        min=1,
     )
     noise_type: bpy.props.EnumProperty(
         name="Noise Type",

@@ -62,6 +62,7 @@ _PATHS = {
     ("coherence", "color_coherence_image_path"),
     ("video_input", "video_init_path"),
     ("video_input", "video_mask_path"),
+    ("depth", "depth_path"),
 }
 
 

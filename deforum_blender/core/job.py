@@ -94,6 +94,8 @@ class Depth:
     depth_model: str = _spec(jf.DEFAULT_DEPTH_MODEL, "str")
     padding_mode: str = _spec("border", "choice", choices=jf.PADDING_MODES)
     sampling_mode: str = _spec("bicubic", "choice", choices=jf.SAMPLING_MODES)
+    # depth_source 'files': a folder of per-frame depth maps named as save_depth_maps names them.
+    depth_path: str | None = _spec(None, "optional_str")
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,10 @@ class Coherence:
 
     color_coherence: str = _spec("LAB", "choice", choices=jf.COLOR_COHERENCE)
     color_coherence_image_path: str = _spec("", "str")
+    # Deforum's legacy match: always to the first frame, before noise only. Off: a rolling
+    # reference, matched before and after diffusion (deforum-conventions.md, loop step 3).
+    legacy_colormatch: bool = _spec(False, "bool")
+    color_coherence_video_every_N_frames: int = _spec(1, "int", minimum=1)
     noise_type: str = _spec("perlin", "choice", choices=jf.NOISE_TYPES)
     perlin_octaves: int = _spec(4, "int", minimum=1, maximum=8)
     perlin_persistence: float = _spec(0.5, "float", minimum=0.0, maximum=1.0)
