@@ -88,9 +88,9 @@ def test_noise_multiplier_scales_only_the_initial_img2img_noise(
 
 @pytest.mark.parametrize(
     ("steps", "denoise", "expected"),
-    [(25, 0.35, 9), (25, 0.4, 10), (10, 1.0, 10), (25, 0.04, 1), (20, 0.5, 10), (7, 0.3, 3)],
+    [(25, 0.35, 9), (25, 0.4, 11), (10, 1.0, 10), (25, 0.04, 2), (20, 0.5, 11), (7, 0.3, 3)],
 )
-def test_img2img_runs_ceil_of_steps_times_denoise_sampler_steps(
+def test_img2img_runs_a1111s_int_of_steps_times_denoise_plus_one_sampler_steps(
     diffuser: Diffuser, first_frame: np.ndarray, steps: int, denoise: float, expected: int
 ) -> None:
     calls: list[tuple[int, int]] = []
@@ -120,9 +120,12 @@ def test_denoise_zero_runs_no_diffusion_and_returns_the_frame(
     assert out is not first_frame and calls == []
 
 
-def test_planned_steps_forgives_float_noise_and_names_bad_values() -> None:
-    assert planned_steps(25, 1 - 0.6) == 10  # 25 × 0.4000000000000001 is not 11 steps
-    assert planned_steps(30, 1 - 0.65) == 11  # Deforum's defaults: ceil(10.5)
+def test_planned_steps_count_as_a1111_and_name_bad_values() -> None:
+    assert planned_steps(25, 1 - 0.65) == 9  # int(8.75) + 1
+    assert planned_steps(25, 1 - 0.6) == 11  # a whole product still gets the extra step
+    assert planned_steps(30, 1 - 0.65) == 11  # int(10.5) + 1
+    assert planned_steps(25, 1 - 0.8) == 5  # 1 − 0.8 is 0.19999…: A1111's float, not 6
+    assert planned_steps(25, 1.0) == 25  # min(d, 0.999): never more than steps
     assert planned_steps(1, 0.01) == 1
     with pytest.raises(DeforumInputError, match="strength"):
         planned_steps(25, 1.2)
