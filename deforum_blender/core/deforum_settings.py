@@ -18,6 +18,8 @@ the frame range Deforum would render; our own files keep theirs.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import inspect
 import json
 import os
 import re
@@ -27,11 +29,16 @@ from typing import Any
 
 from . import job_fields as jf
 from .errors import DeforumInputError
-from .job import JOB_VERSION, Job, parse_json_text, read_json_file
+from .job import JOB_VERSION, Job, JobError, parse_json_text, read_json_file
 from .samplers import DEFAULT_SAMPLER, canonical_sampler
 from .seeds import SEED_BEHAVIORS, SEED_RANGE
 
 EXTRA_KEY = "deforum_blender"
+# Under EXTRA_KEY: a fingerprint of each motion schedule the export wrote beside the
+# exact camera track; an edit of any of them in the webui drops the track on import.
+MOTION_FINGERPRINTS = "motion_schedules"
+# The Colab notebook's morph keys: files without them come from the webui.
+MORPH_KEYS = {"interpolate_key_frames", "interpolate_x_frames"}
 
 # sd-webui-deforum's defaults for the keys we read (deforum-conventions.md).
 DEFORUM_DEFAULTS: dict[str, Any] = {
@@ -82,6 +89,10 @@ DEFORUM_DEFAULTS: dict[str, Any] = {
     "n_batch": 1,
     "interpolate_key_frames": False,
     "interpolate_x_frames": 4,
+    # Deforum's loader turns the legacy colour match on for files that lack the key.
+    "legacy_colormatch": True,
+    "color_coherence_video_every_N_frames": 1,
+    "midas_weight": 0.2,
     **{
         spec.deforum_key: (
             spec.default if isinstance(spec.default, str) else f"0: ({spec.default:g})"
@@ -91,15 +102,24 @@ DEFORUM_DEFAULTS: dict[str, Any] = {
     },
 }
 
-# Old key -> the key Deforum reads today (deforum_helpers/deprecation_utils.py and
-# the settings loader); the new key wins when a file has both.
-RENAMED_KEYS = {
-    "animation_prompts": "prompts",
-    "animation_prompts_positive": "positive_prompts",
-    "animation_prompts_negative": "negative_prompts",
-    "seed_enable_extras": "enable_subseed_scheduling",
-    "flip_2d_perspective": "enable_perspective_flip",
-    "skip_video_for_run_all": "skip_video_creation",
+# Old key -> (the key Deforum reads today, whether the old key wins over the new one).
+# From sd-webui-deforum's deprecation_utils.py and settings loader (which copies
+# animation_prompts over prompts), and the Colab notebook's names (width, scale, fov, …):
+# the Colab files keep their still prompts in "prompts" and the animation in
+# "animation_prompts". Plain numbers in schedule keys read as "0: (v)".
+RENAMED_KEYS: dict[str, tuple[str, bool]] = {
+    "animation_prompts": ("prompts", True),
+    "animation_prompts_positive": ("positive_prompts", False),
+    "animation_prompts_negative": ("negative_prompts", False),
+    "seed_enable_extras": ("enable_subseed_scheduling", False),
+    "flip_2d_perspective": ("enable_perspective_flip", False),
+    "skip_video_for_run_all": ("skip_video_creation", False),
+    "width": ("W", False),
+    "height": ("H", False),
+    "scale": ("cfg_scale_schedule", False),
+    "fov": ("fov_schedule", False),
+    "near_plane": ("near_schedule", False),
+    "far_plane": ("far_schedule", False),
 }
 OLD_VALUES: dict[str, dict[Any, Any]] = {
     "color_coherence": {
@@ -108,7 +128,32 @@ OLD_VALUES: dict[str, dict[Any, Any]] = {
         "Match Frame 0 RGB": "RGB",
     },
     "optical_flow_cadence": {False: "None", True: "DIS Fine"},
+    "optical_flow_redo_generation": {False: "None", True: "DIS Fine"},
+    "hybrid_composite": {False: "None", True: "Normal"},
 }
+# A1111's img2img samplers in the order of late 2022 to early 2023, when Deforum's
+# settings stored the sampler as an index into that list (modules/sd_samplers.py,
+# samplers_for_img2img: the k-diffusion samplers, then DDIM).
+WEBUI_SAMPLER_INDEX = (
+    "Euler a",
+    "Euler",
+    "LMS",
+    "Heun",
+    "DPM2",
+    "DPM2 a",
+    "DPM++ 2S a",
+    "DPM++ 2M",
+    "DPM++ SDE",
+    "DPM fast",
+    "DPM adaptive",
+    "LMS Karras",
+    "DPM2 Karras",
+    "DPM2 a Karras",
+    "DPM++ 2S a Karras",
+    "DPM++ 2M Karras",
+    "DPM++ SDE Karras",
+    "DDIM",
+)
 
 # Deforum's depth algorithms and the transformers models we run for them.
 DEPTH_MODELS = {
@@ -117,7 +162,12 @@ DEPTH_MODELS = {
     "Zoe": "Intel/zoedepth-nyu-kitti",
     "Depth-Anything-V2-Small": "depth-anything/Depth-Anything-V2-Small-hf",
 }
-OLD_DEPTH_ALGORITHMS = {"Midas": "Midas-3-Hybrid", "MiDaS": "Midas-3-Hybrid"}
+# Older names; the "(old)" ones blend AdaBins into MiDaS/Zoe by 1 − midas_weight.
+OLD_DEPTH_ALGORITHMS = {
+    "midas": "Midas-3-Hybrid",
+    "midas+adabins (old)": "Midas-3-Hybrid",
+    "zoe+adabins (old)": "Zoe",
+}
 
 # Values Deforum knows that we replace with the nearest thing we have.
 NEAREST_VALUES = {("optical_flow_cadence", "RAFT"): "DIS Fine"}
@@ -166,6 +216,25 @@ UNSUPPORTED: dict[str, Callable[[Any], bool]] = {
     "resume_from_timestring": _inert(False),
     "aspect_ratio_use_old_formula": _inert(False),
     **{f"cn_{n}_enabled": _inert(False) for n in range(1, 6)},
+    # The Colab notebook's guidance and sampling extras (0 / None: off).
+    **{
+        key: _inert(0, 0.0, None)
+        for key in (
+            "ddim_eta",
+            "dynamic_threshold",
+            "static_threshold",
+            "mean_scale",
+            "var_scale",
+            "exposure_scale",
+            "colormatch_scale",
+            "ignore_sat_weight",
+            "clip_scale",
+            "aesthetics_scale",
+            "init_mse_scale",
+            "blue_scale",
+        )
+    },
+    "prompt_weighting": _inert(False),
 }
 # Keys that change nothing here: user-interface state, bookkeeping, or settings that
 # only matter while a switch above is on (the switch reports it).
@@ -174,8 +243,6 @@ IGNORED = {
     "batch_name",
     "motion_preview_mode",
     "reroll_patience",
-    "fill",
-    "full_res_mask",
     "full_res_mask_padding",
     "perspective_flip_theta",
     "perspective_flip_phi",
@@ -186,17 +253,13 @@ IGNORED = {
     "subseed_schedule",
     "subseed_strength_schedule",
     "sampler_schedule",
-    "mask_schedule",
     "noise_mask_schedule",
     "checkpoint_schedule",
     "clipskip_schedule",
     "resume_timestring",
     "ddim_eta_schedule",
     "ancestral_eta_schedule",
-    "color_coherence_video_every_N_frames",
-    "legacy_colormatch",
     "redo_flow_factor_schedule",
-    "midas_weight",
     "overwrite_extracted_frames",
     "parseq_use_deltas",
     "parseq_non_schedule_overrides",
@@ -215,7 +278,58 @@ IGNORED = {
     "histogram_matching",
     "use_zoe_depth",
 }
+# The Colab notebook's bookkeeping, and what only acts while an extra above is on.
+IGNORED |= {
+    "save_samples",
+    "save_settings",
+    "display_samples",
+    "save_sample_per_step",
+    "show_sample_per_step",
+    "normalize_prompt_weights",
+    "log_weighted_subprompts",
+    "filename_format",
+    "make_grid",
+    "grid_rows",
+    "outdir",
+    "n_samples",
+    "precision",
+    "C",
+    "f",
+    "prompt",
+    "timestring",
+    "init_latent",
+    "init_sample",
+    "init_sample_raw",
+    "mask_sample",
+    "init_c",
+    "seed_internal",
+    "exposure_target",
+    "colormatch_image",
+    "colormatch_n_colors",
+    "clip_name",
+    "cutn",
+    "cut_pow",
+    "init_mse_image",
+    "gradient_wrt",
+    "gradient_add_to",
+    "decode_method",
+    "grad_threshold_type",
+    "clamp_grad_threshold",
+    "clamp_start",
+    "clamp_stop",
+    "grad_inject_timing",
+    "cond_uncond_sync",
+}
 IGNORED_PREFIXES = ("hybrid_", "cn_", "r_upscale_", "frame_interpolation_")
+
+# Settings we do not implement that change the picture only with something else on (a
+# mask, an old depth algorithm): checked against that, warned about in _warn_in_context.
+MASK_ONLY = {
+    "fill": _inert(1, "original"),  # what was under the mask: ours keeps it (overlay)
+    "full_res_mask": _inert(False),  # A1111 crops to the mask (+ padding): ours does not
+    "mask_schedule": _inert('0: ("{video_mask}")', '0:("{video_mask}")'),
+}
+IN_CONTEXT = {*MASK_ONLY, "midas_weight"}
 
 
 # Job group -> fields copied one to one from the Deforum key of the same name.
@@ -229,6 +343,8 @@ COPIED = {
         "noise_type",
         "perlin_octaves",
         "perlin_persistence",
+        "legacy_colormatch",
+        "color_coherence_video_every_N_frames",
     ),
     "cadence": ("diffusion_cadence", "optical_flow_cadence"),
     "init": (
@@ -282,7 +398,6 @@ READ = _READ_ALSO | {key for keys in COPIED.values() for key in keys}
 _OPTIONAL_TEXT = {"init_image", "mask_file", "video_init_path", "video_mask_path"}
 _CHOICES = {
     "animation_mode": jf.ANIMATION_MODES,
-    "border": jf.BORDERS,
     "padding_mode": jf.PADDING_MODES,
     "sampling_mode": jf.SAMPLING_MODES,
     "color_coherence": jf.COLOR_COHERENCE,
@@ -305,6 +420,7 @@ _INTEGERS = {
     "extract_to_frame",
     "n_batch",
     "interpolate_x_frames",
+    "color_coherence_video_every_N_frames",
 }
 _NUMBERS = {
     "strength",
@@ -325,27 +441,55 @@ _BOOLEANS = {
     "use_mask_video",
     "skip_video_creation",
     "interpolate_key_frames",
+    "legacy_colormatch",
 }
 
 
 # -- import -------------------------------------------------------------------------------
 
 
+class SettingsFileError(DeforumInputError):
+    """A refused settings file: every problem, one per line, then the warnings."""
+
+    def __init__(self, problems: list[str], warnings: list[str]) -> None:
+        self.problems = problems
+        self.warnings = warnings
+        if len(problems) == 1 and not warnings:
+            message = problems[0]
+        else:
+            count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
+            lines = [*problems, *(f"warning: {warning}" for warning in warnings)]
+            message = f"settings file refused ({count}):\n" + "\n".join(f"  {x}" for x in lines)
+        super().__init__(message)
+
+
 def _upgrade(data: Mapping[str, Any], warnings: list[str]) -> dict[str, Any]:
     """Deprecated keys and values renamed to what Deforum reads today."""
     settings = dict(data)
-    for old, new in RENAMED_KEYS.items():
+    for old, (new, old_wins) in RENAMED_KEYS.items():
         if old in settings:
             value = settings.pop(old)
-            settings.setdefault(new, value)
+            if old_wins or new not in settings:
+                settings[new] = value
+    if isinstance(settings.get("prompts"), list):  # the Colab's still prompts, in order
+        settings["prompts"] = {str(i): text for i, text in enumerate(settings["prompts"])}
     if "use_zoe_depth" in settings and "depth_algorithm" not in settings:
-        settings["depth_algorithm"] = (
-            "Zoe" if settings["use_zoe_depth"] in (True, "True") else "Midas"
-        )
+        zoe = settings["use_zoe_depth"] in (True, "True", "true")
+        settings["depth_algorithm"] = "Zoe+AdaBins (old)" if zoe else "Midas+AdaBins (old)"
     for key, table in OLD_VALUES.items():
         value = settings.get(key)
         if isinstance(value, bool | str) and value in table:
             settings[key] = table[value]
+    if isinstance(settings.get("sampler"), int) and not isinstance(settings["sampler"], bool):
+        index = settings["sampler"]
+        if 0 <= index < len(WEBUI_SAMPLER_INDEX):
+            settings["sampler"] = WEBUI_SAMPLER_INDEX[index]
+        else:
+            warnings.append(
+                f"sampler: index {index} is not in the webui's sampler list (0 to "
+                f"{len(WEBUI_SAMPLER_INDEX) - 1}); using {DEFAULT_SAMPLER!r}"
+            )
+            settings["sampler"] = DEFAULT_SAMPLER
     old_positive = data.get("animation_prompts_positive", data.get("positive_prompts"))
     if data.get("positive_prompts", old_positive) != old_positive:
         warnings.append("positive_prompts and animation_prompts_positive differ; using the first")
@@ -356,11 +500,11 @@ def _coerce(key: str, value: Any) -> Any:
     """Numbers written as text and whole floats, as Deforum's UI saves them at times."""
     if key in _BOOLEANS and isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    if key in _INTEGERS | _NUMBERS and isinstance(value, str):
+    if key in _INTEGERS | _NUMBERS | set(jf.PARAM_BY_DEFORUM_KEY) and isinstance(value, str):
         try:
-            value = float(value.strip())
+            value = float(value.strip())  # a schedule key holding a plain number: "0: (v)"
         except ValueError:
-            return value  # left for the Job's check, which names the field
+            return value  # a schedule, or left for the Job's check, which names the field
     if key in _INTEGERS and isinstance(value, float) and value.is_integer():
         return int(value)
     if key in _OPTIONAL_TEXT and _is_empty(value):
@@ -392,20 +536,37 @@ def _prompts(settings: Mapping[str, Any], warnings: list[str]) -> dict[str, Any]
     return {str(key): value for key, value in prompts.items()}
 
 
-def _param_value(key: str, value: Any, frames: int, seed: int) -> jf.Param:
-    """A schedule as written (checked now, so the error names the Deforum key), or a number."""
+def _read_schedule(text: str, frames: int, seed: int, key: str, warnings: list[str]) -> None:
+    """Check ``text`` as Deforum reads it, passing on what the reading warns about."""
     from .schedules import evaluate_schedule
 
+    if "warnings" not in inspect.signature(evaluate_schedule).parameters:
+        evaluate_schedule(text, frames, seed, field=key)  # a reader that does not warn
+        return
+    found: list[str] = []
+    evaluate_schedule(text, frames, seed, field=key, warnings=found)  # type: ignore[call-arg]
+    warnings.extend(line if line.startswith(key) else f"{key}: {line}" for line in found)
+
+
+def _param_value(key: str, value: Any, frames: int, seed: int, warnings: list[str]) -> jf.Param:
+    """A schedule as written (checked now, so the error names the Deforum key), or a number."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise DeforumInputError(f'{key}: {value!r} is not a schedule; write e.g. "0: (1)"')
     if isinstance(value, int | float):
         return float(value)
-    evaluate_schedule(value, frames, seed, field=key)
+    _read_schedule(value, frames, seed, key, warnings)
     return value
 
 
 def _warn_unsupported(data: Mapping[str, Any], warnings: list[str]) -> None:
-    known = READ | set(UNSUPPORTED) | IGNORED | set(jf.PARAM_BY_DEFORUM_KEY) | set(RENAMED_KEYS)
+    known = (
+        READ
+        | set(UNSUPPORTED)
+        | IGNORED
+        | IN_CONTEXT
+        | set(jf.PARAM_BY_DEFORUM_KEY)
+        | set(RENAMED_KEYS)
+    )
     for key, value in data.items():
         if key in UNSUPPORTED:
             if not UNSUPPORTED[key](value):
@@ -416,6 +577,44 @@ def _warn_unsupported(data: Mapping[str, Any], warnings: list[str]) -> None:
             warnings.append(f"{key}: not a setting this importer knows{hint}; ignored")
 
 
+def _depth_algorithm_name(settings: Mapping[str, Any], warnings: list[str]) -> str | None:
+    """Deforum's depth algorithm matched without case, old names upgraded; None if unknown."""
+    written = str(settings["depth_algorithm"])
+    folded = {name.lower(): name for name in DEPTH_MODELS}
+    algorithm = folded.get(written.lower()) or OLD_DEPTH_ALGORITHMS.get(written.lower())
+    if algorithm is None:
+        warnings.append(
+            f"depth_algorithm: {written!r} is not supported; using {jf.DEFAULT_DEPTH_MODEL!r}"
+        )
+        return None
+    weight = settings["midas_weight"]
+    uses_depth = settings["animation_mode"] == "3D" and settings["use_depth_warping"] is True
+    if "(old)" in written.lower() and uses_depth and _is_number(weight) and weight < 1:
+        warnings.append(
+            f"midas_weight = {weight:g}: depth_algorithm {written!r} blends AdaBins in by "
+            f"{1 - weight:g}; AdaBins is not supported, so {algorithm} is used alone"
+        )
+    return algorithm
+
+
+def _warn_in_context(settings: dict[str, Any], warnings: list[str]) -> None:
+    """Settings that act only beside another, read as Deforum reads them, or warned about."""
+    border = settings["border"]
+    if border != "wrap":  # Deforum's 2D warp: anything but "wrap" replicates the edge
+        if border != "replicate" and settings["animation_mode"] == "2D":
+            warnings.append(f"border: {border!r} is not 'wrap', so the edge is replicated")
+        settings["border"] = "replicate"
+    if settings["use_init"] is True and settings["init_image"] is None:
+        warnings.append("use_init is on but init_image is empty; the init image is skipped")
+        settings["use_init"] = False
+    if settings["use_mask"] is True or settings["use_mask_video"] is True:
+        for key, inert in MASK_ONLY.items():
+            if key in settings and not inert(settings[key]):
+                warnings.append(
+                    f"{key} = {json.dumps(settings[key])} is not supported with a mask; ignored"
+                )
+
+
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
     for key, value in extra.items():
         if isinstance(value, Mapping) and isinstance(base.get(key), dict) and key != "camera_track":
@@ -424,7 +623,64 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
             base[key] = value
 
 
-def _job_dict(settings: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+def _fingerprint(value: Any) -> str:
+    """A short hash of a setting's value as the file holds it."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _imported_extras(settings: Mapping[str, Any], warnings: list[str]) -> dict[str, Any] | None:
+    """Our private key, less the exact camera track when the motion schedules were edited."""
+    written_extra = settings.get(EXTRA_KEY)
+    if not isinstance(written_extra, Mapping):
+        return None
+    extra: dict[str, Any] = json.loads(json.dumps(written_extra))  # a copy to edit
+    written = extra.pop(MOTION_FINGERPRINTS, None)
+    motion = extra.get("motion")
+    if not isinstance(written, Mapping) or not isinstance(motion, dict):
+        return extra  # no track, or an export from before the fingerprints: kept as written
+    if motion.get("camera_track") is None:
+        return extra
+    edited = [key for key, mark in written.items() if _fingerprint(settings.get(key)) != mark]
+    if edited:
+        motion.pop("camera_track")
+        warnings.append(
+            f"{EXTRA_KEY}: the exact camera track was dropped because {', '.join(edited)} "
+            "changed after export; the file's motion schedules are used"
+        )
+    return extra
+
+
+def _job_paths() -> dict[str, str]:
+    """Job field paths -> the Deforum key a settings file writes them under."""
+    paths = {
+        f"params.{name}": spec.deforum_key for name, spec in jf.PARAMS.items() if spec.deforum_key
+    }
+    paths.update({f"{group}.{key}": key for group, keys in COPIED.items() for key in keys})
+    paths.update(
+        {
+            "seeds.seed": "seed",
+            "prompts.keyframes": "prompts",
+            "prompts.positive_prompts": "positive_prompts",
+            "prompts.negative_prompts": "negative_prompts",
+            "stills.n_batch": "n_batch",
+        }
+    )
+    return paths
+
+
+def _as_settings_problem(problem: str, paths: Mapping[str, str]) -> str:
+    """A Job problem named by the settings key the user wrote (``params.zoom`` -> ``zoom``)."""
+    head, colon, rest = problem.partition(":")
+    return f"{paths[head]}{colon}{rest}" if colon and head in paths else problem
+
+
+def _job_dict(
+    settings: dict[str, Any],
+    warnings: list[str],
+    problems: list[str],
+    *,
+    keep_frames: bool,
+) -> dict[str, Any]:
     """The Job dict for upgraded settings (missing keys already filled from the defaults)."""
     for key in ("W", "H"):
         size = settings[key]
@@ -433,12 +689,14 @@ def _job_dict(settings: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
             warnings.append(f"{key}: {size} rounded down to {settings[key]}, as Deforum does")
     for key in _CHOICES:
         settings[key] = _choice(key, settings[key], warnings)
+    _warn_in_context(settings, warnings)
     frames, seed = settings["max_frames"], settings["seed"]
     if isinstance(seed, int) and seed >= SEED_RANGE:
         settings["seed"] = seed % SEED_RANGE
         warnings.append(f"seed: {seed} is above 2**32-1; using {settings['seed']}")
     if not isinstance(frames, int) or frames < 1:
-        raise DeforumInputError(f"max_frames: {frames!r} is not a frame count; use 1 or more")
+        problems.append(f"max_frames: {frames!r} is not a frame count; use 1 or more")
+        frames = settings["max_frames"] = DEFORUM_DEFAULTS["max_frames"]
     seed = settings["seed"] if isinstance(settings["seed"], int) else -1
 
     sampler = settings["sampler"]
@@ -451,7 +709,11 @@ def _job_dict(settings: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for name, spec in jf.PARAMS.items():
         if spec.deforum_key:
-            params[name] = _param_value(spec.deforum_key, settings[spec.deforum_key], frames, seed)
+            try:
+                value = settings[spec.deforum_key]
+                params[name] = _param_value(spec.deforum_key, value, frames, seed, warnings)
+            except DeforumInputError as error:
+                problems.append(str(error))  # left at its default, so reported once
     if not settings["enable_steps_scheduling"]:
         params["steps"] = (
             float(settings["steps"]) if _is_number(settings["steps"]) else settings["steps"]
@@ -459,12 +721,7 @@ def _job_dict(settings: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
     if not settings["enable_noise_multiplier_scheduling"]:
         params["noise_multiplier"] = 1.0  # the webui's own default when not scheduled
 
-    algorithm = settings["depth_algorithm"]
-    algorithm = OLD_DEPTH_ALGORITHMS.get(algorithm, algorithm)
-    if algorithm not in DEPTH_MODELS:
-        warnings.append(
-            f"depth_algorithm: {algorithm!r} is not supported; using {jf.DEFAULT_DEPTH_MODEL!r}"
-        )
+    algorithm = _depth_algorithm_name(settings, warnings)
     model = settings.get("sd_model_name")
     if isinstance(model, str):
         model = re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", model)  # the webui's "name [hash]"
@@ -473,6 +730,11 @@ def _job_dict(settings: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
             f"sd_model_name: {model!r} names a webui checkpoint; it must be a local path or a "
             "Hugging Face id here, or give --model"
         )
+    try:
+        prompts = _prompts(settings, warnings)
+    except DeforumInputError as error:
+        problems.append(str(error))
+        prompts = dict(Job().prompts.keyframes)
 
     job: dict[str, Any] = {
         "version": JOB_VERSION,
@@ -486,7 +748,7 @@ def _job_dict(settings: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
         "model": {"id": model} if model else {},
         "params": params,
         "prompts": {
-            "keyframes": _prompts(settings, warnings),
+            "keyframes": prompts,
             "positive_prompts": settings["positive_prompts"] or "",
             "negative_prompts": settings["negative_prompts"] or "",
             "blend": settings["animation_mode"] == "Interpolation",
@@ -494,26 +756,26 @@ def _job_dict(settings: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
         "seeds": {"seed": settings["seed"]},
         "depth": {
             "depth_source": "estimated" if settings["use_depth_warping"] else "flat",
-            "depth_model": DEPTH_MODELS.get(algorithm, jf.DEFAULT_DEPTH_MODEL),
+            "depth_model": DEPTH_MODELS.get(algorithm or "", jf.DEFAULT_DEPTH_MODEL),
         },
         "output": {"make_video": not settings["skip_video_creation"]},
         "stills": {"n_batch": settings["n_batch"]},
     }
     for group, keys in COPIED.items():
         job.setdefault(group, {}).update({key: settings[key] for key in keys})
-    extra = settings.get(EXTRA_KEY)
-    if isinstance(extra, Mapping):
+    extra = _imported_extras(settings, warnings)
+    if extra is not None:
         offset = extra.get("first_frame")
         _deep_merge(job, extra)
         if isinstance(offset, int):
             job["last_frame"] = offset + frames - 1
-    else:  # our own files keep their range: max_frames is what the job renders
+    elif not keep_frames:  # our own files keep their range: max_frames is what the job renders
         _mode_frame_count(job, frames, seed)
     return job
 
 
 def _mode_frame_count(job: dict[str, Any], frames: int, seed: int) -> None:
-    """Deforum ignores max_frames in None and Interpolation modes: the prompts set the count.
+    """Colab-era Deforum ignores max_frames in None and Interpolation modes: the prompts set it.
 
     None: n_batch stills per prompt; Interpolation: up to the last prompt's position.
     """
@@ -540,6 +802,17 @@ def _mode_frame_count(job: dict[str, Any], frames: int, seed: int) -> None:
     job["last_frame"] = job["first_frame"] + count - 1
 
 
+def _webui_interpolation(data: Mapping[str, Any], settings: dict[str, Any]) -> bool:
+    """An sd-webui-deforum file in Interpolation mode (no Colab morph keys): True.
+
+    The webui renders max_frames frames, the prompts blended between their own keyframes.
+    """
+    if settings["animation_mode"] != "Interpolation" or MORPH_KEYS & set(data):
+        return False
+    settings["interpolate_key_frames"] = True
+    return True
+
+
 def _is_webui_checkpoint_name(model: str) -> bool:
     """A bare file name from the webui's models folder, not a path or a Hugging Face id."""
     return "/" not in model and "\\" not in model and model.endswith((".safetensors", ".ckpt"))
@@ -552,17 +825,31 @@ def _is_number(value: Any) -> bool:
 def import_settings(
     source: str | os.PathLike[str] | Mapping[str, Any],
 ) -> tuple[Job, list[str]]:
-    """A Job from an sd-webui-deforum settings file (path) or its parsed JSON, plus warnings."""
+    """A Job from an sd-webui-deforum settings file (path) or its parsed JSON, plus warnings.
+
+    Raises :class:`SettingsFileError` listing every problem (and the warnings) at once.
+    """
     data = read_json_file(Path(source), "settings") if not isinstance(source, Mapping) else source
     if not isinstance(data, Mapping):
         raise DeforumInputError(
             f"settings: the file holds a {type(data).__name__}, not a Deforum settings object"
         )
     warnings: list[str] = []
+    problems: list[str] = []
     _warn_unsupported(data, warnings)
     upgraded = _upgrade(data, warnings)
     settings = {**DEFORUM_DEFAULTS, **{k: _coerce(k, v) for k, v in upgraded.items()}}
-    return Job.from_dict(_job_dict(settings, warnings)), warnings
+    settings["animation_mode"] = _choice("animation_mode", settings["animation_mode"], warnings)
+    keep_frames = _webui_interpolation(upgraded, settings)
+    job_data = _job_dict(settings, warnings, problems, keep_frames=keep_frames)
+    try:
+        job = Job.from_dict(job_data)
+    except JobError as error:
+        paths = _job_paths()
+        problems.extend(_as_settings_problem(problem, paths) for problem in error.problems)
+    if problems:
+        raise SettingsFileError(problems, warnings)
+    return job, warnings
 
 
 def load_job_or_settings(path: str | os.PathLike[str]) -> tuple[Job, list[str]]:
@@ -731,6 +1018,12 @@ def export_settings(
     }
     if job.model.sha256:
         settings["sd_model_hash"] = job.model.sha256[:10]  # the webui's short hash
+    if job.motion.camera_track is not None:
+        from .camera import DEFORUM_3D_KEYS
+
+        settings[EXTRA_KEY][MOTION_FINGERPRINTS] = {
+            key: _fingerprint(settings[key]) for key in (*DEFORUM_3D_KEYS, "max_frames")
+        }
     return settings
 
 
@@ -760,8 +1053,10 @@ def _extras(job: Job) -> dict[str, Any]:
     # Only what use_depth_warping and depth_algorithm cannot say, so that an edit of
     # those in the webui still counts when the file comes back.
     depth: dict[str, str] = {}
-    if job.depth.depth_source == "scene":
-        depth["depth_source"] = "scene"
+    if job.depth.depth_source in ("scene", "files"):
+        depth["depth_source"] = job.depth.depth_source
+    if job.depth.depth_path:
+        depth["depth_path"] = job.depth.depth_path
     if job.depth.depth_model not in DEPTH_MODELS.values():
         depth["depth_model"] = job.depth.depth_model
     if depth:
@@ -780,8 +1075,8 @@ def _copy_param(value: jf.Param) -> jf.Param:
 def export_losses(job: Job) -> list[str]:
     """What sd-webui-deforum will not reproduce from the exported file, one line each."""
     losses: list[str] = []
-    if job.depth.depth_source == "scene":
-        losses.append("depth_source 'scene': Deforum estimates depth instead")
+    if job.depth.depth_source in ("scene", "files"):
+        losses.append(f"depth_source {job.depth.depth_source!r}: Deforum estimates depth instead")
     if job.depth.depth_model not in DEPTH_MODELS.values():
         losses.append(f"depth_model {job.depth.depth_model!r}: written as Midas-3-Hybrid")
     if job.params["scene_blend"] != 0.0:

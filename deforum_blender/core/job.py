@@ -328,6 +328,30 @@ def _resolve_param(value: Param, frames: int, seed: int, path: str, mode: str) -
     return [float(value)] * frames
 
 
+_2D = ("2D",)
+_3D = ("3D",)
+# The animation modes whose render reads a per-frame parameter (others read it in every
+# mode). Its range is checked only there: None, Interpolation and Video Input read no motion.
+USED_IN_MODES: dict[str, tuple[str, ...]] = {
+    "angle": _2D,
+    "zoom": _2D,
+    "transform_center_x": _2D,
+    "transform_center_y": _2D,
+    "translation_x": ("2D", "3D"),
+    "translation_y": ("2D", "3D"),
+    "translation_z": _3D,
+    "rotation_3d_x": _3D,
+    "rotation_3d_y": _3D,
+    "rotation_3d_z": _3D,
+    "fov": _3D,
+    "near": _3D,
+    "far": _3D,
+    "aspect_ratio": _3D,
+}
+# Said after a range error, where the number's meaning is not obvious.
+RANGE_HINTS = {"zoom": " (1 means no zoom; 1.01 zooms in by 1% per frame)"}
+
+
 class _Reader:
     """Checks a job dict field by field, collecting every problem before failing."""
 
@@ -535,6 +559,8 @@ class _Reader:
         except DeforumInputError as error:
             self.bad(str(error))
             return
+        if job.animation_mode not in USED_IN_MODES.get(name, jf.ANIMATION_MODES):
+            return  # a mode that never reads it: Deforum files keep 2D values in 3D and back
         for frame, number in enumerate(series):
             if math.isnan(number):
                 problem = "is not a number (NaN)"
@@ -546,9 +572,10 @@ class _Reader:
                 continue
             low = "any value" if spec.minimum is None else f"{spec.minimum:g}"
             high = "any value" if spec.maximum is None else f"{spec.maximum:g}"
+            hint = RANGE_HINTS.get(name, "")
             self.bad(
                 f"{path}: {number:g} at frame {frame} {problem} ({spec.meaning}); "
-                f"use values from {low} to {high}"
+                f"use values from {low} to {high}{hint}"
             )
             return
 

@@ -16,6 +16,7 @@ from deforum_blender.cli import main
 from deforum_blender.core.camera import CameraData, CameraTrack, RenderSize, deforum_motion
 from deforum_blender.core.deforum_settings import (
     EXTRA_KEY,
+    SettingsFileError,
     deforum_reads_the_same,
     export_losses,
     export_settings,
@@ -25,7 +26,7 @@ from deforum_blender.core.deforum_settings import (
 from deforum_blender.core.errors import DeforumInputError
 from deforum_blender.core.job import Job, load_job, save_job
 from deforum_blender.core.job_fields import PARAMS
-from deforum_blender.core.schedules import ScheduleError, evaluate_schedule
+from deforum_blender.core.schedules import evaluate_schedule
 
 DATA = Path(__file__).parent / "data"
 DEFAULT = DATA / "deforum_default_settings.txt"
@@ -224,9 +225,10 @@ def test_broken_json_names_the_line_and_column(tmp_path: Path) -> None:
 
 
 def test_a_broken_schedule_fails_naming_the_deforum_key() -> None:
-    with pytest.raises(ScheduleError) as caught:
+    with pytest.raises(SettingsFileError) as caught:
         import_settings({"prompts": {"0": "a"}, "strength_schedule": "0: (0,65)"})
-    assert caught.value.field == "strength_schedule"
+    assert caught.value.problems == [str(caught.value)]
+    assert str(caught.value).startswith('strength_schedule: schedule "0: (0,65)"')
     assert "0.65" in str(caught.value)
 
 
@@ -290,7 +292,7 @@ def test_cli_reports_bad_input_in_one_line_with_exit_status_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     broken = tmp_path / "broken.txt"
-    broken.write_text('{"strength_schedule": "0: (0,65)"}', encoding="utf-8")
+    broken.write_text('{"prompts": {"0": "a"}, "strength_schedule": "0: (0,65)"}', encoding="utf-8")
     assert main(["import-settings", str(broken)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "strength_schedule" in err

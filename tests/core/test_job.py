@@ -274,3 +274,27 @@ def test_set_arguments_split_on_the_first_equals_sign() -> None:
 def test_a_schedule_error_is_a_deforum_input_error() -> None:
     assert issubclass(ScheduleError, DeforumInputError)
     assert issubclass(JobError, DeforumInputError)
+
+
+def test_motion_ranges_are_checked_only_in_the_modes_that_read_them() -> None:
+    data = Job().to_dict()
+    data["params"].update(zoom=0.0, fov=0.0)
+    data["animation_mode"] = "None"
+    assert Job.from_dict(data).params["zoom"] == 0.0  # stills read no motion
+    data["animation_mode"] = "3D"
+    with pytest.raises(JobError) as caught:
+        Job.from_dict(data)
+    assert [p.split(":")[0] for p in caught.value.problems] == ["params.fov"]
+    data["animation_mode"] = "2D"
+    with pytest.raises(JobError) as caught:
+        Job.from_dict(data)
+    assert [p.split(":")[0] for p in caught.value.problems] == ["params.zoom"]
+    assert "(1 means no zoom" in caught.value.problems[0]
+
+
+def test_a_broken_schedule_is_an_error_even_in_a_mode_that_does_not_read_it() -> None:
+    data = Job().to_dict()
+    data.update(animation_mode="3D")
+    data["params"]["zoom"] = "0: (1"
+    with pytest.raises(JobError, match=r"params\.zoom"):
+        Job.from_dict(data)
