@@ -74,26 +74,56 @@ def encode(kind: str, **fields: Any) -> str:
     return json.dumps({"type": kind, "protocol": PROTOCOL_VERSION, **fields}, allow_nan=False)
 
 
-def decode(line: str, allowed: frozenset[str]) -> dict[str, Any]:
-    """Parse one line into a message dict whose ``type`` is in ``allowed``."""
+def decode(line: str | bytes, allowed: frozenset[str]) -> dict[str, Any]:
+    """Parse one line into a message dict whose ``type`` is in ``allowed``.
+
+    Any line at all either decodes or raises :class:`ProtocolError`, never another error.
+    """
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ProtocolError(
+                f"not UTF-8 (byte {error.start}): {line[:200]!r}; send text as UTF-8"
+            ) from None
     try:
         message = json.loads(line)
     except json.JSONDecodeError as error:
         raise ProtocolError(
             f"not JSON ({error.msg} at column {error.colno}): {line[:200]!r}"
         ) from None
+    except (ValueError, RecursionError) as error:
+        # A number past Python's digit limit, or nesting deeper than the parser's stack.
+        why = "nested too deeply" if isinstance(error, RecursionError) else _first(error)
+        raise ProtocolError(f"unreadable JSON ({why}): {line[:200]!r}") from None
     if not isinstance(message, dict):
         raise ProtocolError(f"a message must be a JSON object, got: {line[:200]!r}")
     version = message.get("protocol")
-    if version != PROTOCOL_VERSION:
+    if version != PROTOCOL_VERSION or isinstance(version, bool):
         raise ProtocolError(
-            f"protocol version {version!r} but this side speaks {PROTOCOL_VERSION}; "
+            f"protocol version {_short(version)} but this side speaks {PROTOCOL_VERSION}; "
             "update the add-on and the worker to the same release"
         )
     kind = message.get("type")
-    if kind not in allowed:
-        raise ProtocolError(f"unexpected message type {kind!r}; expected one of {sorted(allowed)}")
+    if not isinstance(kind, str) or kind not in allowed:
+        raise ProtocolError(
+            f"unexpected message type {_short(kind)}; expected one of {sorted(allowed)}"
+        )
     return message
+
+
+def _first(error: BaseException) -> str:
+    """An error's first clause (Python's advice to change its own limits is not for users)."""
+    return str(error).split(";")[0]
+
+
+def _short(value: Any) -> str:
+    """A value for an error message, cut to 100 characters (it came from anywhere)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "(a value nested too deeply to show)"
+    return text if len(text) <= 100 else text[:100] + "..."
 
 
 def ends_render(event: dict[str, Any]) -> bool:

@@ -31,7 +31,7 @@ _LOG_FORMAT = "%(asctime)s %(levelname)s worker[%(process)d]: %(message)s"
 class Worker:
     """Serves protocol requests from ``requests`` and writes events to ``events``."""
 
-    def __init__(self, requests: IO[str], events: IO[str]) -> None:
+    def __init__(self, requests: IO[bytes] | IO[str], events: IO[str]) -> None:
         self.requests = requests
         self.events = events
         self.write_lock = threading.Lock()
@@ -84,34 +84,49 @@ class Worker:
                 flag.set()
 
     def read_requests(self) -> None:
-        """The reader thread: answer ping/cancel now, queue the rest; EOF means shutdown."""
-        for raw in self.requests:
-            line = raw.strip()
-            if not line:
-                continue
-            try:
-                message = decode(line, REQUESTS)
-            except ProtocolError as error:
-                self.fail(error, None)
-                continue
-            kind = message["type"]
-            LOG.debug("request %s", kind)
-            if kind == "ping":
-                self.emit("pong", models=loaded_models(), busy=self.busy)
-            elif kind == "cancel":
-                LOG.info("cancel asked")
+        """The reader thread: answer ping/cancel now, queue the rest; EOF means shutdown.
+
+        Every line gets an answer and no line stops the reading: a worker that stopped
+        reading would never see its stdin close, and would hold its models forever.
+        """
+        try:
+            for raw in self.requests:
+                try:
+                    self.handle_line(raw)
+                except Exception as error:  # answered; the next line is read all the same
+                    self.fail(error, None)
+        except Exception as error:  # the stream itself broke: treat it as closed
+            LOG.error("reading requests failed: %s", error)
+        finally:
+            LOG.info("stdin closed: shutting down")
+            self.cancel_all()
+            self.queue.put({"type": "shutdown"})
+
+    def handle_line(self, raw: str | bytes) -> None:
+        """Answer one request line (or queue it for the main thread)."""
+        line = raw.strip()
+        if not line:
+            return
+        try:
+            message = decode(line, REQUESTS)
+        except ProtocolError as error:
+            self.fail(error, None)
+            return
+        kind = message["type"]
+        LOG.debug("request %s", kind)
+        if kind == "ping":
+            self.emit("pong", models=loaded_models(), busy=self.busy)
+        elif kind == "cancel":
+            LOG.info("cancel asked")
+            self.cancel_all()
+        else:
+            if kind == "render":
+                message["_cancel"] = threading.Event()
+                with self.pending_lock:
+                    self.pending.append(message["_cancel"])
+            elif kind == "shutdown":
                 self.cancel_all()
-            else:
-                if kind == "render":
-                    message["_cancel"] = threading.Event()
-                    with self.pending_lock:
-                        self.pending.append(message["_cancel"])
-                elif kind == "shutdown":
-                    self.cancel_all()
-                self.queue.put(message)
-        LOG.info("stdin closed: shutting down")
-        self.cancel_all()
-        self.queue.put({"type": "shutdown"})
+            self.queue.put(message)
 
     def serve(self) -> int:
         """Announce readiness, then run queued requests until ``shutdown``; exit status."""
@@ -236,8 +251,9 @@ def main(log_level: str = "INFO") -> int:
     sys.stdout = sys.stderr
     logging.basicConfig(level=log_level, format=_LOG_FORMAT, stream=sys.stderr, force=True)
     LOG.info("worker starting (Python %s)", sys.version.split()[0])
-    # Never closed: the reader thread may still be blocked reading it when we exit.
-    requests = open(sys.stdin.fileno(), encoding="utf-8", closefd=False)  # noqa: SIM115
+    # Never closed: the reader thread may still be blocked reading it when we exit. Read as
+    # bytes: a line that is not UTF-8 is then one bad request, not the end of reading.
+    requests = open(sys.stdin.fileno(), "rb", closefd=False)  # noqa: SIM115
     status = Worker(requests, events).serve()
     # Exit now, without waiting on the reader thread or the interpreter's teardown of
     # a stdin that thread still holds (either can hang); flush what we wrote first.

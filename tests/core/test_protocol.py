@@ -48,3 +48,24 @@ def test_garbage_lines_are_protocol_errors(line: str) -> None:
 def test_non_finite_numbers_are_never_written() -> None:
     with pytest.raises(ValueError):
         encode("progress", frame=1, step=float("nan"))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"type": "ping", "protocol": 1, "x": "\xff"}',
+        '{"type": ["ping"], "protocol": 1}',
+        '{"type": {"a": 1}, "protocol": 1}',
+        '{"type": "ping", "protocol": true}',
+        "[" * 100_000 + "]" * 100_000,
+        '{"type": "ping", "protocol": 1, "n": ' + "9" * 5000 + "}",
+    ],
+)
+def test_any_line_at_all_is_a_message_or_a_protocol_error(line: str | bytes) -> None:
+    with pytest.raises(ProtocolError):
+        decode(line, REQUESTS)
+
+
+def test_a_utf8_bytes_line_decodes_like_its_text() -> None:
+    line = encode("ping", note="é")
+    assert decode(line.encode("utf-8"), REQUESTS) == decode(line, REQUESTS)

@@ -60,8 +60,8 @@ class WorkerProcess:
     def render(self, job: Job, out: Path, **options: Any) -> None:
         self.send("render", job=job.to_dict(), out_dir=str(out), **options)
 
-    def event(self) -> dict[str, Any]:
-        event = self.events.get(timeout=EVENT_TIMEOUT_S)
+    def event(self, timeout: float = EVENT_TIMEOUT_S) -> dict[str, Any]:
+        event = self.events.get(timeout=timeout)
         assert event is not None, "the worker closed its stdout"
         return event
 
@@ -293,3 +293,29 @@ def test_the_worker_exits_when_its_client_closes_stdin(
     assert worker.next("cancelled")["frames"] < 12
     assert worker.process.wait(timeout=60) == 0
     assert_every_visible_file_decodes(tmp_path)
+
+
+MALFORMED_LINES = {
+    "invalid UTF-8 in a string": b'{"type": "ping", "protocol": 1, "x": "\xff\xfe"}',
+    "a type that is not a string": b'{"type": ["ping"], "protocol": 1}',
+    "very deep nesting": b"[" * 100_000 + b"]" * 100_000,
+    "a 5000-digit number": b'{"type": "ping", "protocol": 1, "n": ' + b"9" * 5000 + b"}",
+}
+
+
+def test_malformed_lines_each_get_an_error_and_the_worker_keeps_answering(
+    start_worker: Any,
+) -> None:
+    worker = start_worker()
+    assert worker.process.stdin is not None
+    for why, line in MALFORMED_LINES.items():
+        worker.process.stdin.buffer.write(line + b"\n")  # raw bytes: not always UTF-8
+        worker.process.stdin.buffer.flush()
+        error = worker.event(timeout=30)  # a wedged worker never answers
+        assert error["type"] == "error", (why, error)
+        assert error["bad_input"] and error["request"] is None, (why, error)
+        assert "set_int_max_str_digits" not in error["message"]  # no advice for Python's limits
+        worker.send("ping")
+        assert worker.event(timeout=30)["type"] == "pong", why
+    worker.process.stdin.close()  # still reading: the end of input ends it
+    assert worker.process.wait(timeout=5) == 0
