@@ -32,9 +32,10 @@ def _schedule(args: argparse.Namespace) -> int:
     from .core import schedules
 
     values: list[float] | list[str]
+    warnings: list[str] = []
     if args.strings:
         values = schedules.evaluate_string_schedule(
-            args.text, args.frames, field=args.field, seed=args.seed
+            args.text, args.frames, field=args.field, seed=args.seed, warnings=warnings
         )
     else:
         values = schedules.evaluate_schedule(
@@ -43,7 +44,10 @@ def _schedule(args: argparse.Namespace) -> int:
             args.seed,
             field=args.field,
             interpolation=args.interpolation,
+            warnings=warnings,
         )
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(json.dumps(values))
     return 0
 

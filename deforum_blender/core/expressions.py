@@ -12,7 +12,8 @@ characters and nesting deeper than ``MAX_NESTING`` levels are refused, all arith
 float64 (so ``9**9**9`` overflows to a refusal instead of building a huge integer), and
 constant sub-expressions are folded at compile time so such overflows are reported
 before the first frame is evaluated. A result that is not a finite number (division by
-zero, ``sqrt(-1)``, overflow) is an error naming the frame and the sub-expression.
+zero, ``sqrt(-1)``, overflow) is an error naming the frame and the sub-expression; with
+``allow_nan`` (schedule values, which Deforum fills where they are NaN) only infinities are.
 """
 
 from __future__ import annotations
@@ -266,10 +267,13 @@ class Expression:
         """Number of operations: the cost of one evaluation per frame."""
         return len(self._program)
 
-    def evaluate(self, t: FloatArray, variables: Mapping[str, float]) -> FloatArray:
+    def evaluate(
+        self, t: FloatArray, variables: Mapping[str, float], *, allow_nan: bool = False
+    ) -> FloatArray:
         """Values at the frames ``t`` (``i`` is the same), with ``max_f`` and ``s`` given.
 
-        Raises :class:`ExpressionError` naming the first frame whose value is not finite.
+        Raises :class:`ExpressionError` naming the first frame whose value is not finite
+        (with ``allow_nan``, only an infinite value is refused: NaN is returned).
         """
         env: dict[str, Value] = {**variables, "t": t, "i": t}
         values: list[Value] = []
@@ -285,16 +289,18 @@ class Expression:
                 values.append(node.compute(args, env))
         result = np.broadcast_to(np.asarray(values[0], dtype=np.float64), t.shape)
         finite = np.isfinite(result)
+        if allow_nan:
+            finite |= np.isnan(result)
         if not finite.all():
             bad = int(np.argmin(finite))
-            raise self._diagnose(float(t[bad]), variables)
+            raise self.diagnose(float(t[bad]), variables)
         return np.array(result, dtype=np.float64)
 
     def evaluate_at(self, t: float, variables: Mapping[str, float]) -> float:
         """The value at one frame."""
         return float(self.evaluate(np.array([t], dtype=np.float64), variables)[0])
 
-    def _diagnose(self, t: float, variables: Mapping[str, float]) -> ExpressionError:
+    def diagnose(self, t: float, variables: Mapping[str, float]) -> ExpressionError:
         """Find the operation that first produced a non-finite value at frame ``t``."""
         env: dict[str, Value] = {**variables, "t": t, "i": t}
         results: dict[int, float] = {}
@@ -325,10 +331,13 @@ class Expression:
 class _Parser:
     """Precedence climbing over a token list; recursion is bounded by ``MAX_NESTING``."""
 
-    def __init__(self, source: str, offset: int, allowed: tuple[str, ...]) -> None:
+    def __init__(
+        self, source: str, offset: int, allowed: tuple[str, ...], allow_nan: bool = False
+    ) -> None:
         self.source = source
         self.offset = offset
         self.allowed = allowed
+        self.allow_nan = allow_nan
         self.tokens = self._tokenize()
         self.index = 0
         self.depth = 0
@@ -540,6 +549,8 @@ class _Parser:
         args: list[Value] = [child.value for child in node.children]
         with np.errstate(all="ignore"):
             value = float(np.asarray(node.compute(args, {})))
+        if math.isnan(value) and self.allow_nan:
+            return node  # left unfolded: evaluation returns NaN and diagnose() explains it
         if not math.isfinite(value):
             reason = _failure_reason(node, [float(a) for a in args])
             start, end = node.span
@@ -549,12 +560,13 @@ class _Parser:
 
 @functools.lru_cache(maxsize=1024)
 def compile_expression(
-    source: str, variables: tuple[str, ...] = VARIABLES, offset: int = 0
+    source: str, variables: tuple[str, ...] = VARIABLES, offset: int = 0, allow_nan: bool = False
 ) -> Expression:
     """Parse ``source`` into an :class:`Expression`; refuse anything outside the whitelist.
 
     ``variables`` are the names in scope (frame keys allow only ``max_f`` and ``s``);
-    ``offset`` is added to every reported position.
+    ``offset`` is added to every reported position; ``allow_nan`` keeps a constant NaN
+    part (``sqrt(-1)``) for evaluation instead of refusing it.
     """
     if len(source) > MAX_EXPRESSION_LENGTH:
         raise ExpressionError(
@@ -562,7 +574,7 @@ def compile_expression(
             f"the limit is {MAX_EXPRESSION_LENGTH}",
             offset,
         )
-    parser = _Parser(source, offset, variables)
+    parser = _Parser(source, offset, variables, allow_nan)
     try:
         root = parser.parse()
     except RecursionError:  # only if the caller's stack was already deep

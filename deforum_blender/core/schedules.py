@@ -11,13 +11,18 @@ Valid Deforum schedules give Deforum's values (see ``deforum-conventions.md``):
   ``t`` (also ``i``) = the frame index; before the first keyframe and after the last,
   the nearest keyframe's value holds.
 
+Where Deforum reads a text against its plain meaning, we read it Deforum's way and say
+so in a warning: keyframes outside frames 0 .. max_frames-1 are dropped (no ramp towards
+a keyframe past the end); ``0: 0: (0.5)`` reads the text between the first two colons
+(``0``); frames where an expression is NaN are filled from their neighbours (pandas'
+linear ``interpolate(limit_direction='both')``).
+
 Where Deforum is broken we do better: numbers interpolate however they are written
 (``1e-3``, ``5.``, ``( 1 )``); commas inside parentheses are allowed
-(``min(1, t/10)``); keyframes past the end (or before 0) still shape the ramp towards
-them; a missing frame-0 keyframe holds the first value; a bare value (``0.5``) is a
-constant; a trailing comma is ignored; a result that is not a finite number is an error
-naming the frame instead of being silently filled. Errors are :class:`ScheduleError`
-with the field, the text, the 0-based character position and a fix.
+(``min(1, t/10)``); a missing frame-0 keyframe holds the first value; a bare value
+(``0.5``) is a constant; a trailing comma is ignored; an infinite value is an error
+naming the frame. Errors are :class:`ScheduleError` with the field, the text, the
+0-based character position and a fix.
 
 Interpolation between numeric keyframes is ``linear`` (Deforum's), ``step`` (hold until
 the next keyframe) or ``cubic``: a monotone cubic Hermite curve whose slopes at inner
@@ -33,7 +38,7 @@ import json
 import math
 import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,11 +131,15 @@ def _quote(text: str, position: int | None, width: int = 80) -> str:
 @dataclass(frozen=True)
 class _Keyframe:
     key: Expression  # the frame number, an expression in max_f and s
+    key_text: str  # the frame as written
     key_position: int
     value: str  # the value as written (string schedules use it)
     value_position: int
     number: float | None  # set when the value is a plain number: it interpolates
     formula: Expression | None  # set otherwise: evaluated per frame
+    # Why the value cannot be read, raised only if the keyframe is inside the frame range
+    # (Deforum never reads the value of a keyframe it drops).
+    problem: tuple[str, int | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,7 @@ class _Item:
     start: int  # the item's text is text[start:end]
     end: int
     colon: int | None  # first top-level ':' (absolute), if any
+    second: int | None  # second top-level ':', if any (Deforum reads up to it)
 
 
 def _error(
@@ -160,6 +170,7 @@ def _split(text: str) -> list[_Item]:
     quote_start = 0
     item_start = 0
     colon: int | None = None
+    second: int | None = None
     for match in _DELIMITERS.finditer(text):
         char, position = match.group(), match.start()
         if quote is not None:
@@ -179,21 +190,17 @@ def _split(text: str) -> list[_Item]:
         elif opened:
             continue  # ',' and ':' inside parentheses belong to the value
         elif char == ",":
-            items.append(_Item(item_start, position, colon))
-            item_start, colon = position + 1, None
+            items.append(_Item(item_start, position, colon, second))
+            item_start, colon, second = position + 1, None, None
         elif colon is None:
             colon = position
-        else:
-            raise _error(
-                "a second ':' in one keyframe: is a comma missing between keyframes?",
-                text,
-                position,
-            )
+        elif second is None:
+            second = position
     if quote is not None:
         raise _error(f"this {quote} is never closed: add a closing {quote}", text, quote_start)
     if opened:
         raise _error("this '(' is never closed: add ')'", text, opened[-1])
-    items.append(_Item(item_start, len(text), colon))
+    items.append(_Item(item_start, len(text), colon, second))
     return items
 
 
@@ -205,10 +212,12 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _compile(text: str, start: int, end: int, variables: tuple[str, ...]) -> Expression:
+def _compile(
+    text: str, start: int, end: int, variables: tuple[str, ...], allow_nan: bool = False
+) -> Expression:
     """Compile ``text[start:end]`` with quotes blanked out (so positions stay true)."""
     try:
-        return compile_expression(text[start:end].translate(_QUOTES), variables, start)
+        return compile_expression(text[start:end].translate(_QUOTES), variables, start, allow_nan)
     except ExpressionError as error:
         raise _error(error.problem, text, error.position) from None
 
@@ -221,19 +230,29 @@ def _decimal_comma(text: str, items: list[_Item], index: int) -> ScheduleError |
         return None
     before = items[index - 1]
     value_start = before.start if before.colon is None else before.colon + 1
-    whole = text[value_start : before.end].translate(_QUOTES).strip().strip("()").strip()
+    value_end = before.end if before.second is None else before.second
+    whole = text[value_start:value_end].translate(_QUOTES).strip().strip("()").strip()
     if not re.fullmatch(r"[+-]?\d+", whole):
         return None
     return _error(f"decimal comma: write {whole}.{digits}", text, before.end)
 
 
+def _one_line(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 @functools.lru_cache(maxsize=512)
-def _parse(text: str, strings: bool) -> tuple[_Keyframe, ...]:
-    """The keyframes in written order; frame keys stay expressions until max_frames is known."""
+def _parse(text: str, strings: bool) -> tuple[tuple[_Keyframe, ...], tuple[str, ...]]:
+    """The keyframes in written order and the warnings about how they were read.
+
+    Frame keys stay expressions until max_frames is known.
+    """
     items = _split(text)
     if not text.strip():
         raise _error("the schedule is empty: write e.g. 0: (1)", text, None)
     keyframes: list[_Keyframe] = []
+    notes: list[str] = []
     bare = len(items) == 1 and items[0].colon is None
     for index, item in enumerate(items):
         start, end = _strip_span(text, item.start, item.end)
@@ -242,7 +261,7 @@ def _parse(text: str, strings: bool) -> tuple[_Keyframe, ...]:
                 continue  # a trailing comma
             raise _error("empty keyframe between commas: remove the extra ','", text, item.start)
         if bare:
-            key, key_start = compile_expression("0", _KEY_VARIABLES, 0), start
+            key, key_start, key_end = compile_expression("0", _KEY_VARIABLES, 0), start, start
             value_start, value_end = start, end
         elif item.colon is None:
             hint = _decimal_comma(text, items, index)
@@ -257,31 +276,58 @@ def _parse(text: str, strings: bool) -> tuple[_Keyframe, ...]:
                 key = compile_expression(str(int(text[key_start:key_end])), _KEY_VARIABLES, 0)
             else:
                 key = _compile(text, key_start, key_end, _KEY_VARIABLES)
-            value_start, value_end = _strip_span(text, item.colon + 1, end)
-            if value_start == value_end:
-                raise _error("the value after ':' is missing", text, item.colon + 1)
-        raw = text[value_start:value_end]
-        if strings:
-            keyframes.append(_Keyframe(key, key_start, _string_value(raw), value_start, None, None))
-        elif _PLAIN_NUMBER.fullmatch(raw):
-            number = float(raw.strip().strip("()"))
-            if not math.isfinite(number):
-                raise _error(f"the number {raw.strip()[:20]} is too large", text, value_start)
-            keyframes.append(_Keyframe(key, key_start, raw, value_start, number, None))
-        else:
-            formula = _compile(text, value_start, value_end, VARIABLES)
-            literal = formula.literal
-            keyframes.append(
-                _Keyframe(
-                    key,
-                    key_start,
-                    raw,
-                    value_start,
-                    literal,
-                    None if literal is not None else formula,
+            value_end_limit = end if item.second is None else item.second
+            value_start, value_end = _strip_span(text, item.colon + 1, value_end_limit)
+        key_text = text[key_start:key_end] if not bare else "0"
+        keyframe = _value(text, key, key_text, key_start, value_start, value_end, strings)
+        if item.second is not None:
+            if value_start == value_end or keyframe.problem is not None:
+                raise _error(
+                    "a second ':' in one keyframe: is a comma missing between keyframes?",
+                    text,
+                    item.second,
                 )
+            read = _one_line(text[value_start:value_end], 40)
+            read = read if read.startswith("(") and read.endswith(")") else f"({read})"
+            notes.append(
+                f"keyframe {_quote(_one_line(text[start:end]), None)} has two colons; "
+                f"read as {_one_line(key_text, 30)}: {read}, as Deforum does"
             )
-    return tuple(keyframes)
+        keyframes.append(keyframe)
+    return tuple(keyframes), tuple(notes)
+
+
+def _value(
+    text: str,
+    key: Expression,
+    key_text: str,
+    key_start: int,
+    start: int,
+    end: int,
+    strings: bool,
+) -> _Keyframe:
+    """One keyframe; a value that cannot be read is kept as its problem, raised if used."""
+    raw = text[start:end]
+    number: float | None = None
+    formula: Expression | None = None
+    problem: tuple[str, int | None] | None = None
+    if start == end:
+        problem = ("the value after ':' is missing", start)
+    elif strings:
+        raw = _string_value(raw)
+    elif _PLAIN_NUMBER.fullmatch(raw):
+        number = float(raw.strip().strip("()"))
+        if not math.isfinite(number):
+            number, problem = None, (f"the number {raw.strip()[:20]} is too large", start)
+    else:
+        try:
+            formula = _compile(text, start, end, VARIABLES, allow_nan=True)
+        except ScheduleError as error:
+            problem = (error.problem, error.position)
+        else:
+            number = formula.literal
+            formula = None if number is not None else formula
+    return _Keyframe(key, key_text, key_start, raw, start, number, formula, problem)
 
 
 def _string_value(raw: str) -> str:
@@ -292,6 +338,14 @@ def _string_value(raw: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         value = value[1:-1]
     return value
+
+
+def _raise_problem(text: str, keyframes: Sequence[_Keyframe]) -> None:
+    """Raise the first unreadable value among ``keyframes`` (in written order), if any."""
+    for keyframe in sorted(keyframes, key=lambda k: k.value_position):
+        if keyframe.problem is not None:
+            problem, position = keyframe.problem
+            raise _error(problem, text, position)
 
 
 def _check_text(text: object) -> None:
@@ -325,15 +379,65 @@ def _frames(
                 frame_value = key.evaluate_at(0.0, variables)
             except ExpressionError as error:
                 raise _error(error.problem.split(" at frame")[0], text, error.position) from None
-        if abs(frame_value) > MAX_FRAME_NUMBER:
-            raise _error(
-                f"frame {frame_value:.0f} is out of range (at most {MAX_FRAME_NUMBER})",
-                text,
-                keyframe.key_position,
-            )
         by_frame[int(frame_value)] = keyframe  # int() truncates, as Deforum does
     frames = sorted(by_frame)
     return frames, [by_frame[frame] for frame in frames]
+
+
+def _kept(
+    text: str, keyframes: tuple[_Keyframe, ...], max_frames: int, seed: int, notes: list[str]
+) -> tuple[list[int], list[_Keyframe]]:
+    """The keyframes inside frames 0 .. max_frames-1; Deforum drops the others, and so do we."""
+    frames, ordered = _frames(text, keyframes, max_frames, seed)
+    inside = [i for i, frame in enumerate(frames) if 0 <= frame < max_frames]
+    outside = [i for i, frame in enumerate(frames) if not 0 <= frame < max_frames]
+    span = f"frames 0–{max_frames - 1} (max_frames {max_frames})"
+    if not inside:
+        value = _one_line(ordered[0].value, 30)
+        value = value if value.startswith("(") else f"({value})"
+        raise _error(
+            f"every keyframe is outside {span}, and Deforum drops those: put a keyframe "
+            f"inside, e.g. 0: {value}",
+            text,
+            min(k.key_position for k in ordered),
+        )
+    if outside:
+        named = sorted(outside, key=lambda i: ordered[i].key_position)
+        names = [_key_name(ordered[i], frames[i]) for i in named[:6]]
+        if len(named) > 6:
+            names.append(f"{len(named) - 6} more")
+        one = len(named) == 1
+        notes.append(
+            f"keyframe{'' if one else 's'} {', '.join(names)} {'is' if one else 'are'} "
+            f"outside {span}: dropped, as Deforum does"
+        )
+    kept_frames = [frames[i] for i in inside]
+    kept = [ordered[i] for i in inside]
+    _raise_problem(text, kept)
+    return kept_frames, kept
+
+
+def _key_name(keyframe: _Keyframe, frame: int) -> str:
+    """A dropped key for a warning: as written, with its frame when that was computed."""
+    written = _one_line(keyframe.key_text, 30)
+    if _PLAIN_INTEGER.fullmatch(keyframe.key_text) or abs(frame) > MAX_FRAME_NUMBER:
+        return written
+    return f"{written} (frame {frame})"
+
+
+def _frame_ranges(frames: Sequence[int]) -> str:
+    """``[0, 1, 2, 3, 7]`` -> ``frames 0–3, 7`` (sorted input)."""
+    runs: list[list[int]] = []
+    for frame in frames:
+        if runs and frame == runs[-1][1] + 1:
+            runs[-1][1] = frame
+        else:
+            runs.append([frame, frame])
+    parts = [str(a) if a == b else f"{a}–{b}" for a, b in runs[:8]]
+    if len(runs) > 8:
+        parts.append("…")
+    one = len(frames) == 1
+    return f"frame{'' if one else 's'} {', '.join(parts)}"
 
 
 class _Evaluator:
@@ -346,6 +450,7 @@ class _Evaluator:
         self.work = 0
 
     def formula(self, expression: Expression, frames: FloatArray) -> FloatArray:
+        """The expression's values on ``frames``; NaN is returned, infinity refused."""
         self.work += expression.size * len(frames)
         if self.work > MAX_WORK:
             raise _error(
@@ -355,29 +460,98 @@ class _Evaluator:
                 expression.offset,
             )
         try:
-            return expression.evaluate(frames, self.variables)
+            return expression.evaluate(frames, self.variables, allow_nan=True)
         except ExpressionError as error:
             raise _error(error.problem, self.text, error.position, error.frame) from None
 
 
-def _knot_value(evaluator: _Evaluator, frame: int, keyframe: _Keyframe) -> float:
-    """The keyframe's own value at its frame (a formula is evaluated there)."""
-    if keyframe.number is not None:
-        return keyframe.number
-    assert keyframe.formula is not None
-    return float(evaluator.formula(keyframe.formula, np.array([float(frame)]))[0])
-
-
-def _evaluate(text: str, max_frames: int, seed: int, interpolation: str) -> FloatArray:
-    keyframes = _parse(text, False)
-    frames, ordered = _frames(text, keyframes, max_frames, seed)
+def _evaluate(
+    text: str, max_frames: int, seed: int, interpolation: str, notes: list[str]
+) -> FloatArray:
+    keyframes, parse_notes = _parse(text, False)
+    notes.extend(parse_notes)
+    frames, ordered = _kept(text, keyframes, max_frames, seed, notes)
     evaluator = _Evaluator(text, max_frames, seed)
-    knots: dict[int, float] = {}
+    ends = [*frames[1:], max_frames]
+    out = np.full(max_frames, np.nan, dtype=np.float64)
+    with np.errstate(all="ignore"):  # overflow is caught below, with the frame named
+        spans = []
+        for start, end, keyframe in zip(frames, ends, ordered, strict=True):
+            if keyframe.formula is not None:
+                values = evaluator.formula(keyframe.formula, np.arange(start, end, dtype=float))
+                out[start:end] = values
+                spans.append((start, end, keyframe.formula))
+        if spans:
+            _fill_nan(out, frames, ordered, spans, evaluator, notes)
+        knots = [
+            float(out[frame]) if keyframe.number is None else keyframe.number
+            for frame, keyframe in zip(frames, ordered, strict=True)
+        ]
+        _fill_numbers(out, frames, ordered, knots, interpolation)
+    if not np.isfinite(out).all():  # e.g. a ramp between two huge numbers overflowed
+        bad = int(np.argmin(np.isfinite(out)))
+        raise _error(f"the value at frame {bad} is not a finite number", text, None, bad)
+    return out
 
-    def knot(index: int) -> float:
-        if index not in knots:
-            knots[index] = _knot_value(evaluator, frames[index], ordered[index])
-        return knots[index]
+
+def _fill_nan(
+    out: FloatArray,
+    frames: list[int],
+    ordered: list[_Keyframe],
+    spans: list[tuple[int, int, Expression]],
+    evaluator: _Evaluator,
+    notes: list[str],
+) -> None:
+    """Fill the frames where an expression is NaN as Deforum does, and say which.
+
+    Deforum's series holds each number at its keyframe and each expression's values;
+    pandas' ``interpolate(limit_direction='both')`` then draws straight lines across the
+    gaps and holds the nearest value at the ends.
+    """
+    index = np.arange(len(out))
+    missing = np.isnan(out)
+    for frame, keyframe in zip(frames, ordered, strict=True):
+        if keyframe.number is not None:
+            missing[frame] = False  # a numeric keyframe's own frame is written below
+    in_spans = np.zeros(len(out), dtype=bool)
+    for start, end, _ in spans:
+        in_spans[start:end] = True
+    missing &= in_spans
+    if not missing.any():
+        return
+    first = int(np.argmax(missing))
+    culprit = next(formula for start, end, formula in spans if start <= first < end)
+    reason = culprit.diagnose(float(first), evaluator.variables)
+    known = out.copy()
+    for frame, keyframe in zip(frames, ordered, strict=True):
+        if keyframe.number is not None:
+            known[frame] = keyframe.number
+    valid = ~np.isnan(known)
+    if not valid.any():
+        raise _error(
+            f"{reason.problem}; the value is not a number on any frame, so there is "
+            "nothing to fill it from: change the expression",
+            evaluator.text,
+            reason.position,
+            first,
+        )
+    out[missing] = np.interp(index[missing], index[valid], known[valid])
+    notes.append(
+        f"not a number on {_frame_ranges(index[missing].tolist())} ({reason.problem}); "
+        "filled from the neighbouring frames, as Deforum does"
+    )
+
+
+def _fill_numbers(
+    out: FloatArray,
+    frames: list[int],
+    ordered: list[_Keyframe],
+    knots: list[float],
+    interpolation: str,
+) -> None:
+    """Write the segments that start at numeric keyframes (and the frames before the first)."""
+    max_frames = len(out)
+    out[: frames[0]] = knots[0]
 
     def slope(index: int) -> float:
         """Cubic tangent at keyframe ``index``: PCHIP inside a run of numbers, else flat."""
@@ -386,62 +560,41 @@ def _evaluate(text: str, max_frames: int, seed: int, interpolation: str) -> Floa
         if ordered[index].number is None:
             return 0.0
         h0, h1 = frames[index] - frames[index - 1], frames[index + 1] - frames[index]
-        d0 = (knot(index) - knot(index - 1)) / h0
-        d1 = (knot(index + 1) - knot(index)) / h1
+        d0 = (knots[index] - knots[index - 1]) / h0
+        d1 = (knots[index + 1] - knots[index]) / h1
         if not (math.isfinite(d0) and math.isfinite(d1)) or d0 * d1 <= 0:
             return 0.0
         w1, w2 = 2 * h1 + h0, h1 + 2 * h0
         return (w1 + w2) / (w1 / d0 + w2 / d1)
 
-    out = np.empty(max_frames, dtype=np.float64)
-    with np.errstate(all="ignore"):  # overflow is caught below, with the frame named
-        _fill(out, frames, ordered, evaluator, knot, slope, interpolation)
-    if not np.isfinite(out).all():  # e.g. a ramp between two huge numbers overflowed
-        bad = int(np.argmin(np.isfinite(out)))
-        raise _error(f"the value at frame {bad} is not a finite number", text, None, bad)
-    return out
-
-
-def _fill(
-    out: FloatArray,
-    frames: list[int],
-    ordered: list[_Keyframe],
-    evaluator: _Evaluator,
-    knot: Callable[[int], float],
-    slope: Callable[[int], float],
-    interpolation: str,
-) -> None:
-    """Write every segment's values into ``out``."""
-    max_frames = len(out)
-    if frames[0] > 0:
-        out[: min(frames[0], max_frames)] = knot(0)
     for index, (frame, keyframe) in enumerate(zip(frames, ordered, strict=True)):
-        last = index + 1 == len(frames)
-        start = max(frame, 0)
-        end = max_frames if last else min(frames[index + 1], max_frames)
-        if start >= end:
-            continue
         if keyframe.formula is not None:
-            out[start:end] = evaluator.formula(
-                keyframe.formula, np.arange(start, end, dtype=np.float64)
-            )
             continue
-        value = knot(index)
+        last = index + 1 == len(frames)
+        end = max_frames if last else frames[index + 1]
+        value = knots[index]
         if last or interpolation == "step":
-            out[start:end] = value
+            out[frame:end] = value
             continue
-        target, width = knot(index + 1), frames[index + 1] - frame
-        s = (np.arange(start, end, dtype=np.float64) - frame) / width
+        target, width = knots[index + 1], end - frame
+        s = (np.arange(frame, end, dtype=np.float64) - frame) / width
         if interpolation == "linear":
-            out[start:end] = value + (target - value) * s
+            out[frame:end] = value + (target - value) * s
         else:  # cubic Hermite
             s2, s3 = s * s, s * s * s
-            out[start:end] = (
+            out[frame:end] = (
                 (2 * s3 - 3 * s2 + 1) * value
                 + (s3 - 2 * s2 + s) * width * slope(index)
                 + (3 * s2 - 2 * s3) * target
                 + (s3 - s2) * width * slope(index + 1)
             )
+
+
+def _report(notes: list[str], field: str | None, warnings: list[str] | None) -> None:
+    """Append ``notes`` to ``warnings`` (when given), each line starting with the field."""
+    if warnings is not None:
+        prefix = f"{field}: " if field else ""
+        warnings.extend(prefix + note for note in notes)
 
 
 def evaluate_schedule_array(
@@ -451,8 +604,10 @@ def evaluate_schedule_array(
     *,
     field: str | None = None,
     interpolation: str = "linear",
+    warnings: list[str] | None = None,
 ) -> FloatArray:
     """Like :func:`evaluate_schedule`, returning a float64 numpy array."""
+    notes: list[str] = []
     try:
         max_frames = _check_arguments(text, max_frames)
         if interpolation not in INTERPOLATIONS:
@@ -461,9 +616,11 @@ def evaluate_schedule_array(
                 text,
                 None,
             )
-        return _evaluate(text, max_frames, int(seed), interpolation)
+        return _evaluate(text, max_frames, int(seed), interpolation, notes)
     except ScheduleError as error:
         raise error.with_field(field) from None
+    finally:
+        _report(notes, field, warnings)
 
 
 def evaluate_schedule(
@@ -473,29 +630,42 @@ def evaluate_schedule(
     *,
     field: str | None = None,
     interpolation: str = "linear",
+    warnings: list[str] | None = None,
 ) -> list[float]:
     """Per-frame values of a Deforum schedule for frames 0 .. max_frames-1.
 
-    ``seed`` is the ``s`` in expressions; ``field`` names the setting in error messages;
-    ``interpolation`` is one of :data:`INTERPOLATIONS`. Raises :class:`ScheduleError`.
+    ``seed`` is the ``s`` in expressions; ``field`` names the setting in messages;
+    ``interpolation`` is one of :data:`INTERPOLATIONS`. Where Deforum reads the text
+    differently from its plain meaning (two colons, keyframes outside the range, NaN
+    frames) we read it Deforum's way and append one line per case to ``warnings`` (when
+    given). Raises :class:`ScheduleError`.
     """
     array = evaluate_schedule_array(
-        text, max_frames, seed, field=field, interpolation=interpolation
+        text, max_frames, seed, field=field, interpolation=interpolation, warnings=warnings
     )
     return [float(value) for value in array.tolist()]
 
 
 def evaluate_string_schedule(
-    text: str, max_frames: int, *, field: str | None = None, seed: int = 0
+    text: str,
+    max_frames: int,
+    *,
+    field: str | None = None,
+    seed: int = 0,
+    warnings: list[str] | None = None,
 ) -> list[str]:
     """Per-frame values of a text schedule (sampler, checkpoint, clip skip).
 
     Each value holds from its keyframe until the next (the first holds before it, the
     last after it); one pair of parentheses and one pair of quotes around it are removed.
+    Keyframes outside the range are dropped with a warning, as in :func:`evaluate_schedule`.
     """
+    notes: list[str] = []
     try:
         max_frames = _check_arguments(text, max_frames)
-        frames, ordered = _frames(text, _parse(text, True), max_frames, seed)
+        keyframes, parse_notes = _parse(text, True)
+        notes.extend(parse_notes)
+        frames, ordered = _kept(text, keyframes, max_frames, seed, notes)
         out: list[str] = []
         index = 0
         for frame in range(max_frames):
@@ -505,6 +675,8 @@ def evaluate_string_schedule(
         return out
     except ScheduleError as error:
         raise error.with_field(field) from None
+    finally:
+        _report(notes, field, warnings)
 
 
 def evaluate_frame_key(
@@ -514,7 +686,16 @@ def evaluate_frame_key(
     try:
         max_frames = _check_arguments(key, max_frames)
         keyframe_text = f"{key}: 0"
-        frames, _ = _frames(keyframe_text, _parse(keyframe_text, False), max_frames, seed)
+        keyframes, notes = _parse(keyframe_text, False)
+        if notes:  # a ':' in the key made the text read as two colons
+            raise _error("a frame key cannot contain ':'", key, key.find(":"))
+        frames, ordered = _frames(keyframe_text, keyframes, max_frames, seed)
+        if abs(frames[0]) > MAX_FRAME_NUMBER:
+            raise _error(
+                f"frame {frames[0]} is out of range (at most {MAX_FRAME_NUMBER})",
+                keyframe_text,
+                ordered[0].key_position,
+            )
         return frames[0]
     except ScheduleError as error:
         raise ScheduleError(
@@ -529,7 +710,8 @@ def check_schedule(text: str, *, field: str | None = None, strings: bool = False
     """Raise :class:`ScheduleError` if ``text`` cannot be read (frame count not needed)."""
     try:
         _check_text(text)
-        _parse(text, strings)
+        keyframes, _ = _parse(text, strings)
+        _raise_problem(text, keyframes)
     except ScheduleError as error:
         raise error.with_field(field) from None
 
@@ -539,7 +721,8 @@ def is_schedule_string(text: str) -> bool:
     if not isinstance(text, str):
         return False
     try:
-        _parse(text, False)
+        keyframes, _ = _parse(text, False)
+        _raise_problem(text, keyframes)
     except ScheduleError:
         return False
     return any(item.colon is not None for item in _split(text))

@@ -17,7 +17,7 @@ from deforum_blender.core.schedules import (
     format_schedule,
     is_schedule_string,
 )
-from tests.core.test_schedules import deforum_numeric_reference
+from tests.core.test_schedules import deforum_numeric_reference, deforum_reference
 
 PROPERTY_SETTINGS = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -134,10 +134,19 @@ def test_numeric_keyframes_give_deforums_values_inside_the_range(
     case: tuple[str, int],
 ) -> None:
     text, max_frames = case
-    values = evaluate_schedule(text, max_frames)
-    # Deforum drops keyframes outside the range; where none are outside, we must agree.
     keys = [int(part.split(":")[0]) for part in text.split(", ")]
-    if all(0 <= key < max_frames for key in keys) and "e" not in text.lower():
+    outside = sorted({key for key in keys if not 0 <= key < max_frames})
+    if len(outside) == len(set(keys)):
+        with pytest.raises(ScheduleError, match="every keyframe is outside"):
+            evaluate_schedule(text, max_frames)
+        return
+    warnings: list[str] = []
+    values = evaluate_schedule(text, max_frames, warnings=warnings)
+    # Deforum drops keyframes outside the range, and so do we, saying which.
+    assert len(warnings) == (1 if outside else 0)
+    for key in outside[:6]:
+        assert f" {key}" in warnings[0]
+    if "e" not in text.lower():
         reference = deforum_numeric_reference(text, max_frames)
         assert values == pytest.approx(reference, rel=1e-12, abs=1e-9)
     # Every keyframe inside the range keeps its own value (the last duplicate wins).
@@ -147,6 +156,43 @@ def test_numeric_keyframes_give_deforums_values_inside_the_range(
             last = [p for p in text.split(", ") if int(p.split(":")[0]) == key][-1]
             number = float(last.split(":")[1].replace('"', "").strip(" ()"))
             assert values[key] == number
+
+
+# Values Deforum reads as expressions, some of them NaN on some frames.
+EXPRESSIONS = ["t/4", "(t-{k})**0.5", "sqrt(({k}-t)*(t-{j}))", "2*sin(t/{j})", "-{k}+t*t"]
+
+
+@st.composite
+def deforum_schedules(draw: st.DrawFn) -> tuple[str, int]:
+    """Numbers and expressions, some keys outside the range, always a keyframe at 0."""
+    max_frames = draw(st.integers(1, 30))
+    parts = []
+    for frame in [0, *draw(st.lists(st.integers(-5, 40), max_size=6))]:
+        if draw(st.booleans()):
+            value = str(draw(st.integers(-50, 50)) / 4)
+        else:
+            template = draw(st.sampled_from(EXPRESSIONS))
+            value = template.format(k=draw(st.integers(0, 30)), j=draw(st.integers(1, 30)))
+        colons = draw(st.sampled_from(["{}: ({})", "{}:{}", "{}: 0: ({})"]))
+        parts.append(colons.format(frame, value))
+    return ", ".join(parts), max_frames
+
+
+@PROPERTY_SETTINGS
+@given(deforum_schedules())
+def test_schedules_give_deforums_values_with_nan_frames_and_dropped_keys(
+    case: tuple[str, int],
+) -> None:
+    text, max_frames = case
+    reference = np.asarray(deforum_reference(text, max_frames, seed=3))
+    try:
+        values = evaluate_schedule(text, max_frames, seed=3)
+    except ScheduleError as error:
+        # Only where Deforum itself has nothing to fill from.
+        assert "not a number on any frame" in str(error)
+        assert np.isnan(reference).all()
+    else:
+        np.testing.assert_allclose(values, reference, rtol=1e-12, atol=1e-12)
 
 
 series = st.one_of(

@@ -55,6 +55,40 @@ def deforum_numeric_reference(text: str, max_frames: int) -> list[float]:
     return list(np.interp(np.arange(max_frames), inside, [keyframes[frame] for frame in inside]))
 
 
+def deforum_reference(text: str, max_frames: int, seed: int = 0) -> list[float]:
+    """Deforum's parse_key_frames and get_inbetweens re-implemented (an oracle).
+
+    Split on every comma and colon and take the text between the first two colons;
+    keyframes outside 0 .. max_frames-1 are never visited; a number is set at its frame,
+    an expression on every frame up to the next keyframe (numpy stands in for numexpr);
+    then the ends take the first and last valid values and the NaN in between are filled
+    linearly, as pandas' ``interpolate(limit_direction='both')``. Test strings only.
+    """
+    scope = {"max_f": max_frames - 1, "s": seed}
+    keyframes: dict[int, str] = {}
+    for part in text.split(","):
+        param = part.split(":")
+        keyframes[int(eval(param[0].strip().strip('"'), dict(scope)))] = param[1].strip()
+    functions = {"sqrt": np.sqrt, "sin": np.sin, "abs": np.abs}
+    series = np.full(max_frames, np.nan)
+    value, is_number = "", False
+    for frame in range(max_frames):
+        if frame in keyframes:
+            value = keyframes[frame]
+            clean = re.sub("[\"'()]", "", value)
+            is_number = bool(re.match(r"^(?=.)([+-]?([0-9]*)(\.([0-9]+))?)$", clean))
+            if is_number:
+                series[frame] = float(clean)
+        if not is_number:
+            t = np.float64(frame)
+            with np.errstate(all="ignore"):
+                series[frame] = eval(value, {**functions, **scope, "t": t})
+    valid = np.flatnonzero(~np.isnan(series))
+    if valid.size == 0:  # Deforum fails here (no first valid index): all NaN
+        return list(series)
+    return list(np.interp(np.arange(max_frames), valid, series[valid]))
+
+
 # --- Deforum's behaviour for valid input ------------------------------------------------
 
 
@@ -153,7 +187,7 @@ def test_string_schedules_strip_quotes_and_keep_commas_inside_quotes() -> None:
     assert evaluate_string_schedule('0: ("Euler a")', 2) == ["Euler a", "Euler a"]
     assert evaluate_string_schedule("0: (2), 1: (1)", 3) == ["2", "1", "1"]
     assert evaluate_string_schedule('0: ("a, b"), 2: (c)', 3) == ["a, b", "a, b", "c"]
-    assert evaluate_string_schedule('5: ("{video_mask}")', 2) == ["{video_mask}"] * 2
+    assert evaluate_string_schedule('5: ("{video_mask}")', 7) == ["{video_mask}"] * 7
 
 
 # --- improvements over Deforum ----------------------------------------------------------
@@ -175,14 +209,160 @@ def test_commas_inside_parentheses_are_function_arguments() -> None:
     assert evaluate_schedule("0: (clip(t, 1, 2))", 4) == [1.0, 1.0, 2.0, 2.0]
 
 
-def test_keyframes_past_the_end_still_shape_the_ramp() -> None:
-    assert evaluate_schedule("0: (0), 20: (1)", 11)[-1] == pytest.approx(0.5)
-    # An expression keyframe past the end gives the ramp its target value too.
-    assert evaluate_schedule("0: (0), 8: (t/4)", 5) == [0.0, 0.25, 0.5, 0.75, 1.0]
+def test_keyframes_past_the_end_are_dropped_with_a_warning() -> None:
+    warnings: list[str] = []
+    values = evaluate_schedule("0: (0), 20: (1)", 11, field="zoom", warnings=warnings)
+    assert values == [0.0] * 11  # no ramp towards frame 20: frame 0's value holds
+    assert warnings == [
+        "zoom: keyframe 20 is outside frames 0–10 (max_frames 11): dropped, as Deforum does"
+    ]
+    assert evaluate_schedule("0: (0), 8: (t/4)", 5) == [0.0] * 5
+    # A keyframe at max_frames is already past the end; max_f is the last frame.
+    assert evaluate_schedule('0: (0), 4: (4), "max_f+1": (9)', 5) == [0, 1, 2, 3, 4]
 
 
-def test_keyframes_before_frame_zero_shape_the_ramp() -> None:
-    assert evaluate_schedule("-2: (0), 2: (4)", 3) == [2.0, 3.0, 4.0]
+def test_keyframes_before_frame_zero_are_dropped_with_a_warning() -> None:
+    warnings: list[str] = []
+    assert evaluate_schedule("-2: (0), 2: (4)", 3, warnings=warnings) == [4.0, 4.0, 4.0]
+    assert warnings == [
+        "keyframe -2 is outside frames 0–2 (max_frames 3): dropped, as Deforum does"
+    ]
+
+
+def test_dropped_keyframes_are_all_named_with_their_computed_frames() -> None:
+    warnings: list[str] = []
+    text = '0: (1), 30: (2), "max_f+5": (3), -1: (4)'
+    evaluate_schedule(text, 10, field="noise_schedule", warnings=warnings)
+    assert warnings == [
+        'noise_schedule: keyframes 30, "max_f+5" (frame 14), -1 are outside frames 0–9 '
+        "(max_frames 10): dropped, as Deforum does"
+    ]
+
+
+def test_every_keyframe_outside_the_range_is_an_error_naming_the_field_and_the_fix() -> None:
+    with pytest.raises(ScheduleError) as caught:
+        evaluate_schedule("20: (0.5), 40: (0.7)", 10, field="strength_schedule")
+    message = str(caught.value)
+    assert message.startswith('strength_schedule: schedule "20: (0.5), 40: (0.7)" at position 0')
+    assert "every keyframe is outside frames 0–9 (max_frames 10)" in message
+    assert "put a keyframe inside, e.g. 0: (0.5)" in message
+    with pytest.raises(ScheduleError, match="every keyframe is outside"):
+        evaluate_string_schedule('12: ("Euler a")', 10)
+
+
+def test_the_value_of_a_dropped_keyframe_is_never_read_as_in_deforum() -> None:
+    warnings: list[str] = []
+    assert evaluate_schedule("0: (1), 50: (oops)", 3, warnings=warnings) == [1.0] * 3
+    assert len(warnings) == 1 and "keyframe 50" in warnings[0]
+    with pytest.raises(ScheduleError, match="unknown name 'oops'") as caught:
+        evaluate_schedule("0: (1), 50: (oops)", 60)
+    assert caught.value.position == 13
+    with pytest.raises(ScheduleError, match="unknown name 'oops'"):
+        check_schedule("0: (1), 50: (oops)")  # no frame count: every value must read
+    assert not is_schedule_string("0: (1), 50: (oops)")
+
+
+def test_string_schedules_drop_keyframes_outside_the_range_too() -> None:
+    warnings: list[str] = []
+    text = '0: ("Euler a"), 5: ("DPM++ 2M")'
+    assert (
+        evaluate_string_schedule(text, 3, field="sampler_schedule", warnings=warnings)
+        == ["Euler a"] * 3
+    )
+    assert warnings == [
+        "sampler_schedule: keyframe 5 is outside frames 0–2 (max_frames 3): dropped, "
+        "as Deforum does"
+    ]
+
+
+def test_warnings_are_dropped_silently_when_no_list_is_given() -> None:
+    assert evaluate_schedule("0: 0: (0.5), 9: (1)", 3) == [0.0, 0.0, 0.0]
+    assert evaluate_string_schedule("0: (a), 9: (b)", 2) == ["a", "a"]
+
+
+# --- two colons and NaN frames, read as Deforum reads them ------------------------------
+
+
+def test_a_keyframe_with_two_colons_reads_the_text_between_them_as_deforum_does() -> None:
+    warnings: list[str] = []
+    values = evaluate_schedule(
+        "0: 0: (0.5), 4: (1)", 5, field="strength_schedule", warnings=warnings
+    )
+    assert values == [0.0, 0.25, 0.5, 0.75, 1.0]  # frame 0 is 0, not 0.5
+    assert warnings == [
+        'strength_schedule: keyframe "0: 0: (0.5)" has two colons; read as 0: (0), as Deforum does'
+    ]
+    assert evaluate_schedule("0: (0.5): 1: 7", 2) == [0.5, 0.5]  # the rest is ignored
+    assert evaluate_schedule("0: (0.5): 1: 7", 2) == deforum_reference("0: (0.5): 1: 7", 2)
+    warnings.clear()
+    assert evaluate_string_schedule('0: ("Euler a"): x', 2, warnings=warnings) == ["Euler a"] * 2
+    assert warnings == [
+        'keyframe "0: (\\"Euler a\\"): x" has two colons; read as 0: ("Euler a"), as Deforum does'
+    ]
+
+
+def test_two_colons_that_deforum_cannot_read_point_at_the_missing_comma() -> None:
+    with pytest.raises(ScheduleError, match="comma missing") as caught:
+        evaluate_schedule("0:: (1)", 5)
+    assert caught.value.position == 2
+
+
+def test_nan_frames_are_filled_from_their_neighbours_with_a_warning() -> None:
+    warnings: list[str] = []
+    text = "0: ((t-5)**0.5)"
+    values = evaluate_schedule(text, 9, field="noise_schedule", warnings=warnings)
+    assert values == pytest.approx([0.0] * 6 + [1.0, math.sqrt(2), math.sqrt(3)])
+    assert values == pytest.approx(deforum_reference(text, 9))
+    assert warnings == [
+        "noise_schedule: not a number on frames 0–4 (a negative number to a fractional "
+        "power at frame 0 in '(t-5)**0.5'); filled from the neighbouring frames, as Deforum does"
+    ]
+
+
+def test_a_nan_gap_gets_the_straight_line_between_the_nearest_valid_frames() -> None:
+    warnings: list[str] = []
+    text = "0: (sqrt((t-3)*(t-6)) + t)"  # not a number on frames 4 and 5
+    values = evaluate_schedule(text, 8, warnings=warnings)
+    assert values[3:7] == [3.0, 4.0, 5.0, 6.0]
+    assert values == pytest.approx(deforum_reference(text, 8))
+    assert len(warnings) == 1 and "on frames 4–5 (square root of a negative number" in warnings[0]
+
+
+def test_a_ramp_towards_a_nan_keyframe_runs_to_the_first_valid_frame_after_it() -> None:
+    text = "0: (1), 5: ((t-7)**0.5)"
+    values = evaluate_schedule(text, 10)
+    assert values[:8] == pytest.approx([1 - f / 7 for f in range(8)])
+    assert values == pytest.approx(deforum_reference(text, 10))
+
+
+def test_nan_on_every_frame_is_an_error_with_the_reason() -> None:
+    with pytest.raises(ScheduleError) as caught:
+        evaluate_schedule("0: (sqrt(-1-t))", 4, field="angle")
+    message = str(caught.value)
+    assert "square root of a negative number at frame 0 in 'sqrt(-1-t)'" in message
+    assert "not a number on any frame" in message and message.startswith("angle: ")
+    assert caught.value.position == 4
+    with pytest.raises(ScheduleError, match="not a number on any frame"):
+        evaluate_schedule("0: (sqrt(-1))", 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "frames"),
+    [
+        ("0: (0), 20: (1)", 11),
+        ("0: 0: (0.5), 5: (1)", 10),
+        ("0: (2), 3: (((t-4)*(t-6))**0.5), 9: (1)", 12),
+        ("0: (0), 4: (t*t), 8: (2), 30: (9)", 10),
+        ('-3: (7), 0: (1), 6: (t/2), "max_f+4": (3)', 9),
+        ("0: (0.4), 2: ((t-8)**1.5), 6: (0.1)", 9),
+        ("0: (1), 2: (sqrt(-1)), 4: (3)", 6),  # a constant NaN is filled too
+        ('0:(s), 1:(-1), "max_f-2":(-1), "max_f-1":(s), 99: (5)', 6),
+    ],
+)
+def test_values_match_deforums_parse_key_frames_and_get_inbetweens(text: str, frames: int) -> None:
+    assert evaluate_schedule(text, frames, seed=7) == pytest.approx(
+        deforum_reference(text, frames, seed=7), rel=1e-12
+    )
 
 
 def test_a_missing_frame_zero_keyframe_holds_the_first_value() -> None:
@@ -307,7 +487,7 @@ def test_division_by_zero_names_the_frame() -> None:
 
 def test_domain_errors_and_overflow_name_the_frame() -> None:
     with pytest.raises(ScheduleError, match="square root of a negative number at frame 0"):
-        evaluate_schedule("0: (sqrt(t-1))", 3)
+        evaluate_schedule("0: (sqrt(-1-t))", 3)  # NaN on every frame: nothing to fill from
     with pytest.raises(ScheduleError, match="logarithm of zero at frame 0"):
         evaluate_schedule("0: (log(t))", 3)
     with pytest.raises(ScheduleError, match=r"overflow.* at frame 710"):
@@ -351,7 +531,7 @@ def test_error_messages_are_one_line_even_for_multi_line_schedules() -> None:
 def test_long_schedules_are_quoted_around_the_error_only() -> None:
     text = ", ".join(f"{f}: (1)" for f in range(200)) + ", 999: (bad)"
     with pytest.raises(ScheduleError) as caught:
-        evaluate_schedule(text, 5)
+        evaluate_schedule(text, 1000)
     assert len(str(caught.value)) < 400
     assert "999: (bad)" in str(caught.value)
 
@@ -440,6 +620,15 @@ def test_schedule_command_prints_a_json_list() -> None:
     assert json.loads(result.stdout) == ["Euler a", "Euler a"]
 
 
+def test_schedule_command_prints_how_deforum_read_the_text_on_stderr() -> None:
+    result = run_cli("schedule", "0: (1), 9: (2)", "--frames", "3", "--field", "zoom")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [1.0, 1.0, 1.0]
+    assert result.stderr == (
+        "warning: zoom: keyframe 9 is outside frames 0–2 (max_frames 3): dropped, as Deforum does\n"
+    )
+
+
 def test_schedule_command_reports_bad_input_on_one_line_with_status_2() -> None:
     result = run_cli("schedule", "0: (0,65)", "--frames", "5", "--field", "strength_schedule")
     assert result.returncode == 2
@@ -468,10 +657,18 @@ def test_numpy_integer_frame_counts_are_accepted() -> None:
     assert evaluate_schedule("0: (1)", np.int64(2)) == [1.0, 1.0]  # type: ignore[arg-type]
 
 
-def test_frame_numbers_out_of_range_are_pointed_at() -> None:
+def test_huge_frame_numbers_are_dropped_like_any_key_past_the_end() -> None:
+    warnings: list[str] = []
+    assert evaluate_schedule("0: (1), 9999999999: (2)", 5, warnings=warnings) == [1.0] * 5
+    assert "keyframe 9999999999 is outside" in warnings[0]
+
+
+def test_huge_prompt_frame_keys_are_pointed_at() -> None:
     with pytest.raises(ScheduleError, match="out of range") as caught:
-        evaluate_schedule("0: (1), 9999999999: (2)", 5)
-    assert caught.value.position == 8
+        evaluate_frame_key("9999999999", 5)
+    assert caught.value.position == 0
+    with pytest.raises(ScheduleError, match="cannot contain ':'"):
+        evaluate_frame_key("0:1", 5)
 
 
 def test_errors_stay_on_one_line_when_the_expression_spans_lines() -> None:
