@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         "nothing (default: the scene's Init settings)",
     )
     parser.add_argument(
-        "--depth", choices=("scene", "estimated", "flat"), help="depth source for the 3D warp"
+        "--depth",
+        choices=("scene", "estimated", "flat", "files"),
+        help="depth source for the 3D warp (files: the maps in depth_path)",
     )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     parser.add_argument(
@@ -246,25 +248,15 @@ def set_scene_properties(addon: Addon, scene: Any, own: dict[str, str]) -> list[
 
 
 def export_deforum(addon: Addon, scene: Any, deforum: dict[str, str], path: str) -> list[str]:
-    """Write the render's settings (the scene with the --set changes) as a Deforum file."""
-    job = addon.scene_job.job_from_scene(scene)
+    """Write the render's settings (the scene with the --set changes) as a Deforum file.
+
+    No prompt is needed (the motion and settings are exported); the camera motion uses
+    the same translation scale as the Export button and the render's own settings file.
+    """
+    job = addon.scene_job.job_from_scene(scene, need_prompts=False)
     if deforum:
         job = addon.overrides.apply_overrides(job, deforum)
-    motion = None
-    if job.motion.camera_track is not None:
-        settings = addon.properties.deforum_settings(scene)
-        scale = settings.translation_scale or addon.camera.DEFAULT_TRANSLATION_SCALE
-        track = addon.camera.CameraTrack.from_dict(job.motion.camera_track)
-        motion = addon.camera.deforum_motion(track, scale)
-    data = addon.deforum_settings.export_settings(job, motion=motion)
-    import json
-    import os
-
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=4, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temporary, target)
+    addon.settings_files.write_settings_file(addon.settings_files.job_settings(scene, job), path)
     return list(addon.deforum_settings.export_losses(job))
 
 

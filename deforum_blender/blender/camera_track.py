@@ -279,11 +279,32 @@ def write_camera_track(
     return obj
 
 
-def scene_translation_scale(scene: bpy.types.Scene, rays: tuple[int, int] = (16, 12)) -> float:
+def scene_translation_scale(
+    scene: bpy.types.Scene, rays: tuple[int, int] = (16, 12), *, frame: int | None = None
+) -> float:
     """Deforum translation units per Blender unit for this scene: ``200 ÷`` the median
-    distance (along the view axis) to what the active camera sees now, by ray casts;
-    the documented default (a subject 4 units away) when it sees nothing."""
-    from ..core.camera import default_translation_scale, intrinsics, unproject
+    distance (along the view axis) to what the active camera sees at ``frame`` (default:
+    now), by ray casts; the documented default (a subject 4 units away) when it sees nothing."""
+    if frame is None or frame == scene.frame_current:
+        return _translation_scale_now(scene, rays)
+    with preserved_frame_and_selection(scene, view_layer_of(scene)):
+        scene.frame_set(frame)
+        return _translation_scale_now(scene, rays)
+
+
+def camera_pose_at(scene: bpy.types.Scene, frame: int) -> npt.NDArray[np.float64] | None:
+    """The scene camera's evaluated world matrix at ``frame`` (None without a camera)."""
+    with preserved_frame_and_selection(scene, view_layer_of(scene)):
+        scene.frame_set(frame)
+        camera = scene.camera
+        if camera is None or camera.type != "CAMERA":
+            return None
+        evaluated = camera.evaluated_get(_depsgraph_of(scene, view_layer_of(scene)))
+        return np.array(evaluated.matrix_world, dtype=np.float64)
+
+
+def _translation_scale_now(scene: bpy.types.Scene, rays: tuple[int, int]) -> float:
+    from ..core.camera import default_translation_scale, intrinsics, strip_scale, unproject
 
     camera = scene.camera
     if camera is None or camera.type != "CAMERA":
@@ -299,7 +320,7 @@ def scene_translation_scale(scene: bpy.types.Scene, rays: tuple[int, int] = (16,
         (np.arange(rows) + 0.5) * size.height / rows,
     )
     directions = unproject(k, np.stack([u, v], axis=-1).reshape(-1, 2), 1.0)
-    world = np.array(evaluated.matrix_world, dtype=np.float64)
+    world = strip_scale(np.array(evaluated.matrix_world, dtype=np.float64))
     rotation, origin = world[:3, :3], world[:3, 3]
     depths = []
     for direction in directions:

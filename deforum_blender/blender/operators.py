@@ -50,6 +50,7 @@ from . import progress, sequencer
 from .depth_pass import depth_file, render_scene_depth
 from .scene_job import job_from_scene, output_folder
 from .scene_render import frames_to_render, kept_frame, render_frame, render_scene_guide
+from .settings_files import job_settings, write_settings_file
 from .video_strip import apply_video_strip
 
 T = TypeVar("T")
@@ -91,6 +92,9 @@ class PreparedRender:
     request: RenderRequest
     warnings: list[str] = field(default_factory=list)
     finished_before: int = 0  # frames already on disk (resume)
+    # The render as a Deforum settings file, its camera motion at the scene's translation
+    # scale (the worker knows only the default): written over the worker's at the end.
+    settings: dict[str, Any] | None = None
 
 
 def clear_previous_render(out: Path) -> None:
@@ -180,7 +184,8 @@ def prepare_render(scene: bpy.types.Scene, request: RenderRequest) -> PreparedRe
     strip = apply_video_strip(scene)  # Video Input without a video: the sequencer's strip
     if strip is not None:
         warnings.append(f"Video Input: the video is the sequencer strip {strip.name!r}")
-    job = job_from_scene(scene, warnings=warnings)
+    # A motion preview needs no prompt; a render asks for one (the error says how).
+    job = job_from_scene(scene, warnings=warnings, need_prompts=not request.preview)
     if request.overrides:
         job = apply_overrides(job, request.overrides)
     if request.model:
@@ -209,6 +214,7 @@ def prepare_render(scene: bpy.types.Scene, request: RenderRequest) -> PreparedRe
         request,
         warnings,
         finished_before=len(finished) if request.resume else 0,
+        settings=job_settings(scene, job),
     )
 
 
@@ -257,6 +263,8 @@ class RenderSession:
         """Take one event; True when the render has ended."""
         state = self.progress
         state.update(event)  # frames finished before a resume were counted at the start
+        if event.get("type") == "done" and self.prepared.settings is not None:
+            write_settings_file(self.prepared.settings, self.prepared.out / SETTINGS_FILE)
         if event.get("type") == "frame":
             scene = self.scene()
             if scene is not None:

@@ -37,6 +37,7 @@ from .scene_job import (
     scene_problems,
     schedule_problem,
     seed_keys_unused,
+    seed_text_problem,
 )
 from .sequencer import draw_progress, draw_render_buttons
 
@@ -115,18 +116,22 @@ def camera_motion(scene: bpy.types.Scene) -> dict[str, float] | None:
 # -- drawing helpers ----------------------------------------------------------------------
 
 
-def _draw_per_frame(layout: Any, settings: Any, name: str) -> None:
-    """A per-frame value, and its schedule field when set or when schedules are shown."""
+def _draw_per_frame(layout: Any, settings: Any, name: str, overridden: bool = False) -> Any:
+    """A per-frame value, and its schedule field when set or when schedules are shown.
+
+    Returns the column, for what belongs under the value.
+    """
     schedule = schedule_property_name(name)
     text = str(getattr(settings, schedule)).strip()
     column = layout.column(align=True)
     value = column.row()
-    value.active = not text  # a schedule overrides the value and its keyframes
+    value.active = not text and not overridden  # a schedule overrides the value and its keys
     value.prop(settings, name)
     if text or settings.show_schedules:
         row = column.row()
         row.alert = schedule_problem(settings, name) is not None
         row.prop(settings, schedule, text="Schedule")
+    return column
 
 
 def _draw_problem(layout: Any, problem: Any) -> None:
@@ -308,8 +313,12 @@ class DEFORUM_PT_depth(_DeforumSubPanel):
         layout, _, settings = self.parts(context)
         layout.use_property_split = True
         layout.prop(settings, "depth_source")
+        files = layout.row()
+        files.active = settings.depth_source == "files"
+        files.prop(settings, "depth_path")
         model = layout.row()
-        model.active = settings.depth_source == "estimated"
+        # Depth files go through the same normalisation as the model's predictions.
+        model.active = settings.depth_source in ("estimated", "files")
         model.prop(settings, "depth_model")
         layout.prop(settings, "padding_mode")
         layout.prop(settings, "sampling_mode")
@@ -328,7 +337,13 @@ class DEFORUM_PT_diffusion(_DeforumSubPanel):
         for name in ("steps", "cfg_scale", "strength", "noise", "noise_multiplier"):
             _draw_per_frame(layout, settings, name)
         layout.separator()
-        _draw_per_frame(layout, settings, "seed")
+        full_seed = settings.seed_text.strip()
+        column = _draw_per_frame(layout, settings, "seed", overridden=bool(full_seed))
+        if full_seed or settings.show_schedules:
+            # Seeds above 2**31 - 1 (Deforum's reach 2**32 - 1) live in this text field.
+            row = column.row()
+            row.alert = seed_text_problem(settings) is not None
+            row.prop(settings, "seed_text")
         layout.prop(settings, "seed_behavior")
         iter_n = layout.row()
         iter_n.active = settings.seed_behavior == "iter"
@@ -349,6 +364,12 @@ class DEFORUM_PT_coherence(_DeforumSubPanel):
         layout.prop(settings, "color_coherence")
         if settings.color_coherence == "Image":
             layout.prop(settings, "color_coherence_image_path")
+        matching = layout.column(align=True)
+        matching.active = settings.color_coherence != "None"
+        matching.prop(settings, "legacy_colormatch")
+        video = matching.row()
+        video.active = matching.active and settings.color_coherence == "Video Input"
+        video.prop(settings, "color_coherence_video_every_N_frames")
         _draw_per_frame(layout, settings, "contrast")
         layout.prop(settings, "noise_type")
         perlin = layout.column(align=True)

@@ -31,6 +31,8 @@ _PATH_OPTIONS: Any = {"PATH_SUPPORTS_BLEND_RELATIVE"}
 
 # The Job's own defaults are the settings' defaults: one source of truth.
 _JOB = Job()
+#: The largest value a Blender IntProperty holds (signed 32-bit).
+INT_PROPERTY_MAX = 2**31 - 1
 
 
 def _enum_items(
@@ -488,8 +490,17 @@ class DeforumSettings(bpy.types.PropertyGroup):
         ),
         default=_JOB.seeds.seed,
         min=-1,
-        # An IntProperty holds a signed 32-bit value; larger seeds come from a schedule.
-        max=min(SEED_RANGE - 1, 2**31 - 1),
+        # An IntProperty holds a signed 32-bit value; larger seeds live in seed_text.
+        max=min(SEED_RANGE - 1, INT_PROPERTY_MAX),
+    )
+    seed_text: bpy.props.StringProperty(
+        name="Full Seed",
+        description=(
+            "The master seed as text, for seeds above 2147483647 (Deforum's go up to "
+            "4294967295), which Seed cannot hold; when set it replaces Seed. Clear it to "
+            "use Seed again"
+        ),
+        default="",
     )
     seed_behavior: bpy.props.EnumProperty(
         name="Seed Behavior",

@@ -28,6 +28,7 @@ from ..core.errors import DeforumInputError
 from ..core.job import GROUPS, JOB_VERSION, Job
 from ..core.prompts import NEGATIVE_MARKER
 from ..core.schedules import ScheduleError, check_schedule, evaluate_schedule
+from ..core.seeds import SEED_RANGE
 from .camera_track import preserved_frame_and_selection, read_camera_track, view_layer_of
 from .properties import (
     ANIMATED_BY_NAME,
@@ -250,8 +251,27 @@ def _param_values(scene: bpy.types.Scene, frames: range) -> dict[str, jf.Param]:
     return params
 
 
+def seed_text_problem(settings: Any) -> str | None:
+    """Why ``seed_text`` (the full 32-bit seed) cannot be read; None when it can or is empty."""
+    text = str(settings.seed_text).strip()
+    if not text:
+        return None
+    if text.lstrip("-").isdigit() and -1 <= int(text) < SEED_RANGE:
+        return None
+    return (
+        f"scene.deforum.seed_text: {text!r} is not a seed; write a whole number from -1 "
+        f"(random) to {SEED_RANGE - 1}, or clear it to use Seed"
+    )
+
+
 def _master_seed(scene: bpy.types.Scene, frames: range) -> int:
-    """The master seed: the Seed property, at the first frame when it is keyframed."""
+    """The master seed: Full Seed when set, else Seed (at the first frame when keyframed)."""
+    settings = deforum_settings(scene)
+    problem = seed_text_problem(settings)
+    if problem:
+        raise DeforumInputError(problem)
+    if settings.seed_text.strip():
+        return int(settings.seed_text)
     fcurve = _fcurves(scene).get(_data_path("seed"))
     if fcurve is None:
         return int(deforum_settings(scene).seed)
@@ -267,13 +287,19 @@ def _prompt_text(item: Any) -> str:
     return f"{text} {NEGATIVE_MARKER} {negative}" if negative else text
 
 
-def _prompt_keyframes(scene: bpy.types.Scene, first_frame: int) -> dict[str, str]:
-    """Deforum's frame → prompt map; keys count from the first frame, as the Job's do."""
+def _prompt_keyframes(scene: bpy.types.Scene, first_frame: int, need: bool) -> dict[str, str]:
+    """Deforum's frame → prompt map; keys count from the first frame, as the Job's do.
+
+    Without prompts: an error when ``need``, else one empty prompt (motion needs none).
+    """
     items = list(deforum_settings(scene).prompts)
+    if not items and not need:
+        return {"0": ""}
     if not items:
         raise DeforumInputError(
             "scene.deforum.prompts: the prompt list is empty; add a prompt "
-            "(Output > Deforum > Prompts > +)"
+            "(Properties > Output > Deforum > Prompts > +), or run a motion preview, "
+            "which needs none"
         )
     # Sorted by frame (list order breaks ties, so the later entry wins as in Deforum).
     ordered = sorted(enumerate(items), key=lambda pair: (pair[1].frame, pair[0]))
@@ -293,11 +319,14 @@ def _copied_value(settings: Any, group: str, field: str, name: str) -> Any:
     return value
 
 
-def job_from_scene(scene: bpy.types.Scene, *, warnings: list[str] | None = None) -> Job:
+def job_from_scene(
+    scene: bpy.types.Scene, *, warnings: list[str] | None = None, need_prompts: bool = True
+) -> Job:
     """The Job that renders ``scene`` with its Deforum settings; validated.
 
     Raises :class:`DeforumInputError` (a ``JobError`` for bad values) naming the setting.
     Messages that do not stop the render (a rounded size) are appended to ``warnings``.
+    ``need_prompts=False`` (motion preview, settings export) accepts an empty prompt list.
     """
     settings = deforum_settings(scene)
     first, last = int(scene.frame_start), int(scene.frame_end)
@@ -325,7 +354,7 @@ def job_from_scene(scene: bpy.types.Scene, *, warnings: list[str] | None = None)
     groups: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
     for group, field, name in copied_fields():
         groups[group][field] = _copied_value(settings, group, field, name)
-    groups["prompts"]["keyframes"] = _prompt_keyframes(scene, first)
+    groups["prompts"]["keyframes"] = _prompt_keyframes(scene, first, need_prompts)
     groups["seeds"]["seed"] = _master_seed(scene, frames)
     mode = settings.animation_mode
     if mode in CAMERA_REQUIRED_MODES or (mode in MOTION_MODES and scene.camera is not None):
@@ -385,6 +414,7 @@ _NEEDS_FILE = (
     ("use_mask_video", True, "video_mask_path", "Use Mask Video is on but no video is chosen"),
     ("color_coherence", "Image", "color_coherence_image_path", "Color Coherence needs an image"),
     ("animation_mode", "Video Input", "video_init_path", "Video Input needs a video"),
+    ("depth_source", "files", "depth_path", "Depth Source 'Files' needs a Depth Folder"),
 )
 
 
@@ -406,6 +436,9 @@ def scene_problems(scene: bpy.types.Scene) -> list[Problem]:
         )
     if not settings.prompts:
         problems.append(Problem("no prompts yet", operator="deforum.prompt_add"))
+    seed_message = seed_text_problem(settings)
+    if seed_message:
+        problems.append(Problem(seed_message, ((settings, "seed_text"),)))
     for name in PER_FRAME_NAMES:
         message = schedule_problem(settings, name)
         if message:

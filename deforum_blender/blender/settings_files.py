@@ -5,8 +5,10 @@ writes it into the scene: ``scene.deforum`` values (a constant schedule such as
 ``0: (0.65)`` becomes the property's value, any other schedule goes into its schedule
 field, a per-frame list becomes linear keyframes), the render size and frame range, the
 prompt list with its markers, and — in 2D and 3D modes — a keyframed "Deforum Camera"
-that performs the file's motion (``core/camera.py``). Export writes the scene's Job
-with the camera's motion in Deforum's units at the scene's translation scale.
+that performs the file's motion (``core/camera.py``), starting at the scene camera's
+pose on the first frame. Export writes the scene's Job with the camera's motion in
+Deforum's units at :func:`translation_scale`, which an import into the same scene
+measures again, so a file that kept only the webui's keys brings the camera back.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core import job_fields as jf
 from ..core.camera import (
-    DEFAULT_TRANSLATION_SCALE,
     DEFORUM_2D_KEYS,
     DEFORUM_3D_KEYS,
     CameraData,
@@ -36,9 +37,19 @@ from ..core.deforum_settings import export_losses, export_settings, import_setti
 from ..core.errors import DeforumInputError
 from ..core.job import Job
 from ..core.prompts import keyframe_index, split_negative
-from .camera_track import camera_data_of, scene_translation_scale, write_camera_track
+from .camera_track import (
+    camera_data_of,
+    camera_pose_at,
+    scene_translation_scale,
+    write_camera_track,
+)
 from .prompts import add_prompt, remove_prompt
-from .properties import PER_FRAME_NAMES, deforum_settings, schedule_property_name
+from .properties import (
+    INT_PROPERTY_MAX,
+    PER_FRAME_NAMES,
+    deforum_settings,
+    schedule_property_name,
+)
 from .scene_job import MOTION_MODES, SETTINGS_PATH, copied_fields, job_from_scene
 
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
@@ -116,7 +127,8 @@ def _apply_prompts(scene: bpy.types.Scene, job: Job) -> None:
     )
     for index, text in keys:
         positive, negative = split_negative(text)
-        add_prompt(scene, job.first_frame + index, positive, negative)
+        if positive.strip() or negative.strip():  # an export without prompts writes ""
+            add_prompt(scene, job.first_frame + index, positive, negative)
     settings.prompt_index = 0
 
 
@@ -131,8 +143,23 @@ def _template_camera(scene: bpy.types.Scene) -> CameraData | None:
     return data
 
 
-def _imported_track(scene: bpy.types.Scene, job: Job, scale: float) -> CameraTrack | None:
-    """The job's own camera track, or the camera motion its Deforum schedules describe."""
+def translation_scale(scene: bpy.types.Scene) -> float:
+    """Deforum translation units per Blender unit, the same for export and import.
+
+    The Translation Scale setting when set; else measured from the scene camera's pose
+    on the first frame (which an import into the same scene finds again).
+    """
+    chosen = float(deforum_settings(scene).translation_scale)
+    return chosen or scene_translation_scale(scene, frame=scene.frame_start)
+
+
+def _imported_track(scene: bpy.types.Scene, job: Job) -> CameraTrack | None:
+    """The job's own camera track, or the camera motion its Deforum schedules describe.
+
+    The motion starts at the scene camera's pose on the first frame (the world origin
+    without a camera), so an export brought back through the webui's keys lands where
+    it left.
+    """
     if job.motion.camera_track is not None:
         return CameraTrack.from_dict(job.motion.camera_track)
     if job.animation_mode not in MOTION_MODES:
@@ -145,7 +172,8 @@ def _imported_track(scene: bpy.types.Scene, job: Job, scale: float) -> CameraTra
         animation_mode=job.animation_mode,
         size=RenderSize(job.W, job.H),
         camera=_template_camera(scene),
-        translation_scale=scale,
+        start_pose=camera_pose_at(scene, job.first_frame),
+        translation_scale=translation_scale(scene),
         frame_start=job.first_frame,
     )
 
@@ -160,13 +188,10 @@ def apply_job(scene: bpy.types.Scene, job: Job) -> list[str]:
     settings.animation_mode = job.animation_mode
     settings.sampler = job.sampler
     settings.device = job.device
-    seed_limit = int(settings.bl_rna.properties["seed"].hard_max)
-    if job.seeds.seed > seed_limit:
-        warnings.append(
-            f"seed: {job.seeds.seed} is above Blender's largest {seed_limit}; "
-            f"using {job.seeds.seed % (seed_limit + 1)}"
-        )
-    settings.seed = job.seeds.seed % (seed_limit + 1) if job.seeds.seed > 0 else job.seeds.seed
+    # Seeds above an IntProperty's range (A1111 writes up to 2**32 - 1) go to Full Seed.
+    fits = job.seeds.seed <= INT_PROPERTY_MAX
+    settings.seed = job.seeds.seed if fits else INT_PROPERTY_MAX
+    settings.seed_text = "" if fits else str(job.seeds.seed)
     settings.use_scene_fps = False
     settings.fps = job.fps
     scene.render.resolution_x, scene.render.resolution_y = job.W, job.H
@@ -178,7 +203,7 @@ def apply_job(scene: bpy.types.Scene, job: Job) -> list[str]:
             continue
         _apply_param(scene, name, job.params[name], job.first_frame)
     _apply_prompts(scene, job)
-    track = _imported_track(scene, job, settings.translation_scale or DEFAULT_TRANSLATION_SCALE)
+    track = _imported_track(scene, job)
     if track is not None:
         write_camera_track(scene, track, _IMPORTED_CAMERA)
     return warnings
@@ -241,24 +266,37 @@ class DEFORUM_OT_import_settings(bpy.types.Operator, _SettingsFileOperator, Impo
 # -- export -------------------------------------------------------------------------------
 
 
+def job_settings(scene: bpy.types.Scene, job: Job) -> dict[str, Any]:
+    """``job`` (read from ``scene``) as sd-webui-deforum settings, its camera motion at the
+    scene's :func:`translation_scale`: what Export, ``--export-deforum`` and a render's
+    ``deforum_settings.txt`` all write."""
+    motion = None
+    if job.motion.camera_track is not None:
+        track = CameraTrack.from_dict(job.motion.camera_track)
+        motion = deforum_motion(track, translation_scale(scene))
+    return export_settings(job, motion=motion)
+
+
+def write_settings_file(data: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write settings as a Deforum settings file (JSON), atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=4, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temporary, target)
+
+
 def scene_settings(scene: bpy.types.Scene) -> tuple[dict[str, Any], list[str]]:
     """The scene as sd-webui-deforum settings, and what Deforum cannot reproduce."""
     warnings: list[str] = []
-    job = job_from_scene(scene, warnings=warnings)
-    motion = None
-    if job.motion.camera_track is not None:
-        scale = deforum_settings(scene).translation_scale or scene_translation_scale(scene)
-        motion = deforum_motion(CameraTrack.from_dict(job.motion.camera_track), scale)
-    return export_settings(job, motion=motion), warnings + export_losses(job)
+    job = job_from_scene(scene, warnings=warnings, need_prompts=False)
+    return job_settings(scene, job), warnings + export_losses(job)
 
 
 def write_scene_settings(scene: bpy.types.Scene, path: str | os.PathLike[str]) -> list[str]:
     """Write the scene as a Deforum settings file, atomically; returns the warnings."""
     data, warnings = scene_settings(scene)
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=4, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temporary, target)
+    write_settings_file(data, path)
     return warnings
 
 

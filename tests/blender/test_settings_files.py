@@ -11,11 +11,23 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from deforum_blender.blender.camera_track import read_camera_track  # noqa: E402
+import deforum_blender  # noqa: E402
+from deforum_blender.blender.camera_track import (  # noqa: E402
+    read_camera_track,
+    scene_translation_scale,
+)
+from deforum_blender.blender.operators import (  # noqa: E402
+    RenderRequest,
+    RenderSession,
+    prepare_render,
+)
 from deforum_blender.blender.prompts import add_prompt  # noqa: E402
-from deforum_blender.blender.scene_job import job_from_scene  # noqa: E402
+from deforum_blender.blender.scene_job import job_from_scene, scene_problems  # noqa: E402
+from deforum_blender.blender.settings_files import translation_scale  # noqa: E402
 from deforum_blender.core.camera import deforum_motion  # noqa: E402
 from deforum_blender.core.deforum_settings import import_settings  # noqa: E402
+from deforum_blender.core.errors import DeforumInputError  # noqa: E402
+from deforum_blender.core.schedules import evaluate_schedule  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "core" / "data"
 
@@ -114,3 +126,105 @@ def test_export_then_import_gives_back_the_same_render(scene: Any, tmp_path: Pat
     np.testing.assert_allclose(
         after.motion.camera_track["matrices"], before.motion.camera_track["matrices"], atol=1e-5
     )
+
+
+def camera_over_a_floor(scene: Any) -> Any:
+    """A 3D scene, frames 1-6, a camera dollying towards a cube on a floor; no prompt."""
+    scene.frame_start, scene.frame_end = 1, 6
+    scene.render.resolution_x, scene.render.resolution_y = 64, 48
+    scene.deforum.animation_mode = "3D"
+    bpy.ops.mesh.primitive_plane_add(size=40)
+    bpy.ops.mesh.primitive_cube_add(size=2.0, location=(0.0, 6.0, 1.0))
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    camera.rotation_euler = (1.45, 0.0, 0.0)
+    camera.location = (0.0, -6.0, 1.5)
+    camera.keyframe_insert("location", frame=1)
+    camera.location = (0.0, 1.0, 1.5)  # most of the way to the cube: the view gets nearer
+    camera.keyframe_insert("location", frame=6)
+    return camera
+
+
+def test_a_seed_above_blenders_int_range_survives_import_and_export(
+    scene: Any, tmp_path: Path
+) -> None:
+    path = write_settings(tmp_path / "a1111.txt", seed=4294967000, max_frames=3)
+    assert bpy.ops.deforum.import_settings(filepath=str(path)) == {"FINISHED"}
+    assert scene.deforum.seed_text == "4294967000"
+    assert job_from_scene(scene).seeds.seed == 4294967000
+    exported = tmp_path / "back.txt"
+    assert bpy.ops.deforum.export_settings(filepath=str(exported)) == {"FINISHED"}
+    assert json.loads(exported.read_text(encoding="utf-8"))["seed"] == 4294967000
+
+
+def test_clearing_the_full_seed_gives_seed_back_and_a_bad_one_names_the_fix(scene: Any) -> None:
+    add_prompt(scene, 1, "a forest")
+    scene.deforum.animation_mode = "2D"  # no camera needed
+    scene.deforum.seed = 12
+    scene.deforum.seed_text = "4294967295"
+    assert job_from_scene(scene).seeds.seed == 2**32 - 1
+    scene.deforum.seed_text = ""
+    assert job_from_scene(scene).seeds.seed == 12
+    scene.deforum.seed_text = "4294967296"
+    with pytest.raises(DeforumInputError, match=r"seed_text: '4294967296' .* to 4294967295"):
+        job_from_scene(scene)
+    assert any("seed_text" in p.message for p in scene_problems(scene))
+
+
+def test_a_small_seed_clears_the_full_seed_on_import(scene: Any, tmp_path: Path) -> None:
+    scene.deforum.seed_text = "4000000000"
+    path = write_settings(tmp_path / "small.txt", seed=77, max_frames=3)
+    assert bpy.ops.deforum.import_settings(filepath=str(path)) == {"FINISHED"}
+    assert (scene.deforum.seed, scene.deforum.seed_text) == (77, "")
+
+
+def test_a_scene_without_prompts_exports_and_reimports_without_prompts(
+    scene: Any, tmp_path: Path
+) -> None:
+    camera_over_a_floor(scene)
+    path = tmp_path / "motion_only.txt"
+    assert bpy.ops.deforum.export_settings(filepath=str(path)) == {"FINISHED"}
+    assert json.loads(path.read_text(encoding="utf-8"))["prompts"] == {"0": ""}
+    assert bpy.ops.deforum.import_settings(filepath=str(path)) == {"FINISHED"}
+    assert len(scene.deforum.prompts) == 0  # a render still asks for a prompt
+    with pytest.raises(DeforumInputError, match=r"add a prompt .*motion preview"):
+        job_from_scene(scene)
+
+
+def test_export_script_and_render_share_the_first_frames_translation_scale(
+    scene: Any, tmp_path: Path
+) -> None:
+    camera_over_a_floor(scene)
+    scene.deforum.depth_source = "flat"
+    scene.frame_set(6)  # the view from the last frame is nearer: it must not count
+    first = scene_translation_scale(scene, frame=1)
+    assert first != pytest.approx(scene_translation_scale(scene), rel=0.1)
+    assert translation_scale(scene) == pytest.approx(first)
+    expected = deforum_motion(read_camera_track(scene), first)["translation_z"]
+    button = tmp_path / "button.txt"
+    assert bpy.ops.deforum.export_settings(filepath=str(button)) == {"FINISHED"}
+    script = tmp_path / "script.txt"
+    render_script().export_deforum(render_script().Addon(deforum_blender), scene, {}, str(script))
+    prepared = prepare_render(scene, RenderRequest(preview=True, out_dir=str(tmp_path / "out")))
+    session = RenderSession(prepared, client=None)
+    session.handle({"type": "done", "frames": 6, "out_dir": str(prepared.out), "seconds": 1.0})
+    written = prepared.out / "deforum_settings.txt"
+    assert scene.frame_current == 6
+    for path in (button, script, written):
+        schedule = json.loads(path.read_text(encoding="utf-8"))["translation_z"]
+        assert evaluate_schedule(schedule, 6) == pytest.approx(expected, abs=1e-9), path.name
+    scene.deforum.translation_scale = 80.0  # a chosen scale wins everywhere
+    assert translation_scale(scene) == 80.0
+
+
+def render_script() -> Any:
+    """scripts/render_deforum.py as a module (its functions, not its main)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "render_deforum.py"
+    spec = importlib.util.spec_from_file_location("render_deforum", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
