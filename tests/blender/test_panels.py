@@ -240,3 +240,18 @@ def test_the_prompt_list_is_shown_in_frame_order(scene: Any) -> None:
     stand_in.filter_name = "MID"
     flags, _ = DEFORUM_UL_prompts.filter_items(stand_in, None, scene.deforum, "prompts")
     assert [bool(flag) for flag in flags] == [False, False, True]
+
+
+def test_the_depth_folder_is_active_only_for_depth_source_files(scene: Any) -> None:
+    for source, active in (("files", True), ("estimated", False)):
+        scene.deforum.depth_source = source
+        record = draw(panels.DEFORUM_PT_depth, scene)
+        (row,) = [row for data, name, row in record["props"] if name == "depth_path"]
+        assert row.active is active
+
+
+def test_a_full_seed_greys_out_seed_and_shows_itself(scene: Any) -> None:
+    scene.deforum.seed_text = "4294967000"
+    record = draw(panels.DEFORUM_PT_diffusion, scene)
+    rows = {name: row for data, name, row in record["props"] if data == scene.deforum}
+    assert "seed_text" in rows and not rows["seed"].active
