@@ -61,6 +61,9 @@ PARAMS: dict[str, ParamSpec] = {
     "cfg_scale": ParamSpec("cfg_scale_schedule", 7.0, 0.0, meaning="prompt guidance scale"),
     "steps": ParamSpec("steps_schedule", 25.0, 1.0, 1000.0, "sampler steps"),
     "fov": ParamSpec("fov_schedule", 70.0, 1.0, 179.0, "3D vertical field of view, degrees"),
+    "aspect_ratio": ParamSpec(
+        "aspect_ratio_schedule", 1.0, 1e-6, meaning="3D warp's aspect ratio (Deforum's camera)"
+    ),
     "near": ParamSpec("near_schedule", 200.0, 1e-6, meaning="3D near plane"),
     "far": ParamSpec("far_schedule", 10000.0, 1e-6, meaning="3D far plane"),
     "seed": ParamSpec("seed_schedule", DEFAULT_SEED_SCHEDULE, meaning="seed per frame"),

@@ -14,6 +14,9 @@ axis (−Z) in scene units — Blender's Z pass — with row 0 at the top of the
   squares **fit** of inverse depth to a reference scene depth (``fit_to_reference``).
   Metric models (ZoeDepth, Depth Anything "metric") are taken as metres = scene units
   unless fitted.
+* ``files``: per-frame depth maps from a folder, named ``depth_NNNNN.npy`` (float) or
+  ``depth_NNNNN.png`` (16- or 8-bit grey), as ``save_depth_maps`` names them, holding
+  what a depth model predicts (relative inverse depth): they stand in for the model.
 * ``flat``: a constant depth (``DEFAULT_FLAT_DEPTH``, the same 4 units that
   ``core.camera`` assumes for a scene of unknown depth).
 
@@ -39,7 +42,9 @@ from .warp import check_depth
 
 FloatArray = NDArray[np.float32]
 
-DEPTH_SOURCES = ("scene", "estimated", "flat")
+DEPTH_SOURCES = ("scene", "estimated", "flat", "files")
+#: Suffixes of depth files (``depth_source`` 'files'), in the order they are looked for.
+DEPTH_FILE_SUFFIXES = (".npy", ".png")
 #: What Cycles writes in the Z pass where a ray hits nothing; +inf is read as this.
 BACKGROUND_DEPTH = 1e10
 #: Depth values at or beyond this are background (not surfaces) when fitting or saving.
@@ -107,6 +112,66 @@ def load_scene_depth(
             f"{field}: expected a 2-D float array, got {data.dtype} with shape {data.shape}"
         )
     return _sanitised(field, data, shape)
+
+
+def depth_file(folder: str | os.PathLike[str], frame: int) -> Path | None:
+    """The depth file of ``frame`` in ``folder`` (``depth_NNNNN.npy`` or ``.png``), if any."""
+    for suffix in DEPTH_FILE_SUFFIXES:
+        path = Path(folder) / f"depth_{frame:05d}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def missing_depth_files(folder: str | os.PathLike[str], frames: range) -> list[int]:
+    """The frames of ``frames`` that have no depth file in ``folder``."""
+    return [frame for frame in frames if depth_file(folder, frame) is None]
+
+
+def load_depth_file(path: str | os.PathLike[str], shape: tuple[int, int]) -> FloatArray:
+    """A depth file as the model's prediction would be (relative inverse depth), at ``shape``.
+
+    ``.npy``: a 2-D float array; ``.png``: 16- or 8-bit grey (colour is averaged). A map of
+    another size but the same aspect is resized bicubically, as a prediction is.
+    """
+    file = Path(path)
+    field = f"depth file {file}"
+    try:
+        if file.suffix.lower() == ".npy":
+            data = np.load(file, allow_pickle=False)
+        else:
+            from PIL import Image
+
+            with Image.open(file) as picture:
+                data = np.asarray(picture)
+    except (OSError, ValueError) as error:
+        raise DeforumInputError(
+            f"{field}: not readable ({error}); write depth as a float .npy or a 16-bit PNG"
+        ) from error
+    if data.ndim == 3:
+        data = data[:, :, :3].mean(axis=2)
+    if data.ndim != 2 or not (
+        np.issubdtype(data.dtype, np.floating) or np.issubdtype(data.dtype, np.integer)
+    ):
+        raise DeforumInputError(
+            f"{field}: expected a 2-D depth map, got {data.dtype} with shape {data.shape}; "
+            "write one H×W map of relative inverse depth per frame"
+        )
+    prediction = np.asarray(data, dtype=np.float32)
+    height, width = shape
+    if prediction.shape != (height, width):
+        rows, columns = prediction.shape
+        if abs(columns / rows - width / height) > 0.02 * width / height:
+            raise DeforumInputError(
+                f"{field}: {columns}×{rows} does not have the frame's aspect ({width}×{height}); "
+                "write depth maps at the frame's size"
+            )
+        import cv2
+
+        prediction = np.asarray(
+            cv2.resize(prediction, (width, height), interpolation=cv2.INTER_CUBIC), np.float32
+        )
+    return prediction
 
 
 def flat_depth(shape: tuple[int, int], distance: float = DEFAULT_FLAT_DEPTH) -> FloatArray:
@@ -204,13 +269,28 @@ def load_depth_estimator(model: str | None = None, device: str = "auto") -> Dept
     if key not in _ESTIMATORS:
         from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
+        from .diffusion import download_refusal, may_download, require_cached
+
+        # Only a model the user asked for downloads (named, not just the default or a file's).
+        online = may_download(model or DEFAULT_DEPTH_MODEL)
+        if not online and not Path(model_id).is_dir():
+            require_cached("depth_model", model_id, "config.json")
         try:
-            processor = AutoImageProcessor.from_pretrained(model_id)  # type: ignore[no-untyped-call]
-            network = AutoModelForDepthEstimation.from_pretrained(model_id)
+            processor = AutoImageProcessor.from_pretrained(  # type: ignore[no-untyped-call]
+                model_id, local_files_only=not online
+            )
+            network = AutoModelForDepthEstimation.from_pretrained(
+                model_id, local_files_only=not online
+            )
         except (OSError, ValueError) as error:
             raise DeforumInputError(
                 f"depth_model: could not load {model_id!r} ({error}); give a local folder or "
-                "a Hugging Face id that is downloaded (or reachable online)"
+                "a Hugging Face id that is downloaded"
+                + (
+                    " (or reachable online)"
+                    if online
+                    else f"; it is not downloaded: {download_refusal()}"
+                )
             ) from error
         network = network.to(key[1]).eval()
         config = network.config
@@ -279,6 +359,14 @@ def fit_to_reference(
     (slope, offset), *_ = np.linalg.lstsq(design, 1.0 / y, rcond=None)
     inverse = np.maximum(slope * prediction.astype(np.float64) + offset, 1.0 / (4 * farthest))
     return np.asarray(1.0 / inverse, dtype=np.float32)
+
+
+def predict_depth(
+    image: NDArray[np.uint8], *, model: str | None = None, device: str = "auto"
+) -> tuple[FloatArray, bool]:
+    """The depth model's raw prediction of a frame, and whether it is metric (not inverse)."""
+    estimator = load_depth_estimator(model, device)
+    return estimator.predict(image), estimator.metric
 
 
 def estimate_depth(

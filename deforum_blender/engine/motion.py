@@ -1,11 +1,17 @@
 """A job's camera motion, and warping a frame from one frame index to another through it.
 
-2D and 3D modes share one path: Deforum's 2D and 3D schedules become a camera track
-(``core.camera.camera_track_from_deforum``; 2D motion is exact for a plane facing the
-camera at ``DEFAULT_SCENE_DEPTH``, hence flat depth there), and a camera track read from
-Blender is used as it is. Every warp is then the exact 3D reprojection of ``warp_3d``
-with the composite pose between the two frames — tweens and diffused frames alike are
-warped straight from their source, so nothing accumulates across cadence frames.
+* A camera track read from Blender: the exact 3D reprojection of ``warp_3d`` with the
+  composite pose between the two frames, depth in scene units.
+* Deforum's 3D schedules (no camera track, e.g. an imported settings file): Deforum's own
+  warp (``deforum_warp``), with Deforum's depth normalisation and the per-frame moves of
+  the span composed into one.
+* Deforum's 2D schedules: a camera track over a plane facing the camera at
+  ``DEFAULT_SCENE_DEPTH`` (``core.camera.camera_track_from_deforum``), which reproduces
+  Deforum's 2D warp exactly with flat depth; bilinear and replicate or wrap, as
+  Deforum's ``warpPerspective``.
+
+Tweens and diffused frames alike are warped straight from their source, so nothing
+accumulates across cadence frames.
 """
 
 from __future__ import annotations
@@ -28,9 +34,20 @@ from ..core.camera import (
 from ..core.errors import DeforumInputError
 from ..core.job import Job
 from ..core.job_fields import PARAM_BY_DEFORUM_KEY
-from ..core.output_layout import SCENE_DEPTH_DIR, depth_path
+from ..core.output_layout import DEPTH_DIR, SCENE_DEPTH_DIR, depth_path
 from . import depth as depth_sources
+from .deforum_warp import DeforumMotion, deforum_depth, span_motion, warp_deforum_3d
 from .warp import WarpResult, warp_3d
+
+# Deforum's 3D motion keys, in DeforumMotion.from_schedules' argument order.
+_DEFORUM_3D_MOTION = (
+    "translation_x",
+    "translation_y",
+    "translation_z",
+    "rotation_3d_x",
+    "rotation_3d_y",
+    "rotation_3d_z",
+)
 
 
 def job_camera_track(job: Job) -> CameraTrack | None:
@@ -59,6 +76,39 @@ def job_camera_track(job: Job) -> CameraTrack | None:
     )
 
 
+def uses_deforum_warp(job: Job) -> bool:
+    """True when the job's 3D motion is Deforum's schedules (no camera track): Deforum's warp."""
+    return job.animation_mode == "3D" and job.motion.camera_track is None
+
+
+def depth_files_folder(job: Job, out_dir: Path) -> Path:
+    """Where ``depth_source`` 'files' reads: ``depth_path``, else ``<out>/depth``."""
+    return Path(job.depth.depth_path).expanduser() if job.depth.depth_path else out_dir / DEPTH_DIR
+
+
+def check_depth_files(job: Job, out_dir: Path) -> None:
+    """Refuse a 3D job with ``depth_source`` 'files' that lacks a frame's file (all at once)."""
+    if job.animation_mode != "3D" or job.depth.depth_source != "files":
+        return
+    folder = depth_files_folder(job, out_dir)
+    fix = (
+        "write one depth map per frame there (relative inverse depth, as a depth model "
+        "predicts it), set depth_path to the folder that holds them, or use depth_source "
+        "'estimated'"
+    )
+    if not folder.is_dir():
+        raise DeforumInputError(f"depth_path: folder {str(folder)!r} does not exist; {fix}")
+    # The last frame is never warped from, so its depth is not needed.
+    missing = depth_sources.missing_depth_files(folder, range(job.first_frame, job.last_frame))
+    if missing:
+        expected = folder / f"depth_{missing[0]:05d}.png"
+        frames = ", ".join(str(f) for f in missing[:5]) + (", …" if len(missing) > 5 else "")
+        raise DeforumInputError(
+            f"depth_path: no depth for frame(s) {frames} ({len(missing)} missing); expected "
+            f"{expected} (or .npy); {fix}"
+        )
+
+
 class FrameWarper:
     """Warps frames of one job between any two frame indices of its camera track."""
 
@@ -67,9 +117,27 @@ class FrameWarper:
         self.track = track
         self.out_dir = out_dir
         self.device = device
-        # 2D motion is defined on a plane at the default scene depth: flat depth is exact.
-        self.source = "flat" if job.animation_mode == "2D" else job.depth.depth_source
-        self._estimated: dict[int, NDArray[np.float32]] = {}
+        self.deforum = uses_deforum_warp(job)
+        if job.animation_mode == "2D":
+            # 2D motion is defined on a plane at the default scene depth: flat depth is exact.
+            # Deforum's warpPerspective: bilinear, wrap or else replicate (padding_mode is 3D's).
+            self.source = "flat"
+            self.sampling = "bilinear"
+            self.padding = "wrap" if job.motion.border == "wrap" else "border"
+        else:
+            self.source = job.depth.depth_source
+            self.sampling = job.depth.sampling_mode
+            self.padding = job.depth.padding_mode
+        check_depth_files(job, out_dir)
+        self.files = depth_files_folder(job, out_dir)
+        self._depth: dict[int, NDArray[np.float32]] = {}
+        if self.deforum:
+            series = [job.series(name) for name in _DEFORUM_3D_MOTION]
+            self.deltas = [
+                DeforumMotion.from_schedules(*values) for values in zip(*series, strict=True)
+            ]
+            self.fov = job.series("fov")
+            self.aspect = job.series("aspect_ratio")
 
     def frame(self, index: int) -> int:
         """Blender frame number of frame index ``index``."""
@@ -91,33 +159,72 @@ class FrameWarper:
             )
         return depth_sources.load_scene_depth(path, (self.job.H, self.job.W))
 
-    def estimated_depth(self, index: int, image: NDArray[np.uint8]) -> NDArray[np.float32]:
-        """Depth estimated on a frame's own pixels, once per frame index."""
-        if index not in self._estimated:
-            # Only the two ends of a cadence span are in use at a time.
-            if len(self._estimated) >= 2:
-                self._estimated.pop(min(self._estimated))
-            self._estimated[index] = self._estimate(image)
-        return self._estimated[index]
+    def file_prediction(self, index: int) -> NDArray[np.float32]:
+        """The depth file of ``index`` (``depth_source`` 'files'): relative inverse depth."""
+        path = depth_sources.depth_file(self.files, self.frame(index))
+        if path is None:
+            raise DeforumInputError(
+                f"depth_path: no depth for frame {self.frame(index)}; expected "
+                f"{self.files / f'depth_{self.frame(index):05d}.png'} (or .npy)"
+            )
+        return depth_sources.load_depth_file(path, (self.job.H, self.job.W))
 
-    def _estimate(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
-        return depth_sources.estimate_depth(
-            image, model=self.job.depth.depth_model, device=self.device
-        )
+    def source_depth(self, index: int, image: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """The depth a warp from ``index`` uses (estimated or read), once per frame index.
+
+        Deforum's z (1..2) for Deforum's warp; scene units for the exact reprojection.
+        """
+        if index not in self._depth:
+            # Only the two ends of a cadence span are in use at a time.
+            if len(self._depth) >= 2:
+                self._depth.pop(min(self._depth))
+            self._depth[index] = self._source_depth(index, image)
+        return self._depth[index]
+
+    def _source_depth(self, index: int, image: NDArray[np.uint8]) -> NDArray[np.float32]:
+        shape = (self.job.H, self.job.W)
+        if self.source == "flat":
+            flat = 1.0 if self.deforum else DEFAULT_SCENE_DEPTH
+            return depth_sources.flat_depth(shape, flat)
+        if self.source == "scene":
+            depth = self.scene_depth(index)
+            return deforum_depth(depth, inverse=False) if self.deforum else depth
+        if self.source == "files":
+            prediction, metric = self.file_prediction(index), False
+        else:
+            prediction, metric = depth_sources.predict_depth(
+                image, model=self.job.depth.depth_model, device=self.device
+            )
+        if self.deforum:
+            return deforum_depth(prediction, inverse=not metric)
+        if metric:
+            return np.clip(prediction, 1e-3, None).astype(np.float32)
+        return depth_sources.relative_to_depth(prediction)
 
     def depths(
         self, source_index: int, target_index: int, source_image: NDArray[np.uint8]
     ) -> tuple[Any, Any]:
-        """(source depth, target depth) for a warp, as the job's depth source gives them."""
+        """(source depth, target depth) for the exact warp, as the job's depth source gives them."""
         shape = (self.job.H, self.job.W)
         if self.source == "flat":
             return None, depth_sources.flat_depth(shape, DEFAULT_SCENE_DEPTH)
         if self.source == "scene":
             return self.scene_depth(source_index), self.scene_depth(target_index)
-        return self.estimated_depth(source_index, source_image), None
+        return self.source_depth(source_index, source_image), None
 
     def warp(self, image: NDArray[np.uint8], source_index: int, target_index: int) -> WarpResult:
         """``image`` (frame ``source_index``) as the camera sees it at ``target_index``."""
+        if self.deforum:
+            return warp_deforum_3d(
+                image,
+                self.source_depth(source_index, image),
+                span_motion(self.deltas, source_index, target_index),
+                fov=self.fov[target_index],
+                aspect=self.aspect[target_index],
+                sampling=self.sampling,
+                padding=self.padding,
+                device=self.device,
+            )
         source_frame, target_frame = self.frame(source_index), self.frame(target_index)
         pose = invert_rigid(self.track.matrix(source_frame)) @ self.track.matrix(target_frame)
         source_depth, target_depth = self.depths(source_index, target_index, image)
@@ -128,8 +235,8 @@ class FrameWarper:
             pose=pose,
             target_depth=target_depth,
             source_depth=source_depth,
-            sampling=self.job.depth.sampling_mode,
-            padding=self.job.depth.padding_mode,
+            sampling=self.sampling,
+            padding=self.padding,
             device=self.device,
         )
 

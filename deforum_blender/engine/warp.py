@@ -35,6 +35,8 @@ BoolArray = NDArray[np.bool_]
 
 SAMPLING_MODES = ("bicubic", "bilinear", "nearest")
 PADDING_MODES = ("border", "reflection", "zeros")
+# What a remap may do past the edges: the 3D padding modes, and 2D's wrap-around.
+REMAP_PADDINGS = (*PADDING_MODES, "wrap")
 BORDER_MODES = ("replicate", "wrap")
 # cv2 constants by name; resolved lazily so importing this module stays light.
 _CV2_SAMPLING = {"bicubic": "INTER_CUBIC", "bilinear": "INTER_LINEAR", "nearest": "INTER_NEAREST"}
@@ -44,6 +46,7 @@ _CV2_PADDING = {
     "border": "BORDER_REPLICATE",
     "reflection": "BORDER_REFLECT",
     "zeros": "BORDER_CONSTANT",
+    "wrap": "BORDER_WRAP",
 }
 _CV2_BORDER = {"replicate": "BORDER_REPLICATE", "wrap": "BORDER_WRAP"}
 # Blender's camera axes (x right, y up, looking down −z) to the image-style axes K expects.
@@ -231,7 +234,7 @@ def remap(
 ) -> NDArray[Any]:
     """Sample ``image`` at the maps: ``cv2.remap`` on "cpu", ``grid_sample`` on a torch device."""
     _choice("sampling_mode", sampling, SAMPLING_MODES)
-    _choice("padding_mode", padding, PADDING_MODES)
+    _choice("padding_mode", padding, REMAP_PADDINGS)
     source = _image("image", image)
     if device != "cpu":
         return remap_torch(source, map_x, map_y, sampling=sampling, padding=padding, device=device)
@@ -248,10 +251,15 @@ def remap(
     )
 
 
-def sampling_grid(map_x: FloatArray, map_y: FloatArray) -> FloatArray:
-    """``grid_sample``'s normalised grid (align_corners=False) for ``cv2.remap``-style maps."""
-    height, width = map_x.shape
-    grid = np.empty((height, width, 2), dtype=np.float32)
+def sampling_grid(
+    map_x: FloatArray, map_y: FloatArray, source_size: tuple[int, int] | None = None
+) -> FloatArray:
+    """``grid_sample``'s normalised grid (align_corners=False) for ``cv2.remap``-style maps.
+
+    ``source_size`` (height, width) of the sampled image: the maps' own size by default.
+    """
+    height, width = source_size if source_size is not None else map_x.shape
+    grid = np.empty((*map_x.shape, 2), dtype=np.float32)
     grid[..., 0] = (map_x + np.float32(0.5)) * np.float32(2.0 / width) - np.float32(1.0)
     grid[..., 1] = (map_y + np.float32(0.5)) * np.float32(2.0 / height) - np.float32(1.0)
     # Keep far-off samples finite: grid_sample turns inf into NaN, OpenCV saturates instead.
@@ -281,19 +289,42 @@ def remap_torch(
     padding: str = "border",
     device: str = "cuda",
 ) -> NDArray[Any]:
-    """:func:`remap` through ``grid_sample`` on ``device``; integer images are rounded, clipped."""
+    """:func:`remap` through ``grid_sample`` on ``device``; integer images are rounded, clipped.
+
+    ``padding="wrap"`` pads the image circularly by the kernel's reach and samples at the
+    maps taken modulo the image size, which is OpenCV's BORDER_WRAP.
+    """
     import torch
 
     source = _image("image", image)
     planes = source[:, :, None] if source.ndim == 2 else source
     tensor = torch.from_numpy(planes.astype(np.float32)).to(device).permute(2, 0, 1)[None]
-    grid = torch.from_numpy(sampling_grid(map_x, map_y)).to(device)[None]
+    if padding == "wrap":
+        tensor, map_x, map_y = _wrapped(tensor, map_x, map_y)
+        padding = "border"
+    size = (int(tensor.shape[-2]), int(tensor.shape[-1]))
+    grid = torch.from_numpy(sampling_grid(map_x, map_y, size)).to(device)[None]
     out = remap_tensor(tensor, grid, sampling=sampling, padding=padding)[0].permute(1, 2, 0)
     if np.issubdtype(source.dtype, np.integer):
         limit = float(np.iinfo(source.dtype).max)
         out = out.round().clamp(0.0, limit)
     result = out.cpu().numpy().astype(source.dtype)
     return result[:, :, 0] if source.ndim == 2 else result
+
+
+def _wrapped(
+    tensor: torch.Tensor, map_x: FloatArray, map_y: FloatArray
+) -> tuple[torch.Tensor, FloatArray, FloatArray]:
+    """A circularly padded image and the maps, wrapped into it (bicubic reaches 2 pixels)."""
+    import torch.nn.functional as functional
+
+    reach = 2
+    height, width = tensor.shape[-2:]
+    padded = functional.pad(tensor, (reach, reach, reach, reach), mode="circular")
+    # Pixel i's cell is [i − 0.5, i + 0.5): wrap the cell, then shift into the padded image.
+    wrapped_x = np.mod(map_x + np.float32(0.5), np.float32(width)) + np.float32(reach - 0.5)
+    wrapped_y = np.mod(map_y + np.float32(0.5), np.float32(height)) + np.float32(reach - 0.5)
+    return padded, wrapped_x.astype(np.float32), wrapped_y.astype(np.float32)
 
 
 def occlusion_mask(
@@ -382,7 +413,7 @@ def warp_3d(
     pixels of a nearer surface (whose colour the interpolation kernel may pick up).
     """
     _choice("sampling_mode", sampling, SAMPLING_MODES)
-    _choice("padding_mode", padding, PADDING_MODES)
+    _choice("padding_mode", padding, REMAP_PADDINGS)
     image = _image("source_image", source_image)
     shape = (int(image.shape[0]), int(image.shape[1]))
     if target_depth is None and source_depth is None:

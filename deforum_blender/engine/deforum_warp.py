@@ -1,0 +1,197 @@
+"""Deforum's own 3D warp (``transform_image_3d_new``), for jobs driven by Deforum schedules.
+
+A job with Deforum's motion schedules and no camera track (every imported Deforum 3D
+file) warps the previous frame as sd-webui-deforum does, so it moves with Deforum's
+parallax given the same depth prediction:
+
+* depth: the prediction normalised per frame (min-max, 1024-bin histogram
+  equalisation), then ``z = 2 − n`` for inverse depth (MiDaS, Depth Anything, depth
+  files) or ``z = n + 1`` for metric depth (Zoe); flat or invalid depth is ``z = 1``;
+* the point cloud ``x, y = linspace(−1, 1)`` (pixel edges at ±1, y down) with that z,
+  seen by pytorch3d's ``FoVPerspectiveCameras``: the old one at the identity, the new
+  one at ``X·R + T`` (row vectors, ``R = Rx·Ry·Rz`` from rotation_3d_x/y/z degrees,
+  ``T = [−tx, ty, −tz] / 200``); projection ``x/(tan(fov/2)·aspect·z)``,
+  ``y/(tan(fov/2)·z)`` (near and far cancel out);
+* the sampling grid is the ``affine_grid`` identity (align_corners=False) minus
+  ``project(new) − project(old)``, sampled with the sampling and padding modes.
+
+Deforum truncates the result to uint8 (every warp darkens by half a level); we round.
+A warp over several frames (cadence) composes the per-frame motions into one and
+samples once, with the source frame's depth and the target frame's fov and aspect:
+no resampling blur or darkening builds up across in-between frames, where Deforum
+re-warps each in-between frame by its own delta and re-predicts depth each time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.errors import DeforumInputError
+from .warp import WarpResult, remap
+
+FloatArray = NDArray[np.float32]
+Matrix = NDArray[np.float64]
+
+#: Deforum's (and Disco Diffusion's) translation scale: schedule units per depth unit.
+TRANSLATION_SCALE = 1.0 / 200.0
+#: Bins of Deforum's per-frame depth histogram equalisation.
+DEPTH_BINS = 1024
+
+
+@dataclass(frozen=True)
+class DeforumMotion:
+    """A rigid move in Deforum's row-vector convention: ``X_new = X · rotation + translation``."""
+
+    rotation: Matrix
+    translation: Matrix
+
+    @classmethod
+    def identity(cls) -> DeforumMotion:
+        return cls(np.eye(3), np.zeros(3))
+
+    @classmethod
+    def from_schedules(
+        cls,
+        translation_x: float,
+        translation_y: float,
+        translation_z: float,
+        rotation_3d_x: float,
+        rotation_3d_y: float,
+        rotation_3d_z: float,
+    ) -> DeforumMotion:
+        """One frame's move from Deforum's per-frame values (as anim_frame_warp_3d builds it)."""
+        translation = np.array([-translation_x, translation_y, -translation_z]) * TRANSLATION_SCALE
+        return cls(euler_xyz(rotation_3d_x, rotation_3d_y, rotation_3d_z), translation)
+
+    def then(self, other: DeforumMotion) -> DeforumMotion:
+        """This move followed by ``other`` (``other`` measured from this move's camera)."""
+        return DeforumMotion(
+            self.rotation @ other.rotation, self.translation @ other.rotation + other.translation
+        )
+
+    def inverse(self) -> DeforumMotion:
+        """The move back: ``X = (X_new − translation) · rotationᵀ``."""
+        back = self.rotation.T
+        return DeforumMotion(back, -self.translation @ back)
+
+
+def euler_xyz(x_degrees: float, y_degrees: float, z_degrees: float) -> Matrix:
+    """pytorch3d's ``euler_angles_to_matrix(radians, "XYZ")``: ``Rx @ Ry @ Rz``."""
+    x, y, z = (math.radians(a) for a in (x_degrees, y_degrees, z_degrees))
+    cx, sx, cy, sy, cz, sz = (
+        math.cos(x),
+        math.sin(x),
+        math.cos(y),
+        math.sin(y),
+        math.cos(z),
+        math.sin(z),
+    )
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, cx, -sx], [0.0, sx, cx]])
+    ry = np.array([[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]])
+    rz = np.array([[cz, -sz, 0.0], [sz, cz, 0.0], [0.0, 0.0, 1.0]])
+    result: Matrix = rx @ ry @ rz
+    return result
+
+
+def span_motion(
+    deltas: Sequence[DeforumMotion], source_index: int, target_index: int
+) -> DeforumMotion:
+    """The move from frame index ``source_index`` to ``target_index``; ``deltas[f]`` is f−1 → f."""
+    low, high = sorted((source_index, target_index))
+    total = DeforumMotion.identity()
+    for index in range(low + 1, high + 1):
+        total = total.then(deltas[index])
+    return total if target_index >= source_index else total.inverse()
+
+
+def deforum_depth(prediction: Any, *, inverse: bool = True) -> FloatArray:
+    """Deforum's z from a depth prediction: normalised, equalised, mapped to 1..2.
+
+    ``inverse``: the prediction is inverse depth (larger = nearer: MiDaS, Depth Anything,
+    depth files), so ``z = 2 − n``; else metric depth (Zoe), ``z = n + 1``. A prediction
+    with a NaN or infinite value, or a constant one, is flat: ``z = 1`` everywhere.
+    """
+    values = np.asarray(prediction, dtype=np.float64)
+    if values.ndim == 3 and values.shape[2] == 1:
+        values = values[:, :, 0]
+    if values.ndim != 2:
+        raise DeforumInputError(f"depth: expected an H×W depth map, got shape {values.shape}")
+    flat = np.ones(values.shape, dtype=np.float32)
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        return flat
+    low, high = float(values.min()), float(values.max())
+    if high - low <= 1e-12 * max(1.0, abs(high)):
+        return flat
+    unit = (values - low) / (high - low)
+    counts, edges = np.histogram(unit, bins=DEPTH_BINS, range=(0.0, 1.0))
+    cdf = np.cumsum(counts) / unit.size
+    equalised = np.interp(unit, edges[:-1], cdf)
+    z = 2.0 - equalised if inverse else equalised + 1.0
+    return np.asarray(z, dtype=np.float32)
+
+
+def deforum_maps(
+    z: Any, motion: DeforumMotion, *, fov: float, aspect: float
+) -> tuple[FloatArray, FloatArray]:
+    """``cv2.remap`` maps (pixel i's centre at i) of Deforum's 3D warp for depth ``z``."""
+    if not (math.isfinite(fov) and 0.0 < fov < 180.0):
+        raise DeforumInputError(f"fov: {fov!r} degrees; use a field of view between 0 and 180")
+    if not (math.isfinite(aspect) and aspect > 0.0):
+        raise DeforumInputError(f"aspect_ratio: {aspect!r}; use a positive number (1 = square)")
+    depth = np.asarray(z, dtype=np.float64)
+    height, width = depth.shape
+    x = np.linspace(-1.0, 1.0, width)[None, :]
+    y = np.linspace(-1.0, 1.0, height)[:, None]
+    r, t = motion.rotation, motion.translation
+    new_x = x * r[0, 0] + y * r[1, 0] + depth * r[2, 0] + t[0]
+    new_y = x * r[0, 1] + y * r[1, 1] + depth * r[2, 1] + t[1]
+    new_z = x * r[0, 2] + y * r[1, 2] + depth * r[2, 2] + t[2]
+    focal = math.tan(math.radians(fov) / 2.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        offset_x = new_x / (focal * aspect * new_z) - x / (focal * aspect * depth)
+        offset_y = new_y / (focal * new_z) - y / (focal * depth)
+    # affine_grid's identity minus the offset, in remap units: column j - offset·W/2.
+    map_x = np.arange(width)[None, :] - offset_x * (width / 2.0)
+    map_y = np.arange(height)[:, None] - offset_y * (height / 2.0)
+    # A point that lands on the camera plane has no projection: send it to the padding.
+    map_x = np.where(np.isfinite(map_x), map_x, -2.0 * width)
+    map_y = np.where(np.isfinite(map_y), map_y, -2.0 * height)
+    limit_x, limit_y = 4.0 * width, 4.0 * height
+    return (
+        np.ascontiguousarray(np.clip(map_x, -limit_x, limit_x), dtype=np.float32),
+        np.ascontiguousarray(np.clip(map_y, -limit_y, limit_y), dtype=np.float32),
+    )
+
+
+def warp_deforum_3d(
+    image: Any,
+    z: Any,
+    motion: DeforumMotion,
+    *,
+    fov: float,
+    aspect: float,
+    sampling: str = "bicubic",
+    padding: str = "border",
+    device: str = "cpu",
+) -> WarpResult:
+    """Warp ``image`` by ``motion`` as Deforum's 3D mode does, given its depth ``z``."""
+    source = np.asarray(image)
+    depth = np.asarray(z, dtype=np.float32)
+    if depth.shape != source.shape[:2]:
+        raise DeforumInputError(
+            f"depth: the depth map is {depth.shape} (height, width) but the frame is "
+            f"{source.shape[:2]}; give depth at the frame's size"
+        )
+    map_x, map_y = deforum_maps(depth, motion, fov=fov, aspect=aspect)
+    warped = remap(source, map_x, map_y, sampling=sampling, padding=padding, device=device)
+    height, width = depth.shape
+    valid = (map_x >= -0.5) & (map_x <= width - 0.5) & (map_y >= -0.5) & (map_y <= height - 0.5)
+    # The target's depth is the source's carried along (save_depth_maps keeps it).
+    target_depth = remap(depth, map_x, map_y, sampling="bilinear", padding="border")
+    return WarpResult(warped, np.asarray(valid), np.asarray(target_depth, dtype=np.float32))
