@@ -294,14 +294,6 @@ class Renderer:
         missing = set(range(self.n)) - done
         resumed_from = self.frame(min(missing)) if done and missing else None
         self.emit("started", frames=self.n, first_frame=job.first_frame, resumed_from=resumed_from)
-        if job.animation_mode == "2D" and job.motion.border == "wrap":
-            # 2D motion is warped exactly as a camera move over a plane (motion.py), which
-            # samples with the depth padding mode; Deforum's wrap-around has no such camera.
-            self.emit(
-                "warning",
-                message=f"border 'wrap' is not supported; edges use padding_mode "
-                f"{job.depth.padding_mode!r} (use 'reflection' for the nearest look)",
-            )
         self.images: dict[int, Image] = {}
         self.matcher: ColorMatcher | None = None
         # One writer thread: PNG encoding leaves the critical path, frames stay in order.
