@@ -213,14 +213,14 @@ def test_every_sampler_runs_one_img2img_step_on_the_tiny_model(
 
     calls: list[int] = []
     out = diffuser.img2img(
-        first_frame, "a hill", "", 4, 4, 7.0, 0.25, sampler, lambda done, total: calls.append(total)
+        first_frame, "a hill", "", 4, 4, 7.0, 0.2, sampler, lambda done, total: calls.append(total)
     )
     assert out.shape == first_frame.shape and out.dtype == np.uint8
     assert not np.array_equal(out, first_frame)
     assert type(diffuser.img2img_pipe.scheduler).__name__ == SCHEDULERS[sampler][0]
     for key, value in SCHEDULERS[sampler][1].items():
         assert diffuser.img2img_pipe.scheduler.config[key] == value
-    # One sampler step; PLMS repeats its first timestep to warm up its multistep history.
+    # int(0.2 × 4) + 1 = one sampler step; PLMS repeats its first timestep to warm up its multistep history.
     assert calls[-1] == (2 if sampler == "PLMS" else 1)
 
 
