@@ -191,7 +191,7 @@ def test_resume_after_sigkill_is_bitwise_identical_and_redoes_a_truncated_frame(
 def test_cancel_stops_within_a_step_and_resume_completes_the_job(
     tiny_models: Path, tmp_path: Path, start_worker: Any
 ) -> None:
-    # Frame 2 diffuses 27 steps (30 × denoise 0.9); frame 1 takes 2.
+    # Frame 2 diffuses 28 steps (int(30 × denoise 0.9) + 1, as A1111); frame 1 takes 4.
     job = tiny_job(
         tiny_models,
         max_frames="2",
@@ -205,7 +205,7 @@ def test_cancel_stops_within_a_step_and_resume_completes_the_job(
     worker.render(job, out)
     while (event := worker.event())["type"] != "progress" or event["frame"] != 2:
         assert event["type"] not in ("error", "done"), event
-    assert event["steps"] == 27
+    assert event["steps"] == 28
     worker.send("cancel")
     after_cancel = run_until(worker, lambda e: False)
     assert after_cancel[-1] == {**after_cancel[-1], "type": "cancelled", "frames": 1}
