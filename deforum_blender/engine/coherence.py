@@ -25,9 +25,16 @@ _CONVERSIONS: dict[str, tuple[str, str] | None] = {
 }
 
 
+#: Deforum's maintain_colors matches anything but RGB and HSV in LAB: a coherence image or
+#: video frame is matched to in LAB.
+SAMPLE_SPACES = {"image": "LAB", "video input": "LAB"}
+
+
 def coherence_mode(mode: str | None, field: str = "color_coherence") -> str:
-    """Canonical mode name (``None``, ``LAB``, ``HSV``, ``RGB``), case-insensitive."""
+    """Canonical matching space (``None``, ``LAB``, ``HSV``, ``RGB``), case-insensitive;
+    'Image' and 'Video Input' match in LAB."""
     text = "None" if mode is None else str(mode).strip()
+    text = SAMPLE_SPACES.get(text.lower(), text)
     for known in COLOR_COHERENCE_MODES:
         if text.lower() == known.lower():
             return known

@@ -4,8 +4,11 @@ Frames are grouped in *spans* of the diffusion cadence N: a key frame every N-th
 index (and the first) is diffused; the frames between two keys are tweens, both keys
 warped to the tween's camera and blended; frames after the last key are the last key
 warped forward. Per key frame, as Deforum does it: warp the previous key, colour-match
-to the first frame (or an image), contrast, anti-blur, noise, img2img with denoise
-``1 − strength``. So ``diffusion_calls`` is ``ceil(frames / N)``.
+to Deforum's colour sample, contrast, anti-blur, noise, img2img with denoise
+``1 − strength``, and (legacy_colormatch off) colour-match the generated frame to the
+sample again. So ``diffusion_calls`` is ``ceil(frames / N)``. The sample is what
+Deforum's loop keeps (``color_matcher``): frame 0 with legacy_colormatch off and no init
+image, else the first warped key frame; the coherence image; the video frame.
 
 The modes without motion: None renders stills (``core/prompt_layout.py``), Video Input
 takes each frame's init from a video (``video_input.py``), Interpolation morphs between the
@@ -266,9 +269,21 @@ class Renderer:
                 "noise_multiplier",
             )
         }
+        self.video = VideoInput(job, self.out) if VideoInput.needed(job) else None
+        if self.video is not None:
+            self.n = self.video.prepare()
+            if self.n < job.max_frames:
+                self.emit(
+                    "warning",
+                    message=f"video_init_path: the video has {self.n} frames; rendering "
+                    f"{self.n} of {job.max_frames} (frames {job.first_frame}–"
+                    f"{self.frame(self.n - 1)}), as Deforum does",
+                )
+        self.warn_ignored_mask_video()
         self.prompts = self.frame_prompts()
         spans = plan_spans(self.n, self.cadence)
         keys = [s.key for s in spans if s.key is not None]
+        self.keys = keys
         schedule = (
             job.series("seed", seed=self.seed) if job.seeds.seed_behavior == "schedule" else None
         )
@@ -282,9 +297,6 @@ class Renderer:
         self.morph = PromptMorph(job, self.seed) if job.animation_mode == "Interpolation" else None
         if self.morph is not None:
             self.seeds = self.morph.frame_seeds()
-        self.video = VideoInput(job, self.out) if VideoInput.needed(job) else None
-        if self.video is not None:
-            self.video.prepare()
         done = self.prepare_resume()
         # A morph is pure text-to-image: there is no init to mix a scene render into.
         blend = self.series["scene_blend"] if self.morph is None else [0.0] * self.n
@@ -400,11 +412,13 @@ class Renderer:
             warped = warper.warp(self.image(previous), previous, key)
         if self.job.output.save_depth_maps:
             warper.save_depth(key, warped.target_depth)
-        image = np.asarray(warped.image, dtype=np.uint8)
-        mixed = self.scene.mix(key, image)
+        mixed = self.scene.mix(key, np.asarray(warped.image, dtype=np.uint8))
         assert mixed is not None
         with self.timed("coherence"):
-            image = self.color_matcher(key).apply(mixed)
+            matcher, match_now = self.color_matcher(key, mixed)
+            image = matcher.apply(mixed) if matcher is not None and match_now else mixed
+        # Off legacy_colormatch, Deforum matches the generated frame to the sample again.
+        after = None if self.job.coherence.legacy_colormatch else matcher
         with self.timed("contrast"):
             image = adjust_contrast(image, self.series["contrast"][key])
         with self.timed("antiblur"):
@@ -430,27 +444,82 @@ class Renderer:
             )
         if self.preview:
             return image
-        return self.diffuse(key, image, denoise=1.0 - self.series["strength"][key])
+        return self.diffuse(key, image, 1.0 - self.series["strength"][key], match_after=after)
 
-    def color_matcher(self, key: int) -> ColorMatcher:
-        """Matches colours to frame 0 (or to the coherence image, built once per run, or to
-        the key's own video frame for 'Video Input')."""
-        if self.job.coherence.color_coherence == "Video Input":
+    def color_matcher(self, key: int, warped: Image) -> tuple[ColorMatcher | None, bool]:
+        """Deforum's colour sample for key frame ``key`` (whose warped image is ``warped``),
+        and whether to match ``warped`` to it (False where ``warped`` becomes the sample).
+
+        The sample, as Deforum's loop keeps it: the coherence image; the key's video frame
+        (refreshed every N frames); frame 0 as written when Deforum keeps the first
+        generation (no init image and legacy_colormatch off, or legacy at strength 0);
+        otherwise the first warped key frame, left unmatched. It is never carried in memory
+        only: frame 0 is read from its PNG and the first warped key is warped again from
+        it, so a resumed run matches to the same sample.
+        """
+        coherence = self.job.coherence
+        if coherence.color_coherence == "None":
+            return None, False
+        if coherence.color_coherence == "Video Input":
             assert self.video is not None
-            return ColorMatcher(self.video.frame(key), VIDEO_COHERENCE_SPACE)
-        if self.matcher is None:
-            coherence = self.job.coherence
-            if coherence.color_coherence == "Image":
-                reference = load_rgb(
-                    coherence.color_coherence_image_path,
-                    self.job.W,
-                    self.job.H,
-                    "color_coherence_image_path",
-                )
-            else:
-                reference = self.image(0)
-            self.matcher = ColorMatcher(reference, coherence.color_coherence)
-        return self.matcher
+            sample = self.video.color_sample(key, self.keys)
+            return ColorMatcher(sample, VIDEO_COHERENCE_SPACE), True
+        if self.matcher is not None:
+            return self.matcher, True
+        first_warped = self.keys[1] if len(self.keys) > 1 else None
+        if coherence.color_coherence == "Image":
+            reference = self.coherence_image()
+        elif self.sample_is_first_frame() or first_warped is None:
+            reference = self.image(0)
+        elif key == first_warped:
+            self.matcher = ColorMatcher(warped, coherence.color_coherence)
+            return self.matcher, False
+        else:
+            reference = self.first_warped_key(first_warped)
+        self.matcher = ColorMatcher(reference, coherence.color_coherence)
+        return self.matcher, True
+
+    def sample_is_first_frame(self) -> bool:
+        """Deforum keeps the first generation as the sample only without an init image
+        (legacy_colormatch off) or at strength 0 on frame 0 (legacy on)."""
+        job = self.job
+        if job.coherence.legacy_colormatch:
+            return self.series["strength"][0] == 0.0
+        return not (job.init.use_init and job.init.init_image)
+
+    def first_warped_key(self, key: int) -> Image:
+        """Frame 0 warped to ``key`` (the first key after it), as ``key_frame`` mixes it."""
+        warper = self.warper
+        if warper is None or warper.crosses_cut(0, key):
+            return self.image(0)
+        with self.timed("warp"):
+            warped = warper.warp(self.image(0), 0, key)
+        mixed = self.scene.mix(key, np.asarray(warped.image, dtype=np.uint8))
+        assert mixed is not None
+        return mixed
+
+    def coherence_image(self) -> Image:
+        coherence = self.job.coherence
+        path = coherence.color_coherence_image_path
+        return load_rgb(path, self.job.W, self.job.H, "color_coherence_image_path")
+
+    def warn_ignored_mask_video(self) -> None:
+        """Say where a mask video does nothing, or replaces the mask file."""
+        job = self.job
+        if not job.video_input.use_mask_video:
+            return
+        if job.animation_mode in ("None", "Interpolation"):
+            self.emit(
+                "warning",
+                message=f"use_mask_video: ignored in animation_mode {job.animation_mode!r} "
+                "(it masks 2D, 3D and Video Input frames)",
+            )
+        elif job.init.use_mask:
+            self.emit(
+                "warning",
+                message="use_mask_video: each frame is masked by its mask video frame, not "
+                "by mask_file (Deforum's default mask_schedule, {video_mask})",
+            )
 
     def generate(self, key: int) -> Image:
         """A key frame with nothing to warp from: a video frame, a morph, the init image or
@@ -468,11 +537,15 @@ class Renderer:
         base = self.scene.mix(key, init)
         if self.preview:
             return base if base is not None else test_pattern(job.W, job.H)
+        # Deforum matches its first generation to the coherence image after diffusion.
+        after = None
+        if key == 0 and job.coherence.color_coherence == "Image":
+            after = ColorMatcher(self.coherence_image(), "Image")
         if init is not None:
-            return self.diffuse(key, base, denoise=1.0 - job.init.strength)
+            return self.diffuse(key, base, 1.0 - job.init.strength, match_after=after)
         if base is not None:  # the scene render alone
-            return self.diffuse(key, base, denoise=1.0 - self.series["strength"][key])
-        return self.diffuse(key, None, denoise=1.0)
+            return self.diffuse(key, base, 1.0 - self.series["strength"][key], match_after=after)
+        return self.diffuse(key, None, 1.0, match_after=after)
 
     def video_input_frame(self, key: int) -> Image:
         """Video Input mode: img2img of the frame's video frame (see video_input.py)."""
@@ -513,8 +586,36 @@ class Renderer:
         with self.timed("diffusion"):
             yield on_step
 
-    def diffuse(self, key: int, image: Image | None, denoise: float) -> Image:
-        """One diffusion call: img2img from ``image``, or text-to-image when it is None."""
+    def diffuse(
+        self,
+        key: int,
+        image: Image | None,
+        denoise: float,
+        match_after: ColorMatcher | None = None,
+    ) -> Image:
+        """One diffusion call: img2img from ``image``, or text-to-image when it is None;
+        then the colour match ``match_after`` and the frame's mask, in Deforum's order."""
+        diffused = self.generate_image(key, image, denoise)
+        if match_after is not None:
+            with self.timed("coherence"):
+                diffused = match_after.apply(diffused)
+        mask = self.frame_mask(key)
+        if image is None or mask is None:
+            return diffused
+        return composite(image, diffused, mask)
+
+    def frame_mask(self, key: int) -> Mask | None:
+        """The mask of a 2D/3D (or stills) frame: its mask video frame, else the init mask.
+
+        Video Input mode applies its own mask (video_input.py)."""
+        if self.job.animation_mode == "Video Input":
+            return None
+        if self.video is not None and self.video.mask_folder is not None:
+            return self.video.mask(key)
+        return self.init_mask
+
+    def generate_image(self, key: int, image: Image | None, denoise: float) -> Image:
+        """The diffusion call itself (counted, timed, cancellable)."""
         assert self.diffuser is not None
         job = self.job
         prompt = self.prompts[key]
@@ -532,7 +633,7 @@ class Renderer:
                     job.sampler,
                     step_callback=on_step,
                 )
-            diffused = self.diffuser.img2img(
+            return self.diffuser.img2img(
                 image,
                 prompt.positive,
                 prompt.negative,
@@ -544,9 +645,6 @@ class Renderer:
                 step_callback=on_step,
                 noise_multiplier=self.series["noise_multiplier"][key],
             )
-        if self.init_mask is None or job.animation_mode == "Video Input":
-            return diffused  # Video Input applies its own mask (video_input.py)
-        return composite(image, diffused, self.init_mask)
 
     def tween(
         self, t: int, previous: int | None, key: int | None, key_image: Image | None

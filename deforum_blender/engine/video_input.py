@@ -16,13 +16,18 @@ whose marker matches reuses the frames, anything else extracts again.
 
 Per frame, Deforum's Video Input semantics: no motion, no cadence, nothing carried from
 the previous frame — the frame is img2img of its video frame with denoise ``1 − strength``
-(the strength schedule, frame 0 included). Colour coherence ``Video Input`` matches the
-diffused frame's colours to its video frame (LAB histograms, as Deforum's video matching);
-in 2D/3D modes it matches the warped previous frame to the video frame before diffusion
-instead. The other coherence modes do nothing in Video Input mode (as in Deforum). With a
-mask video, the result is ``video·(1 − m) + diffused·m`` with ``m`` the mask frame's grey
-level / 255 (inverted with ``invert_mask``): where the mask is black the video frame is
-kept exactly, where it is white the diffused frame shows, grey blends.
+(the strength schedule, frame 0 included). A video that gives fewer frames than
+``max_frames`` renders its own frames (``prepare`` returns the count; the loop warns).
+Colour coherence ``Video Input`` matches the diffused frame's colours to the video's colour
+sample (LAB histograms, as Deforum's video matching), refreshed only on frames whose index
+is a multiple of ``color_coherence_video_every_N_frames``; in 2D/3D modes the render loop
+matches the warped previous frame to that sample before diffusion (and, legacy_colormatch
+off, the generated frame after it). The other coherence modes do nothing in Video Input
+mode (as in Deforum). A mask video also masks 2D/3D frames (the render loop composites
+them, as with an init mask). In Video Input mode, with a mask video, the result is
+``video·(1 − m) + diffused·m`` with ``m`` the mask frame's grey level / 255 (inverted with
+``invert_mask``): where the mask is black the video frame is kept exactly, where it is
+white the diffused frame shows, grey blends.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -133,8 +139,11 @@ def _read_image(path: Path, field: str, *, grey: bool) -> NDArray[np.uint8]:
     return np.asarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), dtype=np.uint8)
 
 
-def selected_frames(job: Job, source: Source, field: str) -> list[int]:
-    """Source frame numbers for frame indices ``0 … max_frames−1``, checked against the video."""
+def selected_frames(job: Job, source: Source, field: str, wanted: int) -> list[int]:
+    """Source frame numbers for up to ``wanted`` frame indices ``0, 1, …``.
+
+    Fewer when the video gives fewer (the caller decides whether that is an error).
+    """
     video = job.video_input
     start, step, stop = video.extract_from_frame, video.extract_nth_frame, video.extract_to_frame
     last = source.frames - 1
@@ -149,16 +158,24 @@ def selected_frames(job: Job, source: Source, field: str) -> list[int]:
             f"video_input.extract_to_frame: {stop} is past the end of {what}; "
             f"use at most {last}, or -1 for the end"
         )
-    available = list(range(start, (last if stop == -1 else stop) + 1, step))
-    if len(available) < job.max_frames:
-        raise DeforumInputError(
-            f"{field}: the job has {job.max_frames} frames ({job.first_frame}–{job.last_frame}) "
-            f"but {what} gives {len(available)} (every {step}. frame from {start} to "
-            f"{last if stop == -1 else stop}); set max_frames to {len(available)} "
-            f"(last_frame {job.first_frame + len(available) - 1}), or lower extract_nth_frame "
-            "or widen extract_from_frame…extract_to_frame"
-        )
-    return available[: job.max_frames]
+    return list(range(start, (last if stop == -1 else stop) + 1, step))[:wanted]
+
+
+def require_frames(job: Job, source: Source, field: str, frames: list[int], wanted: int) -> None:
+    """Refuse a video that gives fewer than ``wanted`` frames (names the fix)."""
+    if len(frames) >= wanted:
+        return
+    video = job.video_input
+    start, step, stop = video.extract_from_frame, video.extract_nth_frame, video.extract_to_frame
+    last = source.frames - 1
+    first = job.first_frame
+    raise DeforumInputError(
+        f"{field}: the job has {wanted} frames ({first}–{first + wanted - 1}) but "
+        f"{str(source.path)!r} ({source.frames} frames, 0–{last}) gives {len(frames)} (every "
+        f"{step}. frame from {start} to {last if stop == -1 else stop}); set max_frames to "
+        f"{len(frames)} (last_frame {first + len(frames) - 1}), or lower extract_nth_frame "
+        "or widen extract_from_frame…extract_to_frame"
+    )
 
 
 def _stamp(source: Source) -> dict[str, Any]:
@@ -249,48 +266,66 @@ def _video_frames(source: Source, extraction: Extraction) -> list[NDArray[np.uin
 
 
 class VideoInput:
-    """The job's video (and mask video): extracted once, then read per frame index."""
+    """The job's video and mask video: extracted once, then read per frame index."""
 
     def __init__(self, job: Job, out: Path) -> None:
         self.job = job
         self.out = out
-        self.folder = video_input_dir(out)
+        reads_video = job.animation_mode == "Video Input" or (
+            job.coherence.color_coherence == "Video Input"
+        )
+        self.folder = video_input_dir(out) if reads_video else None
         self.mask_folder = video_mask_dir(out) if job.video_input.use_mask_video else None
 
     @staticmethod
     def needed(job: Job) -> bool:
-        """True when the job reads a video: Video Input mode, or 'Video Input' coherence."""
-        return job.animation_mode == "Video Input" or job.coherence.color_coherence == (
-            "Video Input"
+        """True when the job reads a video: Video Input mode, 'Video Input' coherence, or
+        a mask video in 2D/3D (whose frames mask each frame's diffusion)."""
+        return (
+            job.animation_mode == "Video Input"
+            or job.coherence.color_coherence == "Video Input"
+            or (job.video_input.use_mask_video and job.animation_mode in ("2D", "3D"))
         )
 
-    def prepare(self) -> None:
-        """Check the video (and mask) against the job and extract them; before any frame."""
+    def prepare(self) -> int:
+        """Check the video (and mask) against the job and extract them, before any frame.
+
+        Returns how many frames the render has: ``max_frames``, or in Video Input mode
+        the video's (selected) frames when it has fewer, as Deforum renders them.
+        """
         job, video = self.job, self.job.video_input
-        assert video.video_init_path, "Job.from_dict requires video_init_path here"
-        source = probe(video.video_init_path, "video_init_path")
-        frames = selected_frames(job, source, "video_init_path")
-        mask = None
+        count = job.max_frames
+        source = None
+        if self.folder is not None:
+            assert video.video_init_path, "Job.from_dict requires video_init_path here"
+            source = probe(video.video_init_path, "video_init_path")
+            frames = selected_frames(job, source, "video_init_path", count)
+            if job.animation_mode == "Video Input":
+                count = len(frames)
+            require_frames(job, source, "video_init_path", frames, count)
+        size = (job.W, job.H)
         if self.mask_folder is not None:
             assert video.video_mask_path, "Job.from_dict requires video_mask_path here"
             mask = probe(video.video_mask_path, "video_mask_path")
-            if (mask.width, mask.height) != (source.width, source.height):
+            if source is not None and (mask.width, mask.height) != (source.width, source.height):
                 raise DeforumInputError(
                     f"video_mask_path: the mask is {mask.width}×{mask.height} pixels but the "
                     f"video is {source.width}×{source.height}; give a mask video of the "
                     "video's size"
                 )
-            mask_frames = selected_frames(job, mask, "video_mask_path")
-        size = (job.W, job.H)
-        extract(
-            source, Extraction(_stamp(source), frames, job.first_frame, *size, False), self.folder
-        )
-        if mask is not None and self.mask_folder is not None:
+            mask_frames = selected_frames(job, mask, "video_mask_path", count)
+            require_frames(job, mask, "video_mask_path", mask_frames, count)
+        if source is not None and self.folder is not None:
+            spec = Extraction(_stamp(source), frames, job.first_frame, *size, False)
+            extract(source, spec, self.folder)
+        if self.mask_folder is not None:
             spec = Extraction(_stamp(mask), mask_frames, job.first_frame, *size, True)
             extract(mask, spec, self.mask_folder)
+        return count
 
     def frame(self, index: int) -> Image:
         """The video frame that drives frame index ``index`` (RGB uint8 H×W×3)."""
+        assert self.folder is not None, "only a job that reads video_init_path has frames"
         path = self.folder / frame_name(self.job.first_frame + index)
         try:
             return read_frame(path, (self.job.H, self.job.W))
@@ -299,6 +334,17 @@ class VideoInput:
                 f"video_init_path: the extracted frame {path} is unreadable ({error}); delete "
                 f"{self.folder} to extract the video again"
             ) from None
+
+    def color_sample(self, index: int, keys: Iterable[int] | None = None) -> Image:
+        """The video frame that colour coherence 'Video Input' matches frame ``index`` to.
+
+        Deforum refreshes it only on diffused frames whose index is a multiple of
+        ``color_coherence_video_every_N_frames``; ``keys`` are the diffused frame indices
+        (None: every frame, as in Video Input mode). Frame 0 always qualifies.
+        """
+        every = self.job.coherence.color_coherence_video_every_N_frames
+        candidates = range(index + 1) if keys is None else keys
+        return self.frame(max(k for k in candidates if k <= index and k % every == 0))
 
     def mask(self, index: int) -> NDArray[np.float32] | None:
         """The mask of frame index ``index`` as 0…1 (1: diffuse), or None without a mask."""
@@ -317,10 +363,10 @@ class VideoInput:
         return 1.0 - mask if self.job.init.invert_mask else mask
 
     def finish(self, index: int, diffused: Image, init: Image) -> Image:
-        """A Video Input frame after diffusion: colours matched to its video frame, masked."""
+        """A Video Input frame after diffusion: colours matched to the video, masked."""
         image = diffused
         if self.job.coherence.color_coherence == "Video Input":
-            image = match_colors(image, self.frame(index), VIDEO_COHERENCE_SPACE)
+            image = match_colors(image, self.color_sample(index), VIDEO_COHERENCE_SPACE)
         mask = self.mask(index)
         if mask is None:
             return image

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import subprocess
@@ -20,7 +21,8 @@ from deforum_blender.core.output_layout import frame_files, frame_path
 from deforum_blender.core.overrides import apply_overrides
 from deforum_blender.core.seeds import seeds_for_frames
 from deforum_blender.engine import diffusion
-from deforum_blender.engine.frames import read_frame
+from deforum_blender.engine.coherence import match_colors
+from deforum_blender.engine.frames import read_frame, write_png_atomic
 from deforum_blender.engine.motion import FrameWarper, job_camera_track
 from deforum_blender.engine.render import plan_spans, render
 from tests.conftest import ROOT
@@ -316,3 +318,100 @@ def test_motion_preview_runs_without_a_model(tmp_path: Path) -> None:
     assert result.diffusion_calls == 0
     assert sorted(frame_files(tmp_path)) == [1, 2, 3]
     assert run_json(tmp_path)["preview"] is True
+
+
+# --- colour coherence (deforum-conventions.md, loop step 3) -------------------------------
+
+
+def lab_stats(image: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Per-channel mean and spread of a frame in LAB: its colour distribution in six numbers."""
+    import cv2
+
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float64)
+    return np.concatenate([lab.mean(0), lab.std(0)])
+
+
+def frames_of(out: Path) -> list[np.ndarray[Any, Any]]:
+    return [read_frame(path) for path in frame_files(out).values()]
+
+
+def test_each_diffused_frame_keeps_the_previous_frames_colours_unless_legacy(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    drift = {}
+    for legacy in ("false", "true"):
+        settings = {"legacy_colormatch": legacy, "strength_schedule": "0: (0.3)"}
+        job = tiny_job(tiny_models, diffusion_cadence="1", max_frames="4", **settings)
+        render(job, tmp_path / legacy)
+        stats = [lab_stats(frame) for frame in frames_of(tmp_path / legacy)]
+        drift[legacy] = max(np.abs(b - a).max() for a, b in itertools.pairwise(stats))
+    assert drift["false"] < 0.5  # matched after diffusion too: the distribution holds
+    assert drift["true"] > 3.0  # legacy matches before noise only: diffusion moves colours
+
+
+def test_off_legacy_the_generated_frame_is_matched_to_frame_0_again(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    # Strength 0 on frame 0 makes legacy's sample frame 0 too: the inputs are the same.
+    settings = {
+        "diffusion_cadence": "1",
+        "max_frames": "2",
+        "strength_schedule": "0: (0), 1: (0.3)",
+    }
+    render(tiny_job(tiny_models, legacy_colormatch="true", **settings), tmp_path / "legacy")
+    render(tiny_job(tiny_models, legacy_colormatch="false", **settings), tmp_path / "default")
+    legacy, default = frames_of(tmp_path / "legacy"), frames_of(tmp_path / "default")
+    np.testing.assert_array_equal(default[0], legacy[0])
+    np.testing.assert_array_equal(default[1], match_colors(legacy[1], legacy[0], "LAB"))
+    assert not np.array_equal(default[1], legacy[1])
+
+
+@pytest.mark.parametrize("legacy", ["false", "true"])
+def test_resume_matches_to_the_same_colour_sample(
+    tiny_models: Path, tmp_path: Path, legacy: str
+) -> None:
+    # With an init image Deforum's sample is the first warped key frame, never written.
+    rng = np.random.default_rng(5)
+    init = tmp_path / "init.png"
+    write_png_atomic(init, rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    job = tiny_job(
+        tiny_models,
+        use_init="true",
+        init_image=str(init),
+        legacy_colormatch=legacy,
+        diffusion_cadence="2",
+        max_frames="6",
+    )
+    render(job, tmp_path / "whole")
+    cancel = threading.Event()
+
+    def emit(kind: str, **fields: Any) -> None:
+        if kind == "frame" and fields["index"] >= 2:
+            cancel.set()
+
+    assert render(job, tmp_path / "resumed", emit=emit, cancel=cancel).cancelled
+    render(job, tmp_path / "resumed", resume=True)
+    assert frame_bytes(tmp_path / "resumed") == frame_bytes(tmp_path / "whole")
+
+
+def test_image_coherence_matches_the_frames_to_the_image(tmp_path: Path) -> None:
+    reference = tmp_path / "palette.png"
+    write_png_atomic(reference, np.full((16, 16, 3), (200, 60, 40), np.uint8))
+    job = apply_overrides(
+        Job(),
+        {
+            "W": "64",
+            "H": "64",
+            "max_frames": "3",
+            "depth_source": "flat",
+            "make_video": "false",
+            "diffusion_cadence": "1",
+            "noise_schedule": "0: (0)",
+            "amount_schedule": "0: (0)",
+            "color_coherence": "Image",
+            "color_coherence_image_path": str(reference),
+        },
+    )
+    render(job, tmp_path / "out", preview=True)
+    for frame in frames_of(tmp_path / "out")[1:]:
+        np.testing.assert_allclose(frame.reshape(-1, 3).mean(0), (200, 60, 40), atol=3)

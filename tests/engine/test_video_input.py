@@ -19,8 +19,10 @@ from deforum_blender.core.output_layout import (
 )
 from deforum_blender.engine.coherence import match_colors
 from deforum_blender.engine.frames import read_frame, write_png_atomic
+from deforum_blender.engine.motion import FrameWarper, job_camera_track
 from deforum_blender.engine.render import render
 from deforum_blender.engine.video import ffmpeg_executable
+from deforum_blender.engine.video_input import probe
 from tests.engine.test_render import frame_bytes, run_json, tiny_job
 
 VIDEO_FRAMES = 10
@@ -210,7 +212,12 @@ def bad_input_cases(tmp: Path) -> list[tuple[dict[str, str], str]]:
         ({"video_init_path": str(tmp / "missing.mp4")}, "video_init_path: no such file"),
         ({"extract_from_frame": "12"}, "extract_from_frame: 12 is past the end .*10 frames"),
         ({"extract_to_frame": "10"}, "extract_to_frame: 10 is past the end"),
-        ({"max_frames": "6", "extract_nth_frame": "2"}, "set max_frames to 5"),
+        # Only Video Input mode renders a shorter video's frames; a colour sample cannot.
+        (
+            {"animation_mode": "3D", "color_coherence": "Video Input", "max_frames": "6"}
+            | {"extract_nth_frame": "2"},
+            "set max_frames to 5",
+        ),
         (
             {"use_mask_video": "true", "video_mask_path": str(small_mask)},
             "video_mask_path: the mask is 40×32 pixels but the video is 80×64",
@@ -226,3 +233,110 @@ def test_bad_video_input_fails_before_the_first_frame(tiny_models: Path, tmp_pat
         with pytest.raises(DeforumInputError, match=message):
             render(job, out)
         assert not frame_files(out)
+
+
+def test_a_video_shorter_than_max_frames_renders_its_frames_and_says_so(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    video = grey_video(tmp_path)
+    job = video_job(tiny_models, video, extract_nth_frame="2", max_frames="8", make_video="true")
+    warnings: list[str] = []
+
+    def emit(kind: str, **fields: Any) -> None:
+        if kind == "warning":
+            warnings.append(fields["message"])
+
+    render(job, tmp_path / "out", preview=True, emit=emit)
+    out = tmp_path / "out"
+    assert sorted(frame_files(out)) == [1, 2, 3, 4, 5]
+    assert any("the video has 5 frames; rendering 5 of 8" in w for w in warnings), warnings
+    assert run_json(out)["frames"] == 5 and run_json(out)["status"] == "done"
+    assert probe(str(out / "video.mp4"), "video").frames == 5
+    np.testing.assert_allclose(levels(out), [level(2 * k) for k in range(5)], atol=3)
+    again = render(job, out, preview=True, resume=True)
+    assert again.written == [] and not again.cancelled
+
+
+def test_video_coherence_takes_a_new_sample_every_n_frames(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    video = grey_video(tmp_path)
+    job = tiny_job(
+        tiny_models,
+        video_init_path=str(video),
+        color_coherence="Video Input",
+        color_coherence_video_every_N_frames="2",
+        diffusion_cadence="1",
+        noise_schedule="0: (0)",
+        amount_schedule="0: (0)",
+        max_frames="4",
+    )
+    render(job, tmp_path / "out", preview=True)
+    # Frames 1 and 2 (indices) take the sample of index 0 and 2; index 3 keeps index 2's.
+    np.testing.assert_allclose(levels(tmp_path / "out")[1:], [level(0), level(2), level(2)], atol=3)
+
+
+def test_video_input_mode_refreshes_its_colour_sample_every_n_frames(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    video = grey_video(tmp_path)
+    settings = {"strength_schedule": "0: (0.4)", "max_frames": "2"}
+    render(video_job(tiny_models, video, **settings), tmp_path / "plain")
+    matched_job = video_job(
+        tiny_models,
+        video,
+        color_coherence="Video Input",
+        color_coherence_video_every_N_frames="2",
+        **settings,
+    )
+    render(matched_job, tmp_path / "matched")
+    plain = read_frame(frame_path(tmp_path / "plain", 2))
+    first_video_frame = read_frame(video_input_dir(tmp_path / "plain") / "frame_00001.png")
+    expected = match_colors(plain, first_video_frame, "LAB")  # index 1 keeps index 0's sample
+    np.testing.assert_array_equal(read_frame(frame_path(tmp_path / "matched", 2)), expected)
+
+
+def test_a_mask_video_masks_3d_frames_too(tiny_models: Path, tmp_path: Path) -> None:
+    plain = {
+        "diffusion_cadence": "1",
+        "strength_schedule": "0: (0.3)",
+        "noise_schedule": "0: (0)",
+        "contrast_schedule": "0: (1)",
+        "amount_schedule": "0: (0)",
+        "color_coherence": "None",
+        "max_frames": "2",
+    }
+    masked = {"use_mask_video": "true", "video_mask_path": str(mask_video(tmp_path))}
+    job = tiny_job(tiny_models, **plain, **masked)
+    render(job, tmp_path / "masked")
+    render(tiny_job(tiny_models, **plain), tmp_path / "plain")
+    first = read_frame(frame_path(tmp_path / "masked", 1))
+    track = job_camera_track(job)
+    assert track is not None
+    warped = FrameWarper(job, track, tmp_path / "masked").warp(first, 0, 1).image
+    out = read_frame(frame_path(tmp_path / "masked", 2))
+    diffused = read_frame(frame_path(tmp_path / "plain", 2))
+    np.testing.assert_array_equal(out[:, :30], warped[:, :30])  # black: the warped frame kept
+    np.testing.assert_array_equal(out[:, 34:], diffused[:, 34:])  # white: diffused
+    assert np.abs(out[:, :30].astype(int) - diffused[:, :30]).mean() > 2
+
+
+def test_a_mask_video_outside_2d_3d_and_video_input_is_ignored_with_a_warning(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    job = tiny_job(
+        tiny_models,
+        animation_mode="None",
+        use_mask_video="true",
+        video_mask_path=str(tmp_path / "never_read.mp4"),
+        max_frames="1",
+    )
+    warnings: list[str] = []
+
+    def emit(kind: str, **fields: Any) -> None:
+        if kind == "warning":
+            warnings.append(fields["message"])
+
+    render(job, tmp_path / "out", preview=True, emit=emit)
+    assert any("use_mask_video: ignored in animation_mode 'None'" in w for w in warnings)
+    assert sorted(frame_files(tmp_path / "out")) == [1]
