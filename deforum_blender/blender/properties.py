@@ -601,8 +601,8 @@ class DeforumSettings(bpy.types.PropertyGroup):
     legacy_colormatch: bpy.props.BoolProperty(
         name="Legacy Color Match",
         description=(
-            "Match every frame to the first frame, before noise only (Deforum's old behaviour); "
-            "off: match to the previous frame, before and after diffusion"
+            "Match colours before noise only (Deforum's old behaviour); off: match before noise "
+            "and again after diffusion (Deforum's default)"
         ),
         default=_JOB.coherence.legacy_colormatch,
     )

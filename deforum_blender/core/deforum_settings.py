@@ -214,7 +214,6 @@ UNSUPPORTED: dict[str, Callable[[Any], bool]] = {
     "r_upscale_video": _inert(False),
     "frame_interpolation_engine": _inert("None"),
     "resume_from_timestring": _inert(False),
-    "aspect_ratio_use_old_formula": _inert(False),
     **{f"cn_{n}_enabled": _inert(False) for n in range(1, 6)},
     # The Colab notebook's guidance and sampling extras (0 / None: off).
     **{
@@ -248,7 +247,6 @@ IGNORED = {
     "perspective_flip_phi",
     "perspective_flip_gamma",
     "perspective_flip_fv",
-    "aspect_ratio_schedule",
     "pix2pix_img_cfg_scale_schedule",
     "subseed_schedule",
     "subseed_strength_schedule",
@@ -391,6 +389,7 @@ _READ_ALSO = {
     "fps",
     "n_batch",
     "sd_model_name",
+    "aspect_ratio_use_old_formula",
     EXTRA_KEY,
 }
 # Every key the importer reads (besides the per-frame schedules).
@@ -720,6 +719,10 @@ def _job_dict(
         )
     if not settings["enable_noise_multiplier_scheduling"]:
         params["noise_multiplier"] = 1.0  # the webui's own default when not scheduled
+    old_aspect = settings.get("aspect_ratio_use_old_formula") in (True, "True", "true")
+    if old_aspect and _is_number(settings["W"]) and _is_number(settings["H"]) and settings["H"]:
+        # Deforum's old formula: the frame's own W/H in place of aspect_ratio_schedule.
+        params["aspect_ratio"] = settings["W"] / settings["H"]
 
     algorithm = _depth_algorithm_name(settings, warnings)
     model = settings.get("sd_model_name")

@@ -104,8 +104,8 @@ class Coherence:
 
     color_coherence: str = _spec("LAB", "choice", choices=jf.COLOR_COHERENCE)
     color_coherence_image_path: str = _spec("", "str")
-    # Deforum's legacy match: always to the first frame, before noise only. Off: a rolling
-    # reference, matched before and after diffusion (deforum-conventions.md, loop step 3).
+    # Off (Deforum's default): key frames matched to the colour sample before noise and
+    # again after diffusion; on: before noise only. Which frame is the sample: docs/settings.md.
     legacy_colormatch: bool = _spec(False, "bool")
     color_coherence_video_every_N_frames: int = _spec(1, "int", minimum=1)
     noise_type: str = _spec("perlin", "choice", choices=jf.NOISE_TYPES)

@@ -53,7 +53,7 @@ from .diffusion import Cancelled, Diffuser, ModelOptions, load_diffuser, resolve
 from .flow import flow_tween
 from .interpolation import PromptMorph
 from .masks import Mask, composite, load_init_mask
-from .motion import FrameWarper, job_camera_track
+from .motion import FrameWarper, check_depth_files, job_camera_track
 from .noise import add_noise
 from .scene_guide import SceneGuide
 from .video_input import VIDEO_COHERENCE_SPACE, VideoInput
@@ -178,6 +178,7 @@ class Renderer:
         if job.init.use_init and not job.init.init_image:
             raise DeforumInputError("init_image: use_init is on but no init image is given")
         self.init_mask = load_init_mask(job) if job.init.use_mask else None
+        check_depth_files(job, self.out)  # before any model loads
         try:
             self.out.mkdir(parents=True, exist_ok=True)
             probe = self.out / ".write_test"

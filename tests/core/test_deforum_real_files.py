@@ -330,3 +330,13 @@ def test_what_the_schedule_reader_warns_about_is_passed_on_naming_the_key() -> N
     )
     assert len(warnings) == 1 and warnings[0].startswith("strength_schedule: ")
     assert "20" in warnings[0]
+
+
+def test_the_old_aspect_formula_uses_the_frames_own_w_over_h() -> None:
+    job, warnings = import_settings(
+        webui_file(animation_mode="3D", W=768, H=512, aspect_ratio_use_old_formula=True)
+    )
+    assert warnings == []
+    assert job.series("aspect_ratio") == [1.5] * job.max_frames
+    new, _ = import_settings(webui_file(animation_mode="3D", W=768, H=512))
+    assert new.series("aspect_ratio") == [1.0] * new.max_frames

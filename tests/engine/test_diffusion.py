@@ -220,7 +220,8 @@ def test_every_sampler_runs_one_img2img_step_on_the_tiny_model(
     assert type(diffuser.img2img_pipe.scheduler).__name__ == SCHEDULERS[sampler][0]
     for key, value in SCHEDULERS[sampler][1].items():
         assert diffuser.img2img_pipe.scheduler.config[key] == value
-    # int(0.2 × 4) + 1 = one sampler step; PLMS repeats its first timestep to warm up its multistep history.
+    # int(0.2 × 4) + 1 = one sampler step; PLMS repeats its first timestep to warm up its
+    # multistep history.
     assert calls[-1] == (2 if sampler == "PLMS" else 1)
 
 
