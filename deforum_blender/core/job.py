@@ -226,10 +226,13 @@ class Job:
         """Number of frames in the range (Deforum's ``max_frames``)."""
         return self.last_frame - self.first_frame + 1
 
-    def series(self, name: str, *, seed: int | None = None) -> list[float]:
+    def series(
+        self, name: str, *, seed: int | None = None, warnings: list[str] | None = None
+    ) -> list[float]:
         """The per-frame values of parameter ``name``, one per frame of the range.
 
         ``seed`` is the ``s`` of schedule expressions; the job's master seed by default.
+        Where Deforum's reading differs from the text's look, a line goes to ``warnings``.
         """
         if name not in jf.PARAMS:
             raise DeforumInputError(f"params: no parameter {name!r}{did_you_mean(name, jf.PARAMS)}")
@@ -239,7 +242,16 @@ class Job:
             self.seeds.seed if seed is None else seed,
             f"params.{name}",
             self.interpolation.get(name, "linear"),
+            warnings,
         )
+
+    def schedule_warnings(self, *, seed: int | None = None) -> list[str]:
+        """What Deforum's reading of the job's schedule strings drops or fills, one line each."""
+        warnings: list[str] = []
+        for name, value in self.params.items():
+            if isinstance(value, str):
+                self.series(name, seed=seed, warnings=warnings)
+        return warnings
 
     def frame_prompts(self, *, seed: int | None = None) -> list[FramePrompt]:
         """The prompt of every frame, with the global parts and the optional blend."""
@@ -318,11 +330,15 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _resolve_param(value: Param, frames: int, seed: int, path: str, mode: str) -> list[float]:
+def _resolve_param(
+    value: Param, frames: int, seed: int, path: str, mode: str, warnings: list[str] | None = None
+) -> list[float]:
     if isinstance(value, str):
         from .schedules import evaluate_schedule
 
-        return evaluate_schedule(value, frames, seed, field=path, interpolation=mode)
+        return evaluate_schedule(
+            value, frames, seed, field=path, interpolation=mode, warnings=warnings
+        )
     if isinstance(value, list):
         return [float(v) for v in value]
     return [float(value)] * frames

@@ -253,6 +253,8 @@ class Renderer:
                 )
             device = self.diffuser.device
         self.warper = None if self.track is None else FrameWarper(job, self.track, self.out, device)
+        for message in job.schedule_warnings(seed=self.seed):
+            self.emit("warning", message=message)
         self.series = {
             name: job.series(name, seed=self.seed)
             for name in (

@@ -415,3 +415,16 @@ def test_image_coherence_matches_the_frames_to_the_image(tmp_path: Path) -> None
     render(job, tmp_path / "out", preview=True)
     for frame in frames_of(tmp_path / "out")[1:]:
         np.testing.assert_allclose(frame.reshape(-1, 3).mean(0), (200, 60, 40), atol=3)
+
+
+def test_a_job_schedule_read_deforums_way_is_reported_as_a_warning(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    job = tiny_job(tiny_models, translation_z="0: (1), 10: (5)")
+    events: list[tuple[str, dict[str, Any]]] = []
+    render(job, tmp_path, preview=True, emit=lambda kind, **f: events.append((kind, f)))
+    warnings = [f["message"] for kind, f in events if kind == "warning"]
+    assert any(
+        m.startswith("params.translation_z") and "10" in m and "dropped" in m for m in warnings
+    ), warnings
+    assert job.series("translation_z") == [1.0] * 5  # no ramp towards the dropped key
