@@ -8,8 +8,10 @@ wires them into argparse and turns errors into exit statuses (2 bad input,
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from .core.errors import DeforumInputError
@@ -105,11 +107,44 @@ def _render(args: argparse.Namespace) -> int:
         job = apply_overrides(job, parse_set_arguments(args.set))
     if args.model:
         job = dataclasses.replace(job, model=dataclasses.replace(job.model, id=args.model))
+    if args.depth_model:
+        depth = dataclasses.replace(job.depth, depth_model=args.depth_model)
+        job = dataclasses.replace(job, depth=depth)
     if args.device:
         job = dataclasses.replace(job, device=args.device)
     out = Path(args.out) if args.out else Path(f"{Path(args.job).stem}_output")
-    result = render(job, out, preview=args.preview, resume=args.resume, emit=TerminalProgress())
+    with _downloads_asked_for(args):
+        result = render(job, out, preview=args.preview, resume=args.resume, emit=TerminalProgress())
     return 1 if result.cancelled else 0
+
+
+@contextlib.contextmanager
+def _downloads_asked_for(args: argparse.Namespace) -> Iterator[None]:
+    """Only a model named on the command line downloads (or any, with --allow-download)."""
+    from .core.protocol import OFFLINE_REASON_VARIABLE
+    from .engine.diffusion import DownloadPolicy, set_download_policy
+
+    named = frozenset(name.strip() for name in (args.model, args.depth_model) if name)
+    fix = (
+        "the command line downloads only a model it names: pass it with --model or "
+        "--depth-model, or pass --allow-download"
+    )
+    set_download_policy(DownloadPolicy(None if args.allow_download else named, fix))
+    # Nothing may download: then the hub libraries ask no server anything (not even their
+    # telemetry), as they read HF_HUB_OFFLINE when first imported, which is during the render.
+    offline = {"HF_HUB_OFFLINE": "1", OFFLINE_REASON_VARIABLE: fix}
+    saved = {key: os.environ.get(key) for key in offline}
+    if not args.allow_download and not named:
+        os.environ.update(offline)
+    try:
+        yield
+    finally:
+        set_download_policy(DownloadPolicy())
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -185,6 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("--out", help="output folder (default: <JOB name>_output)")
     ren.add_argument("--model", help="Hugging Face id, diffusers folder or .safetensors file")
     ren.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run")
+    ren.add_argument(
+        "--depth-model", help="depth estimation model: Hugging Face id, folder or Deforum name"
+    )
+    ren.add_argument(
+        "--allow-download",
+        action="store_true",
+        help="let models named in the job or settings file download from the Hugging Face hub "
+        "(a model named with --model or --depth-model always may)",
+    )
     ren.add_argument("--preview", action="store_true", help="motion preview: no diffusion")
     ren.add_argument("--resume", action="store_true", help="continue an unfinished run")
     ren.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_help)

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..core.errors import DeforumInputError
-from ..core.protocol import EVENTS, PROTOCOL_VERSION, ProtocolError, decode, encode, ends_render
+from ..core.protocol import (
+    EVENTS,
+    OFFLINE_REASON_VARIABLE,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    decode,
+    encode,
+    ends_render,
+)
 from . import environment
 from .preferences import ADDON_PACKAGE
 
@@ -147,11 +155,36 @@ def worker_command(python: str, log_level: str = "INFO") -> list[str]:
 
 
 def worker_env() -> dict[str, str]:
-    """The worker's environment: ours, UTF-8, unbuffered, without Blender's PYTHONHOME."""
+    """The worker's environment: ours, UTF-8, unbuffered, without Blender's PYTHONHOME.
+
+    Offline (HF_HUB_OFFLINE=1) while Blender's online access is off: then the worker asks
+    no server anything, and a model missing from the cache is an error naming the fix.
+    """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHOME"}
     env["PYTHONIOENCODING"] = "utf-8"
     env["PYTHONUNBUFFERED"] = "1"
+    reason = offline_reason()
+    if reason:
+        env["HF_HUB_OFFLINE"] = "1"
+        env[OFFLINE_REASON_VARIABLE] = reason
     return env
+
+
+def offline_reason() -> str | None:
+    """Why the worker must not go online (Blender's online access is off), with the fix."""
+    try:
+        import bpy
+    except ImportError:  # outside Blender: no such preference to honour
+        return None
+    if getattr(bpy.app, "online_access", True):
+        return None
+    fix = (
+        "start Blender without --offline-mode"
+        if getattr(bpy.app, "online_access_override", False)
+        else "allow it in Preferences > System > Network > Allow Online Access "
+        "(headless: start Blender with --online-mode)"
+    )
+    return f"Blender's online access is off, so the worker downloads nothing; {fix}"
 
 
 _LIVE: weakref.WeakSet[WorkerClient] = weakref.WeakSet()
@@ -419,7 +452,14 @@ def shared_worker(python: str | None = None) -> WorkerClient:
     """The add-on's long-lived worker (its models stay loaded between renders)."""
     global _SHARED
     chosen = python or find_worker_python().path
-    if _SHARED is None or not _SHARED.alive or _SHARED.command[0] != chosen:
+    # A worker started with the other online access would download (or refuse) wrongly.
+    offline = worker_env().get("HF_HUB_OFFLINE")
+    if (
+        _SHARED is None
+        or not _SHARED.alive
+        or _SHARED.command[0] != chosen
+        or _SHARED.env.get("HF_HUB_OFFLINE") != offline
+    ):
         if _SHARED is not None:
             _SHARED.stop()
         _SHARED = WorkerClient.launch(chosen)

@@ -44,6 +44,10 @@ from .errors import DeforumInputError
 
 PROTOCOL_VERSION = 1
 
+# The worker's environment: HF_HUB_OFFLINE=1 makes it download nothing, and this variable
+# says why and how to allow it (the engine puts it in its "model is missing" message).
+OFFLINE_REASON_VARIABLE = "DEFORUM_BLENDER_OFFLINE_REASON"
+
 REQUESTS = frozenset({"render", "cancel", "ping", "release", "shutdown"})
 EVENTS = frozenset(
     {

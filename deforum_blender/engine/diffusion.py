@@ -15,6 +15,7 @@ from). ``d == 0`` runs no diffusion and returns the input frame unchanged.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -26,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import DeforumInputError
+from ..core.protocol import OFFLINE_REASON_VARIABLE
 from .samplers import make_scheduler
 
 StepCallback = Callable[[int, int], None]
@@ -168,11 +170,69 @@ def checkpoint_architecture(path: str | Path) -> str:
     return "sdxl" if any(key.startswith(_SDXL_PREFIX) for key in keys) else "sd"
 
 
-def _require_hub_model(repo_id: str) -> None:
-    """Fetch (or find in the cache) the model's model_index.json; explain when it is missing."""
+# --- downloads: only the models the user asked for ----------------------------------------
+
+
+@dataclass(frozen=True)
+class DownloadPolicy:
+    """Which hub models this process may download; any other must already be in the cache."""
+
+    allowed: frozenset[str] | None = None  # model names as the job spells them; None: any
+    fix: str = "allow downloads"  # how the user lets a refused model download
+
+
+_DOWNLOADS = DownloadPolicy()
+
+
+def set_download_policy(policy: DownloadPolicy) -> None:
+    """Set which models may download (the CLI: only those named on its command line)."""
+    global _DOWNLOADS
+    _DOWNLOADS = policy
+
+
+def may_download(model: str | None) -> bool:
+    """True when ``model`` may be fetched from the hub (HF_HUB_OFFLINE=1 forbids all)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    return _DOWNLOADS.allowed is None or (model or "").strip() in _DOWNLOADS.allowed
+
+
+def download_refusal() -> str:
+    """Why this process downloads nothing unasked, and the fix (for error messages)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return os.environ.get(OFFLINE_REASON_VARIABLE) or "HF_HUB_OFFLINE=1 forbids downloading"
+    return _DOWNLOADS.fix
+
+
+def require_cached(field: str, repo_id: str, filename: str) -> None:
+    """Refuse a hub model that may not download and is not in the cache (asking no server)."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, filename), str):
+        return
+    raise DeforumInputError(
+        f"{field}: {repo_id!r} is not a local file or folder, and the Hugging Face cache "
+        f"({constants.HF_HUB_CACHE}) holds no copy of it; it is not downloaded: "
+        f"{download_refusal()}; or download it with `hf download {repo_id}` using the same "
+        f"HF_HOME, or set {field} to a local folder"
+    )
+
+
+def _require_hub_model(repo_id: str, online: bool = True) -> None:
+    """Find the model's model_index.json in the cache, or fetch it when ``online``.
+
+    Explains a model that is missing, with the fix.
+    """
     from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
+    if not online:
+        require_cached("model", repo_id, "model_index.json")
+        return
     try:
         hf_hub_download(repo_id, "model_index.json")
     except (LocalEntryNotFoundError, ConnectionError) as error:
@@ -498,7 +558,7 @@ def load_diffuser(model: str, options: ModelOptions | None = None) -> Diffuser:
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is None:
-            cached = _load(source, device, dtype, options)
+            cached = _load(source, device, dtype, options, online=may_download(model))
             _CACHE[key] = cached
     return cached
 
@@ -516,7 +576,9 @@ def clear_model_cache() -> None:
         torch.cuda.empty_cache()
 
 
-def _load(source: ModelSource, device: str, dtype: Any, options: ModelOptions) -> Diffuser:
+def _load(
+    source: ModelSource, device: str, dtype: Any, options: ModelOptions, online: bool = True
+) -> Diffuser:
     from diffusers import AutoPipelineForImage2Image
 
     sha256 = None
@@ -528,11 +590,11 @@ def _load(source: ModelSource, device: str, dtype: Any, options: ModelOptions) -
             )
         sha256 = verify_sha256(source.location, options.sha256)
     if source.kind == "single_file":
-        txt2img = _load_single_file(source.location, dtype, options)
+        txt2img = _load_single_file(source.location, dtype, options, online)
     else:
         if source.kind == "hub":
-            _require_hub_model(source.location)
-        txt2img = _load_pretrained(source.location, dtype)
+            _require_hub_model(source.location, online)
+        txt2img = _load_pretrained(source.location, dtype, online)
     img2img = AutoPipelineForImage2Image.from_pipe(txt2img)
     for pipe in (txt2img, img2img):
         pipe.set_progress_bar_config(disable=True)
@@ -540,21 +602,24 @@ def _load(source: ModelSource, device: str, dtype: Any, options: ModelOptions) -
     return Diffuser(txt2img, img2img, source, device, dtype, sha256)
 
 
-def _load_pretrained(location: str, dtype: Any) -> Any:
+def _load_pretrained(location: str, dtype: Any, online: bool = True) -> Any:
     from diffusers import AutoPipelineForText2Image
 
     try:
         # No safety checker: Deforum has none, and it would black out frames at random.
         return AutoPipelineForText2Image.from_pretrained(
-            location, dtype=dtype, safety_checker=None, requires_safety_checker=False
+            location,
+            dtype=dtype,
+            safety_checker=None,
+            requires_safety_checker=False,
+            local_files_only=not online,
         )
     except (OSError, ValueError) as error:
         raise DeforumInputError(f"model: could not load {location!r}: {error}") from error
 
 
-def _load_single_file(location: str, dtype: Any, options: ModelOptions) -> Any:
+def _load_single_file(location: str, dtype: Any, options: ModelOptions, online: bool = True) -> Any:
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-    from huggingface_hub import constants
 
     kind = checkpoint_architecture(location)
     pipeline_class = StableDiffusionXLPipeline if kind == "sdxl" else StableDiffusionPipeline
@@ -565,7 +630,7 @@ def _load_single_file(location: str, dtype: Any, options: ModelOptions) -> Any:
         extra.update(safety_checker=None, requires_safety_checker=False)
     try:
         return pipeline_class.from_single_file(
-            location, dtype=dtype, local_files_only=constants.HF_HUB_OFFLINE, **extra
+            location, dtype=dtype, local_files_only=not online, **extra
         )
     except DeforumInputError:
         raise
@@ -574,7 +639,8 @@ def _load_single_file(location: str, dtype: Any, options: ModelOptions) -> Any:
             f"model: could not load the single-file checkpoint {location!r}: "
             f"{str(error).rstrip('.')}. diffusers "
             "takes the component configs from the matching hub model (it must be in the cache "
-            "when offline); set single_file_config to a diffusers folder of the same "
+            + ("when offline" if online else f"now: {download_refusal()}")
+            + "); set single_file_config to a diffusers folder of the same "
             "architecture to load it fully offline"
         ) from error
 

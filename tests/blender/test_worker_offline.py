@@ -1,0 +1,134 @@
+"""Blender's online access decides whether the worker may download: off means offline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deforum_blender.blender import worker_client
+from deforum_blender.core.protocol import OFFLINE_REASON_VARIABLE
+from tests.conftest import ROOT, run_python
+from tests.engine.test_downloads import HUB_MODEL, FakeHub, hub  # noqa: F401 - the fixture
+
+PREFERENCE = "Preferences > System > Network > Allow Online Access"
+
+
+@pytest.fixture
+def online_access() -> Iterator[object]:
+    """Blender's preferences, with online access switched back off afterwards."""
+    import bpy
+
+    preferences = bpy.context.preferences.system
+    try:
+        yield preferences
+    finally:
+        preferences.use_online_access = False
+
+
+def test_the_worker_is_offline_exactly_while_online_access_is_off(
+    online_access: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bpy
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    online_access.use_online_access = False  # type: ignore[attr-defined]
+    assert not bpy.app.online_access
+    env = worker_client.worker_env()
+    assert env["HF_HUB_OFFLINE"] == "1"
+    assert PREFERENCE in env[OFFLINE_REASON_VARIABLE]
+    online_access.use_online_access = True  # type: ignore[attr-defined]
+    assert bpy.app.online_access
+    env = worker_client.worker_env()
+    assert "HF_HUB_OFFLINE" not in env and OFFLINE_REASON_VARIABLE not in env
+
+
+# A scene whose model is a hub id that is not in the cache. argv: blend path, model.
+HUB_SCENE = r"""
+import sys
+import bpy
+import deforum_blender
+from deforum_blender.blender.prompts import add_prompt
+
+blend, model = sys.argv[1:3]
+bpy.ops.wm.read_factory_settings(use_empty=True)
+if not hasattr(bpy.types.Scene, "deforum"):
+    deforum_blender.register()
+scene = bpy.context.scene
+scene.render.resolution_x = scene.render.resolution_y = 64
+scene.render.resolution_percentage = 100
+scene.frame_start, scene.frame_end = 1, 2
+camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+scene.collection.objects.link(camera)
+scene.camera = camera
+scene.deforum.model = model
+scene.deforum.device = "cpu"
+scene.deforum.make_video = False
+add_prompt(scene, 1, "a valley")
+bpy.ops.wm.save_as_mainfile(filepath=blend)
+"""
+
+
+@pytest.mark.slow
+def test_a_headless_render_with_online_access_off_asks_the_hub_nothing(
+    hub: FakeHub,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    blend = tmp_path / "scene.blend"
+    made = run_python(HUB_SCENE, str(blend), HUB_MODEL)
+    assert made.returncode == 0, made.stderr[-3000:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    env.update(
+        PYTHONPATH="",
+        DEFORUM_WORKER_PYTHON=sys.executable,
+        HF_ENDPOINT=hub.url,
+        HF_HOME=str(tmp_path / "hf_home"),
+        BLENDER_USER_CONFIG=str(tmp_path / "config"),  # factory preferences: online access off
+    )
+    script = ROOT / "scripts" / "render_deforum.py"
+    arguments = ["--blend", str(blend), "--out", str(tmp_path / "out")]
+    result = subprocess.run(
+        [sys.executable, str(script), "--", *arguments, "--init", "none", "--depth", "flat"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert hub.requests == []
+    error = result.stderr.strip().splitlines()[-1]
+    assert HUB_MODEL in error and PREFERENCE in error, error
+
+
+class FakeWorker:
+    """Stands in for a launched worker: its command, its environment, alive until stopped."""
+
+    def __init__(self, python: str) -> None:
+        self.command = [python]
+        self.env = worker_client.worker_env()
+        self.alive = True
+
+    def stop(self) -> None:
+        self.alive = False
+
+
+def test_the_shared_worker_is_restarted_when_online_access_changes(
+    online_access: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(worker_client, "_SHARED", None)
+    monkeypatch.setattr(
+        worker_client.WorkerClient, "launch", classmethod(lambda cls, python: FakeWorker(python))
+    )
+    online_access.use_online_access = False  # type: ignore[attr-defined]
+    offline = worker_client.shared_worker("python")
+    assert worker_client.shared_worker("python") is offline  # kept while nothing changed
+    online_access.use_online_access = True  # type: ignore[attr-defined]
+    online = worker_client.shared_worker("python")
+    assert online is not offline and not offline.alive  # type: ignore[attr-defined]
+    assert "HF_HUB_OFFLINE" not in online.env
