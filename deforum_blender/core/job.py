@@ -511,11 +511,19 @@ class _Reader:
             name: cls(**self.fields(name, cls, data.get(name, {}))) for name, cls in GROUPS.items()
         }
         job = Job(**top, **groups)  # provisional: defaults where a field was bad
-        frames_ok = job.max_frames >= 1
-        if not frames_ok:
+        from .schedules import MAX_FRAMES
+
+        # Checked before anything is built per frame: a huge count must fail at once.
+        frames_ok = 1 <= job.max_frames <= MAX_FRAMES
+        if job.max_frames < 1:
             self.bad(
                 f"last_frame: {job.last_frame} is before first_frame {job.first_frame}; "
                 "use a last_frame at or after first_frame"
+            )
+        elif not frames_ok:
+            self.bad(
+                f"max_frames: {job.max_frames} frames (first_frame {job.first_frame} to "
+                f"last_frame {job.last_frame}) is more than {MAX_FRAMES}; render fewer frames"
             )
         params = self.params(data.get("params", {}), job, frames_ok)
         interpolation = self.interpolation(data.get("interpolation", {}))
