@@ -113,10 +113,10 @@ def test_the_client_renders_through_the_worker_and_the_timer_stops_at_done(
     assert client.render(PREVIEW_JOB, tmp_path / "b", preview=True)
     assert client.wait(timeout=120)["type"] == "done"
     assert not client.rendering and client.alive
-    # A job that raises mid-loop (no scene depth for frame 3): an error, the timer stops,
-    # and the worker lives on for the next job.
+    # A job that raises mid-loop (no scene depth for frame 2, which frame 3 is warped from):
+    # an error, the timer stops, and the worker lives on for the next job.
     failing = tiny_job(tiny_models, depth_source="scene", diffusion_cadence="1", max_frames="4")
-    for frame in (1, 2):
+    for frame in (1,):
         depth = tmp_path / "c" / "scene_depth" / f"depth_{frame:05d}.npy"
         depth.parent.mkdir(parents=True, exist_ok=True)
         np.save(depth, np.full((64, 64), 4.0, np.float32))
@@ -125,7 +125,7 @@ def test_the_client_renders_through_the_worker_and_the_timer_stops_at_done(
     drive(event_timer(client, seen.append))
     error = seen[-1]
     assert error["type"] == "error" and not error.get("crashed")
-    assert "frame 3" in error["message"] and error["request"] == "render"
+    assert "frame 2" in error["message"] and error["request"] == "render"
     assert "Traceback" in error["traceback"]
     assert [e["frame"] for e in seen if e["type"] == "frame"] == [1, 2]
     assert client.render(PREVIEW_JOB, tmp_path / "d", preview=True)
