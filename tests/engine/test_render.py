@@ -247,11 +247,12 @@ def test_a_failure_mid_run_keeps_finished_frames_and_names_the_frame(
     from deforum_blender.engine.depth import scene_depth_path
 
     job = tiny_job(tiny_models, depth_source="scene", diffusion_cadence="1", max_frames="4")
-    for frame in (1, 2):
-        path = scene_depth_path(tmp_path / "scene_depth", frame)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, np.full((64, 64), 4.0, np.float32))
-    with pytest.raises(DeforumInputError, match="frame 3"):
+    # Frame 3 is warped from frame 2, whose depth is missing (Deforum's warp of a schedule
+    # job reads the source frame's depth only).
+    path = scene_depth_path(tmp_path / "scene_depth", 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.full((64, 64), 4.0, np.float32))
+    with pytest.raises(DeforumInputError, match="frame 2"):
         render(job, tmp_path)
     assert sorted(frame_files(tmp_path)) == [1, 2]
     read_frame(frame_path(tmp_path, 2))  # intact
