@@ -118,13 +118,17 @@ def hub_reachable(timeout: float = HUB_TIMEOUT_S) -> bool:
     return bool(answered and answered[0])
 
 
+def is_hub_id(model: str) -> bool:
+    """A Hugging Face ``owner/name``, not a local folder or file."""
+    return not Path(model).expanduser().exists() and model.count("/") == 1
+
+
 def choose_model(explicit: str | None) -> ModelChoice:
     """``--model``, ``DEFORUM_MODEL``, the cached or downloadable default, else the tiny model."""
     wanted = explicit or os.environ.get("DEFORUM_MODEL", "").strip()
     if wanted:
         source = f"--model {wanted}" if explicit else f"DEFORUM_MODEL={wanted}"
-        hub_id = not Path(wanted).expanduser().exists() and wanted.count("/") == 1
-        if hub_id and not in_hf_cache(wanted) and not hub_reachable():
+        if is_hub_id(wanted) and not in_hf_cache(wanted) and not hub_reachable():
             # Fail now, not after Blender has rendered the depth of every frame.
             raise SystemExit(
                 f"demo: {source}: not in the Hugging Face cache and the hub cannot be reached; "
@@ -663,6 +667,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not (tiny / "sd" / "model_index.json").is_file():
                 run([sys.executable, "-m", "deforum_blender", "make-tiny-models", str(tiny)])
             model = str(tiny / "sd")
+        elif model is not None and is_hub_id(model) and not in_hf_cache(model):
+            # Running the demo is the consent: fetch here, since the worker Blender starts is
+            # offline while Blender's Allow Online Access is off (the bpy module's default).
+            from huggingface_hub import snapshot_download
+
+            snapshot_download(model)
     assert model is not None
     quality = quality_for(choice)
     blend = out / "demo.blend"
