@@ -12,7 +12,7 @@ image, else the first warped key frame; the coherence image; the video frame.
 
 The modes without motion: None renders stills (``core/prompt_layout.py``), Video Input
 takes each frame's init from a video (``video_input.py``), Interpolation morphs between the
-prompts (``interpolation.py``); every frame of those is a key frame (no cadence). In any
+prompts (``prompt_morph.py``); every frame of those is a key frame (no cadence). In any
 mode ``scene_blend`` mixes Blender's render of the frame into the init (``scene_guide.py``).
 
 Determinism, which makes resume lossless (DESIGN.md §2): every random draw derives
@@ -51,10 +51,10 @@ from .adjust import adjust_contrast, unsharp_mask
 from .coherence import ColorMatcher
 from .diffusion import Cancelled, Diffuser, ModelOptions, load_diffuser, resolve_device
 from .flow import flow_tween
-from .interpolation import PromptMorph
 from .masks import Mask, composite, load_init_mask
 from .motion import FrameWarper, check_depth_files, job_camera_track
 from .noise import add_noise
+from .prompt_morph import PromptMorph
 from .scene_guide import SceneGuide
 from .video_input import VIDEO_COHERENCE_SPACE, VideoInput
 
@@ -115,7 +115,7 @@ class RenderResult:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
 
-def test_pattern(width: int, height: int) -> Image:
+def placeholder_pattern(width: int, height: int) -> Image:
     """A colourful checkerboard: what the motion preview warps when there is no init image."""
     y, x = np.mgrid[0:height, 0:width]
     cells = ((x * 8 // max(width, 1)) + (y * 8 // max(height, 1))) % 2
@@ -539,7 +539,7 @@ class Renderer:
         )
         base = self.scene.mix(key, init)
         if self.preview:
-            return base if base is not None else test_pattern(job.W, job.H)
+            return base if base is not None else placeholder_pattern(job.W, job.H)
         # Deforum matches its first generation to the coherence image after diffusion.
         after = None
         if key == 0 and job.coherence.color_coherence == "Image":
@@ -565,7 +565,7 @@ class Renderer:
         """Interpolation mode: text-to-image from mixed embeddings and slerped noise."""
         assert self.morph is not None
         if self.preview:
-            return test_pattern(self.job.W, self.job.H)
+            return placeholder_pattern(self.job.W, self.job.H)
         assert self.diffuser is not None
         morph, diffuser = self.morph, self.diffuser
         steps = max(1, round(self.series["steps"][key]))

@@ -18,7 +18,7 @@ from deforum_blender.core.prompt_layout import morph_plan, morph_positions
 from deforum_blender.engine import diffusion
 from deforum_blender.engine.diffusion import ModelOptions, load_diffuser
 from deforum_blender.engine.frames import read_frame
-from deforum_blender.engine.interpolation import slerp
+from deforum_blender.engine.prompt_morph import slerp
 from deforum_blender.engine.render import render
 from tests.engine.test_render import run_json, tiny_job
 
