@@ -101,6 +101,12 @@ def _render(args: argparse.Namespace) -> int:
     from .engine.render import render
 
     job, warnings = load_job_or_settings(args.job)
+    if job.model.allow_pickle:  # loading a pickle can run code: only the user may allow it
+        job = dataclasses.replace(job, model=dataclasses.replace(job.model, allow_pickle=False))
+        warnings.append(
+            f"allow_pickle: ignored in {args.job!r} (a file cannot allow pickle checkpoints "
+            "by itself); pass --set allow_pickle=true if you trust the model"
+        )
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.set:

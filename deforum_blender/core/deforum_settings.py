@@ -821,6 +821,12 @@ def _is_webui_checkpoint_name(model: str) -> bool:
     return "/" not in model and "\\" not in model and model.endswith((".safetensors", ".ckpt"))
 
 
+def _json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type (``null``, ``list``, ``string``…)."""
+    names = {type(None): "null", list: "list", str: "string", bool: "boolean"}
+    return names.get(type(value), "number")
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -858,7 +864,12 @@ def import_settings(
 def load_job_or_settings(path: str | os.PathLike[str]) -> tuple[Job, list[str]]:
     """A Job from our job JSON (it has ``version`` and ``params``) or a Deforum settings file."""
     data = read_json_file(Path(path), "job or settings")
-    if isinstance(data, Mapping) and "version" in data and "params" in data:
+    if not isinstance(data, Mapping):  # a JSON string is a value here, never a path
+        raise DeforumInputError(
+            f"settings {str(path)!r}: the file holds a JSON {_json_type(data)}, not a job or "
+            "Deforum settings object ({...})"
+        )
+    if "version" in data and "params" in data:
         return Job.from_dict(data), []
     return import_settings(data)
 

@@ -201,7 +201,8 @@ class Job:
     H: int = _spec(512, "int", minimum=8, maximum=8192, multiple_of=8)
     first_frame: int = _spec(1, "int")
     last_frame: int = _spec(120, "int")
-    fps: float = _spec(15.0, "float", minimum=0.001)
+    # At most Blender's own frame rate limit: ffmpeg cannot parse rates far above it.
+    fps: float = _spec(15.0, "float", minimum=0.001, maximum=32767)
     animation_mode: str = _spec("3D", "choice", choices=jf.ANIMATION_MODES)
     sampler: str = _spec("Euler a", "sampler")
     device: str = _spec("auto", "choice", choices=jf.DEVICES)
@@ -695,6 +696,8 @@ def parse_json_text(text: str, what: str) -> Any:
     """Parsed JSON; broken JSON names the line and column (and a trailing comma)."""
     try:
         return json.loads(text)
+    except RecursionError:
+        raise DeforumInputError(f"{what}: the JSON is nested too deeply to read") from None
     except json.JSONDecodeError as error:
         before = text[: error.pos].rstrip()
         hint = "; remove the trailing comma" if before.endswith(",") else ""
@@ -702,6 +705,8 @@ def parse_json_text(text: str, what: str) -> Any:
             f"{what}: not valid JSON at line {error.lineno}, column {error.colno}: "
             f"{error.msg}{hint}"
         ) from None
+    except ValueError as error:  # e.g. an integer of more than 4300 digits
+        raise DeforumInputError(f"{what}: not valid JSON: {str(error).split(';')[0]}") from None
 
 
 def load_job(path: str | os.PathLike[str]) -> Job:

@@ -127,7 +127,10 @@ def apply_overrides(job: Job, overrides: Mapping[str, str]) -> Job:
     for key, text in overrides.items():
         try:
             if key == "max_frames":
-                frames = int(_parse_number(text))
+                number = _parse_number(text)
+                if not number.is_integer():  # never rounded: 2.5 is not 2 frames
+                    raise ValueError("write a whole number of frames")
+                frames = int(number)
                 data["last_frame"] = data["first_frame"] + frames - 1
             elif key in TARGETS:
                 group, attr = TARGETS[key]
