@@ -174,6 +174,8 @@ def split_settings(addon: Addon, scene: Any, items: list[str]) -> tuple[dict[str
     for key, value in pairs.items():
         if key in SCENE_KEYS:
             shaping[key] = value
+        elif key in scene_names and key in addon.overrides.SCENE_ALIASES:
+            own[key] = value
         elif key in addon.overrides.TARGETS or "." in key:
             deforum[key] = value
         elif key in scene_names:

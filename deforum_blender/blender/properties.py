@@ -393,6 +393,14 @@ class DeforumSettings(bpy.types.PropertyGroup):
         ),
         default=_JOB.model.id,
     )
+    model_sha256: bpy.props.StringProperty(
+        name="Model SHA-256",
+        description=(
+            "The expected sha256 of a single-file checkpoint, checked before loading "
+            "(empty: not checked)"
+        ),
+        default="",
+    )
     allow_pickle: bpy.props.BoolProperty(
         name="Allow Pickle Checkpoints",
         description=(

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -24,6 +23,7 @@ import bpy
 import numpy as np
 
 from ..core import job_fields as jf
+from ..core import settings_registry as registry
 from ..core.errors import DeforumInputError
 from ..core.job import GROUPS, JOB_VERSION, Job
 from ..core.prompts import NEGATIVE_MARKER
@@ -43,45 +43,26 @@ MOTION_MODES = ("2D", "3D")
 CAMERA_REQUIRED_MODES = ("3D",)
 SETTINGS_PATH = "deforum"  # Scene.deforum: F-curve data paths are "deforum.<property>"
 
-# Job fields filled from a scene.deforum property of another name ((group, field) → property).
-_RENAMED = {
-    ("model", "id"): "model",
-    ("prompts", "blend"): "blend_prompts",
-    ("init", "strength"): "init_strength",
-}
 # Job fields that are not a plain copy of one property: read by their own code below.
 _NOT_COPIED = {
-    ("model", "sha256"),
     ("prompts", "keyframes"),
     ("seeds", "seed"),
     ("motion", "camera_track"),
 }
 # Text fields that name files: made absolute ("//" is the .blend's folder); empty → None.
-_PATHS = {
-    ("init", "init_image"),
-    ("init", "mask_file"),
-    ("coherence", "color_coherence_image_path"),
-    ("video_input", "video_init_path"),
-    ("video_input", "video_mask_path"),
-    ("depth", "depth_path"),
-}
-
-
-_OPTIONAL_TEXT = {
-    (group, item.name)
-    for group, cls in GROUPS.items()
-    for item in dataclasses.fields(cls)
-    if item.metadata["spec"].kind == "optional_str"
-}
+_PATHS = {(s.group, s.name) for s in registry.SETTINGS if s.spec.path}
+_OPTIONAL_TEXT = {(s.group, s.name) for s in registry.SETTINGS if s.spec.kind == "optional_str"}
 
 
 def copied_fields() -> list[tuple[str, str, str]]:
-    """(group, Job field, scene.deforum property) for every field copied from one property."""
+    """(group, Job field, scene.deforum property) for every field copied from one property.
+
+    The property is the setting's flat name (``init_strength``), as ``--set`` knows it.
+    """
     return [
-        (group, item.name, _RENAMED.get((group, item.name), item.name))
-        for group, cls in GROUPS.items()
-        for item in dataclasses.fields(cls)
-        if (group, item.name) not in _NOT_COPIED
+        (setting.group, setting.name, setting.key)
+        for setting in registry.SETTINGS
+        if setting.group and (setting.group, setting.name) not in _NOT_COPIED
     ]
 
 
@@ -316,6 +297,8 @@ def _copied_value(settings: Any, group: str, field: str, name: str) -> Any:
         return None if not path and (group, field) in _OPTIONAL_TEXT else path
     if isinstance(value, float):
         return _float32(value)
+    if not value and (group, field) in _OPTIONAL_TEXT:
+        return None  # an empty text field: not set
     return value
 
 

@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from . import job_fields as jf
+from . import settings_registry as registry
 from .errors import DeforumInputError
 from .job import JOB_VERSION, Job, JobError, parse_json_text, read_json_file
 from .samplers import DEFAULT_SAMPLER, canonical_sampler
-from .seeds import SEED_BEHAVIORS, SEED_RANGE
+from .seeds import SEED_RANGE
 
 EXTRA_KEY = "deforum_blender"
 # Under EXTRA_KEY: a fingerprint of each motion schedule the export wrote beside the
@@ -40,58 +41,28 @@ MOTION_FINGERPRINTS = "motion_schedules"
 # The Colab notebook's morph keys: files without them come from the webui.
 MORPH_KEYS = {"interpolate_key_frames", "interpolate_x_frames"}
 
-# sd-webui-deforum's defaults for the keys we read (deforum-conventions.md).
+# sd-webui-deforum's defaults for the keys we read (deforum-conventions.md): the Job's own
+# default for each key copied 1:1, then the other keys and where Deforum's default differs.
 DEFORUM_DEFAULTS: dict[str, Any] = {
+    **{setting.name: setting.default for setting in registry.COPIED},
     "W": 512,
     "H": 512,
     "seed": -1,
     "sampler": "Euler a",
     "steps": 25,
-    "seed_behavior": "iter",
-    "seed_iter_N": 1,
-    "use_init": False,
-    "strength": 0.8,
-    "init_image": None,
-    "use_mask": False,
-    "mask_file": None,
-    "invert_mask": False,
-    "mask_contrast_adjust": 1.0,
-    "mask_brightness_adjust": 1.0,
-    "overlay_mask": True,
-    "mask_overlay_blur": 4,
     "positive_prompts": "",
     "negative_prompts": "",
     "animation_mode": "2D",
     "max_frames": 120,
-    "border": "replicate",
     "enable_steps_scheduling": False,
     "enable_noise_multiplier_scheduling": True,
-    "color_coherence": "LAB",
-    "color_coherence_image_path": "",
-    "diffusion_cadence": 2,
-    "optical_flow_cadence": "None",
-    "noise_type": "perlin",
-    "perlin_octaves": 4,
-    "perlin_persistence": 0.5,
     "use_depth_warping": True,
     "depth_algorithm": "Midas-3-Hybrid",
-    "padding_mode": "border",
-    "sampling_mode": "bicubic",
-    "save_depth_maps": False,
-    "video_init_path": None,
-    "extract_nth_frame": 1,
-    "extract_from_frame": 0,
-    "extract_to_frame": -1,
-    "use_mask_video": False,
-    "video_mask_path": None,
     "skip_video_creation": False,
     "fps": 15,
     "n_batch": 1,
-    "interpolate_key_frames": False,
-    "interpolate_x_frames": 4,
     # Deforum's loader turns the legacy colour match on for files that lack the key.
     "legacy_colormatch": True,
-    "color_coherence_video_every_N_frames": 1,
     "midas_weight": 0.2,
     **{
         spec.deforum_key: (
@@ -121,13 +92,12 @@ RENAMED_KEYS: dict[str, tuple[str, bool]] = {
     "near_plane": ("near_schedule", False),
     "far_plane": ("far_schedule", False),
 }
+# Old values: the Job's settings carry their own (FieldSpec.old_values); these are keys we
+# do not support, upgraded so that their warning names today's value.
 OLD_VALUES: dict[str, dict[Any, Any]] = {
-    "color_coherence": {
-        "Match Frame 0 HSV": "HSV",
-        "Match Frame 0 LAB": "LAB",
-        "Match Frame 0 RGB": "RGB",
+    **{
+        key: registry.old_values(key) for key in registry.BY_DEFORUM_KEY if registry.old_values(key)
     },
-    "optical_flow_cadence": {False: "None", True: "DIS Fine"},
     "optical_flow_redo_generation": {False: "None", True: "DIS Fine"},
     "hybrid_composite": {False: "None", True: "Normal"},
 }
@@ -331,117 +301,40 @@ IN_CONTEXT = {*MASK_ONLY, "midas_weight"}
 
 
 # Job group -> fields copied one to one from the Deforum key of the same name.
-COPIED = {
-    "seeds": ("seed_behavior", "seed_iter_N"),
-    "motion": ("border",),
-    "depth": ("padding_mode", "sampling_mode"),
-    "coherence": (
-        "color_coherence",
-        "color_coherence_image_path",
-        "noise_type",
-        "perlin_octaves",
-        "perlin_persistence",
-        "legacy_colormatch",
-        "color_coherence_video_every_N_frames",
-    ),
-    "cadence": ("diffusion_cadence", "optical_flow_cadence"),
-    "init": (
-        "use_init",
-        "init_image",
-        "strength",
-        "use_mask",
-        "mask_file",
-        "invert_mask",
-        "mask_contrast_adjust",
-        "mask_brightness_adjust",
-        "overlay_mask",
-        "mask_overlay_blur",
-    ),
-    "video_input": (
-        "video_init_path",
-        "extract_nth_frame",
-        "extract_from_frame",
-        "extract_to_frame",
-        "use_mask_video",
-        "video_mask_path",
-    ),
-    "interpolate": ("interpolate_key_frames", "interpolate_x_frames"),
-    "output": ("save_depth_maps",),
+COPIED: dict[str, tuple[str, ...]] = {}
+for _setting in registry.COPIED:
+    COPIED[_setting.group] = (*COPIED.get(_setting.group, ()), _setting.name)
+
+# Deforum keys the importer reads that are no Job field of their own, by kind.
+_DEFORUM_ONLY = {
+    "max_frames": "int",
+    "steps": "int",
+    "enable_steps_scheduling": "bool",
+    "enable_noise_multiplier_scheduling": "bool",
+    "use_depth_warping": "bool",
+    "depth_algorithm": "str",
+    "aspect_ratio_use_old_formula": "str",  # read as text too: True, "True", "true"
+    EXTRA_KEY: "extra",
 }
 
-# Keys the importer reads besides the per-frame schedules and the COPIED ones.
-_READ_ALSO = {
-    "W",
-    "H",
-    "seed",
-    "sampler",
-    "steps",
-    "prompts",
-    "positive_prompts",
-    "negative_prompts",
-    "animation_mode",
-    "max_frames",
-    "enable_steps_scheduling",
-    "enable_noise_multiplier_scheduling",
-    "use_depth_warping",
-    "depth_algorithm",
-    "skip_video_creation",
-    "fps",
-    "n_batch",
-    "sd_model_name",
-    "aspect_ratio_use_old_formula",
-    EXTRA_KEY,
-}
+
+def _keys(kind: str) -> set[str]:
+    own = {key for key, key_kind in _DEFORUM_ONLY.items() if key_kind == kind}
+    return registry.deforum_keys(kind) | own
+
+
 # Every key the importer reads (besides the per-frame schedules).
-READ = _READ_ALSO | {key for keys in COPIED.values() for key in keys}
-_OPTIONAL_TEXT = {"init_image", "mask_file", "video_init_path", "video_mask_path"}
+READ = set(registry.BY_DEFORUM_KEY) | set(_DEFORUM_ONLY)
+_OPTIONAL_TEXT = registry.deforum_keys("optional_str")
+# Matched without regard to case; border is not: Deforum replicates anything but "wrap".
 _CHOICES = {
-    "animation_mode": jf.ANIMATION_MODES,
-    "padding_mode": jf.PADDING_MODES,
-    "sampling_mode": jf.SAMPLING_MODES,
-    "color_coherence": jf.COLOR_COHERENCE,
-    "noise_type": jf.NOISE_TYPES,
-    "optical_flow_cadence": jf.OPTICAL_FLOW_CADENCE,
-    "seed_behavior": SEED_BEHAVIORS,
+    key: setting.spec.choices
+    for key, setting in registry.BY_DEFORUM_KEY.items()
+    if setting.spec.kind == "choice" and key != "border"
 }
-_INTEGERS = {
-    "W",
-    "H",
-    "seed",
-    "steps",
-    "seed_iter_N",
-    "max_frames",
-    "mask_overlay_blur",
-    "diffusion_cadence",
-    "perlin_octaves",
-    "extract_nth_frame",
-    "extract_from_frame",
-    "extract_to_frame",
-    "n_batch",
-    "interpolate_x_frames",
-    "color_coherence_video_every_N_frames",
-}
-_NUMBERS = {
-    "strength",
-    "mask_contrast_adjust",
-    "mask_brightness_adjust",
-    "perlin_persistence",
-    "fps",
-}
-_BOOLEANS = {
-    "use_init",
-    "use_mask",
-    "invert_mask",
-    "overlay_mask",
-    "enable_steps_scheduling",
-    "enable_noise_multiplier_scheduling",
-    "use_depth_warping",
-    "save_depth_maps",
-    "use_mask_video",
-    "skip_video_creation",
-    "interpolate_key_frames",
-    "legacy_colormatch",
-}
+_INTEGERS = _keys("int")
+_NUMBERS = _keys("float")
+_BOOLEANS = _keys("bool")
 
 
 # -- import -------------------------------------------------------------------------------

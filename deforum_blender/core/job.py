@@ -39,17 +39,22 @@ class JobError(DeforumInputError):
 
 
 def _spec(default: Any, kind: str, **rules: Any) -> Any:
-    """A dataclass field carrying the FieldSpec that checks it."""
+    """A dataclass field carrying its FieldSpec: the settings registry's entry for it."""
     return field(default=default, metadata={"spec": FieldSpec(kind, **rules)})
+
+
+def _deforum(default: Any, kind: str, **rules: Any) -> Any:
+    """A field read and written 1:1 under the Deforum settings key of the same name."""
+    return _spec(default, kind, copied=True, **rules)
 
 
 @dataclass(frozen=True)
 class Model:
     """Which Stable Diffusion model: a Hugging Face id, a local folder or a checkpoint file."""
 
-    id: str = _spec(jf.DEFAULT_MODEL, "str")
+    id: str = _spec(jf.DEFAULT_MODEL, "str", key="model", deforum_key="sd_model_name")
     allow_pickle: bool = _spec(False, "bool")  # .ckpt/.pt files run code when loaded
-    sha256: str | None = _spec(None, "optional_str")
+    sha256: str | None = _spec(None, "optional_str", key="model_sha256")
     # GPU memory savers (diffusers): slower, but let big models fit on small cards.
     attention_slicing: bool = _spec(False, "bool")
     vae_tiling: bool = _spec(False, "bool")
@@ -62,27 +67,27 @@ class Prompts:
 
     keyframes: dict[str, str] = field(
         default_factory=lambda: {"0": "a beautiful landscape"},
-        metadata={"spec": FieldSpec("prompts")},
+        metadata={"spec": FieldSpec("prompts", key="prompts", deforum_key="prompts")},
     )
-    positive_prompts: str = _spec("", "str")
-    negative_prompts: str = _spec("", "str")
-    blend: bool = _spec(False, "bool")
+    positive_prompts: str = _spec("", "str", deforum_key="positive_prompts")
+    negative_prompts: str = _spec("", "str", deforum_key="negative_prompts")
+    blend: bool = _spec(False, "bool", key="blend_prompts")
 
 
 @dataclass(frozen=True)
 class Seeds:
     """Master seed (−1: pick one and record it) and how it advances per diffused frame."""
 
-    seed: int = _spec(-1, "int", minimum=-1, maximum=SEED_RANGE - 1)
-    seed_behavior: str = _spec("iter", "choice", choices=SEED_BEHAVIORS)
-    seed_iter_N: int = _spec(1, "int", minimum=1)
+    seed: int = _spec(-1, "int", minimum=-1, maximum=SEED_RANGE - 1, deforum_key="seed")
+    seed_behavior: str = _deforum("iter", "choice", choices=SEED_BEHAVIORS)
+    seed_iter_N: int = _deforum(1, "int", minimum=1)
 
 
 @dataclass(frozen=True)
 class Motion:
     """The 2D border mode and, when the camera drives 3D motion, its per-frame track."""
 
-    border: str = _spec("replicate", "choice", choices=jf.BORDERS)
+    border: str = _deforum("replicate", "choice", choices=jf.BORDERS)
     camera_track: dict[str, Any] | None = _spec(None, "track")  # noqa: RUF009
 
 
@@ -92,61 +97,75 @@ class Depth:
 
     depth_source: str = _spec("estimated", "choice", choices=jf.DEPTH_SOURCES)
     depth_model: str = _spec(jf.DEFAULT_DEPTH_MODEL, "str")
-    padding_mode: str = _spec("border", "choice", choices=jf.PADDING_MODES)
-    sampling_mode: str = _spec("bicubic", "choice", choices=jf.SAMPLING_MODES)
+    padding_mode: str = _deforum("border", "choice", choices=jf.PADDING_MODES)
+    sampling_mode: str = _deforum("bicubic", "choice", choices=jf.SAMPLING_MODES)
     # depth_source 'files': a folder of per-frame depth maps named as save_depth_maps names them.
-    depth_path: str | None = _spec(None, "optional_str")
+    depth_path: str | None = _spec(None, "optional_str", path="DIR_PATH")
 
 
 @dataclass(frozen=True)
 class Coherence:
     """Colour matching and the kind of noise added before diffusion."""
 
-    color_coherence: str = _spec("LAB", "choice", choices=jf.COLOR_COHERENCE)
-    color_coherence_image_path: str = _spec("", "str")
+    color_coherence: str = _deforum(
+        "LAB",
+        "choice",
+        choices=jf.COLOR_COHERENCE,
+        old_values=(
+            ("Match Frame 0 HSV", "HSV"),
+            ("Match Frame 0 LAB", "LAB"),
+            ("Match Frame 0 RGB", "RGB"),
+        ),
+    )
+    color_coherence_image_path: str = _deforum("", "str", path="FILE_PATH")
     # Off (Deforum's default): key frames matched to the colour sample before noise and
     # again after diffusion; on: before noise only. Which frame is the sample: docs/settings.md.
-    legacy_colormatch: bool = _spec(False, "bool")
-    color_coherence_video_every_N_frames: int = _spec(1, "int", minimum=1)
-    noise_type: str = _spec("perlin", "choice", choices=jf.NOISE_TYPES)
-    perlin_octaves: int = _spec(4, "int", minimum=1, maximum=8)
-    perlin_persistence: float = _spec(0.5, "float", minimum=0.0, maximum=1.0)
+    legacy_colormatch: bool = _deforum(False, "bool")
+    color_coherence_video_every_N_frames: int = _deforum(1, "int", minimum=1)
+    noise_type: str = _deforum("perlin", "choice", choices=jf.NOISE_TYPES)
+    perlin_octaves: int = _deforum(4, "int", minimum=1, maximum=8)
+    perlin_persistence: float = _deforum(0.5, "float", minimum=0.0, maximum=1.0)
 
 
 @dataclass(frozen=True)
 class Cadence:
     """Diffuse every N-th frame and tween the others."""
 
-    diffusion_cadence: int = _spec(2, "int", minimum=1, maximum=50)
-    optical_flow_cadence: str = _spec("None", "choice", choices=jf.OPTICAL_FLOW_CADENCE)
+    diffusion_cadence: int = _deforum(2, "int", minimum=1, maximum=50)
+    optical_flow_cadence: str = _deforum(
+        "None",
+        "choice",
+        choices=jf.OPTICAL_FLOW_CADENCE,
+        old_values=((False, "None"), (True, "DIS Fine")),
+    )
 
 
 @dataclass(frozen=True)
 class Init:
     """An init image for the first frame and an optional inpainting mask."""
 
-    use_init: bool = _spec(False, "bool")
-    init_image: str | None = _spec(None, "optional_str")
-    strength: float = _spec(0.8, "float", minimum=0.0, maximum=1.0)
-    use_mask: bool = _spec(False, "bool")
-    mask_file: str | None = _spec(None, "optional_str")
-    invert_mask: bool = _spec(False, "bool")
-    mask_contrast_adjust: float = _spec(1.0, "float", minimum=0.0)
-    mask_brightness_adjust: float = _spec(1.0, "float", minimum=0.0)
-    overlay_mask: bool = _spec(True, "bool")
-    mask_overlay_blur: int = _spec(4, "int", minimum=0)
+    use_init: bool = _deforum(False, "bool")
+    init_image: str | None = _deforum(None, "optional_str", path="FILE_PATH")
+    strength: float = _deforum(0.8, "float", minimum=0.0, maximum=1.0, key="init_strength")
+    use_mask: bool = _deforum(False, "bool")
+    mask_file: str | None = _deforum(None, "optional_str", path="FILE_PATH")
+    invert_mask: bool = _deforum(False, "bool")
+    mask_contrast_adjust: float = _deforum(1.0, "float", minimum=0.0)
+    mask_brightness_adjust: float = _deforum(1.0, "float", minimum=0.0)
+    overlay_mask: bool = _deforum(True, "bool")
+    mask_overlay_blur: int = _deforum(4, "int", minimum=0)
 
 
 @dataclass(frozen=True)
 class VideoInput:
     """Video Input mode: the video whose frames are the init images."""
 
-    video_init_path: str | None = _spec(None, "optional_str")
-    extract_nth_frame: int = _spec(1, "int", minimum=1)
-    extract_from_frame: int = _spec(0, "int", minimum=0)
-    extract_to_frame: int = _spec(-1, "int", minimum=-1)
-    use_mask_video: bool = _spec(False, "bool")
-    video_mask_path: str | None = _spec(None, "optional_str")
+    video_init_path: str | None = _deforum(None, "optional_str", path="FILE_PATH")
+    extract_nth_frame: int = _deforum(1, "int", minimum=1)
+    extract_from_frame: int = _deforum(0, "int", minimum=0)
+    extract_to_frame: int = _deforum(-1, "int", minimum=-1)
+    use_mask_video: bool = _deforum(False, "bool")
+    video_mask_path: str | None = _deforum(None, "optional_str", path="FILE_PATH")
 
 
 @dataclass(frozen=True)
@@ -154,7 +173,7 @@ class Stills:
     """None mode: stills, not an animation (``n_batch`` 0: one still per frame of the range,
     prompts from the prompt schedule; N ≥ 1: Deforum's N images of each prompt in key order)."""
 
-    n_batch: int = _spec(0, "int", minimum=0, maximum=10000)
+    n_batch: int = _spec(0, "int", minimum=0, maximum=10000, deforum_key="n_batch")
 
 
 @dataclass(frozen=True)
@@ -165,8 +184,8 @@ class Interpolate:
     prompt is ``interpolate_x_frames + 1`` frames after the previous one, in key order.
     """
 
-    interpolate_key_frames: bool = _spec(False, "bool")
-    interpolate_x_frames: int = _spec(4, "int", minimum=0, maximum=10000)
+    interpolate_key_frames: bool = _deforum(False, "bool")
+    interpolate_x_frames: int = _deforum(4, "int", minimum=0, maximum=10000)
 
 
 @dataclass(frozen=True)
@@ -184,8 +203,8 @@ class SceneGuide:
 class Output:
     """What is written besides the frames."""
 
-    make_video: bool = _spec(True, "bool")
-    save_depth_maps: bool = _spec(False, "bool")
+    make_video: bool = _spec(True, "bool", deforum_key="skip_video_creation")  # inverted
+    save_depth_maps: bool = _deforum(False, "bool")
 
 
 def _default_params() -> dict[str, Param]:
@@ -197,14 +216,16 @@ class Job:
     """A whole render. Build it with :meth:`from_dict` (validated) or ``Job()`` (defaults)."""
 
     version: int = _spec(JOB_VERSION, "int")
-    W: int = _spec(512, "int", minimum=8, maximum=8192, multiple_of=8)
-    H: int = _spec(512, "int", minimum=8, maximum=8192, multiple_of=8)
+    W: int = _spec(512, "int", minimum=8, maximum=8192, multiple_of=8, deforum_key="W")
+    H: int = _spec(512, "int", minimum=8, maximum=8192, multiple_of=8, deforum_key="H")
     first_frame: int = _spec(1, "int")
     last_frame: int = _spec(120, "int")
     # At most Blender's own frame rate limit: ffmpeg cannot parse rates far above it.
-    fps: float = _spec(15.0, "float", minimum=0.001, maximum=32767)
-    animation_mode: str = _spec("3D", "choice", choices=jf.ANIMATION_MODES)
-    sampler: str = _spec("Euler a", "sampler")
+    fps: float = _spec(15.0, "float", minimum=0.001, maximum=32767, deforum_key="fps")
+    animation_mode: str = _spec(
+        "3D", "choice", choices=jf.ANIMATION_MODES, deforum_key="animation_mode"
+    )
+    sampler: str = _spec("Euler a", "sampler", deforum_key="sampler")
     device: str = _spec("auto", "choice", choices=jf.DEVICES)
     model: Model = field(default_factory=Model)
     params: dict[str, Param] = field(default_factory=_default_params)
@@ -345,25 +366,10 @@ def _resolve_param(
     return [float(value)] * frames
 
 
-_2D = ("2D",)
-_3D = ("3D",)
 # The animation modes whose render reads a per-frame parameter (others read it in every
-# mode). Its range is checked only there: None, Interpolation and Video Input read no motion.
+# mode): from the parameter table.
 USED_IN_MODES: dict[str, tuple[str, ...]] = {
-    "angle": _2D,
-    "zoom": _2D,
-    "transform_center_x": _2D,
-    "transform_center_y": _2D,
-    "translation_x": ("2D", "3D"),
-    "translation_y": ("2D", "3D"),
-    "translation_z": _3D,
-    "rotation_3d_x": _3D,
-    "rotation_3d_y": _3D,
-    "rotation_3d_z": _3D,
-    "fov": _3D,
-    "near": _3D,
-    "far": _3D,
-    "aspect_ratio": _3D,
+    name: spec.modes for name, spec in jf.PARAMS.items() if spec.modes
 }
 # Said after a range error, where the number's meaning is not obvious.
 RANGE_HINTS = {"zoom": " (1 means no zoom; 1.01 zooms in by 1% per frame)"}

@@ -37,21 +37,38 @@ class ParamSpec:
     minimum: float | None = None
     maximum: float | None = None
     meaning: str = ""
+    # The animation modes whose render reads it (empty: every mode). Its range is checked
+    # only there: None, Interpolation and Video Input read no motion.
+    modes: tuple[str, ...] = ()
 
+
+_2D = ("2D",)
+_3D = ("3D",)
+_MOTION = ("2D", "3D")
 
 # Ordered as Deforum's settings files list them.
 PARAMS: dict[str, ParamSpec] = {
     # 2D motion (translation_x/y are used by 3D too), per-frame deltas.
-    "angle": ParamSpec("angle", 0.0, meaning="2D rotation, degrees per frame"),
-    "zoom": ParamSpec("zoom", DEFAULT_ZOOM, 1e-6, meaning="2D zoom factor per frame"),
-    "translation_x": ParamSpec("translation_x", 0.0, meaning="x motion per frame"),
-    "translation_y": ParamSpec("translation_y", 0.0, meaning="y motion per frame"),
-    "translation_z": ParamSpec("translation_z", 1.75, meaning="3D z motion per frame"),
-    "transform_center_x": ParamSpec("transform_center_x", 0.5, meaning="2D centre, 0..1"),
-    "transform_center_y": ParamSpec("transform_center_y", 0.5, meaning="2D centre, 0..1"),
-    "rotation_3d_x": ParamSpec("rotation_3d_x", 0.0, meaning="3D rotation, degrees per frame"),
-    "rotation_3d_y": ParamSpec("rotation_3d_y", 0.0, meaning="3D rotation, degrees per frame"),
-    "rotation_3d_z": ParamSpec("rotation_3d_z", 0.0, meaning="3D rotation, degrees per frame"),
+    "angle": ParamSpec("angle", 0.0, meaning="2D rotation, degrees per frame", modes=_2D),
+    "zoom": ParamSpec("zoom", DEFAULT_ZOOM, 1e-6, meaning="2D zoom factor per frame", modes=_2D),
+    "translation_x": ParamSpec("translation_x", 0.0, meaning="x motion per frame", modes=_MOTION),
+    "translation_y": ParamSpec("translation_y", 0.0, meaning="y motion per frame", modes=_MOTION),
+    "translation_z": ParamSpec("translation_z", 1.75, meaning="3D z motion per frame", modes=_3D),
+    "transform_center_x": ParamSpec(
+        "transform_center_x", 0.5, meaning="2D centre, 0..1", modes=_2D
+    ),
+    "transform_center_y": ParamSpec(
+        "transform_center_y", 0.5, meaning="2D centre, 0..1", modes=_2D
+    ),
+    "rotation_3d_x": ParamSpec(
+        "rotation_3d_x", 0.0, meaning="3D rotation, degrees per frame", modes=_3D
+    ),
+    "rotation_3d_y": ParamSpec(
+        "rotation_3d_y", 0.0, meaning="3D rotation, degrees per frame", modes=_3D
+    ),
+    "rotation_3d_z": ParamSpec(
+        "rotation_3d_z", 0.0, meaning="3D rotation, degrees per frame", modes=_3D
+    ),
     # Generation.
     "noise": ParamSpec("noise_schedule", 0.065, 0.0, 1.0, "noise added before diffusion"),
     "strength": ParamSpec(
@@ -60,12 +77,18 @@ PARAMS: dict[str, ParamSpec] = {
     "contrast": ParamSpec("contrast_schedule", 1.0, 0.0, meaning="contrast factor"),
     "cfg_scale": ParamSpec("cfg_scale_schedule", 7.0, 0.0, meaning="prompt guidance scale"),
     "steps": ParamSpec("steps_schedule", 25.0, 1.0, 1000.0, "sampler steps"),
-    "fov": ParamSpec("fov_schedule", 70.0, 1.0, 179.0, "3D vertical field of view, degrees"),
-    "aspect_ratio": ParamSpec(
-        "aspect_ratio_schedule", 1.0, 1e-6, meaning="3D warp's aspect ratio (Deforum's camera)"
+    "fov": ParamSpec(
+        "fov_schedule", 70.0, 1.0, 179.0, "3D vertical field of view, degrees", modes=_3D
     ),
-    "near": ParamSpec("near_schedule", 200.0, 1e-6, meaning="3D near plane"),
-    "far": ParamSpec("far_schedule", 10000.0, 1e-6, meaning="3D far plane"),
+    "aspect_ratio": ParamSpec(
+        "aspect_ratio_schedule",
+        1.0,
+        1e-6,
+        meaning="3D warp's aspect ratio (Deforum's camera)",
+        modes=_3D,
+    ),
+    "near": ParamSpec("near_schedule", 200.0, 1e-6, meaning="3D near plane", modes=_3D),
+    "far": ParamSpec("far_schedule", 10000.0, 1e-6, meaning="3D far plane", modes=_3D),
     "seed": ParamSpec("seed_schedule", DEFAULT_SEED_SCHEDULE, meaning="seed per frame"),
     "noise_multiplier": ParamSpec(
         "noise_multiplier_schedule", 1.05, 0.0, meaning="initial noise multiplier"
@@ -91,10 +114,24 @@ PARAM_BY_DEFORUM_KEY: dict[str, str] = {
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """How one plain Job field is checked and parsed from ``--set`` text."""
+    """One plain Job field: how it is checked, and its names outside the Job.
 
-    kind: str  # int | float | bool | str | optional_str | choice | prompts | track
+    ``core/settings_registry.py`` lists every field with its spec; Deforum import and
+    export, ``--set`` and the Blender layer read their tables from there.
+    """
+
+    kind: str  # int | float | bool | str | optional_str | choice | sampler | prompts | track
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
     multiple_of: int | None = None
+    # The key in a Deforum settings file; ``copied``: read and written 1:1 under the
+    # field's own name (then ``deforum_key`` may stay None).
+    deforum_key: str | None = None
+    copied: bool = False
+    # Our flat name (``--set`` and ``scene.deforum``) when the field's name is unclear alone.
+    key: str = ""
+    # "FILE_PATH" or "DIR_PATH": a path (Blender makes it absolute; "//" is the .blend's folder).
+    path: str = ""
+    # Deforum's older values of this key and what they mean today.
+    old_values: tuple[tuple[object, object], ...] = ()

@@ -18,16 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import job_fields as jf
+from . import settings_registry as registry
 from .errors import DeforumInputError
-from .job import GROUPS, JOB_VERSION, TOP_FIELDS, Job, JobError, did_you_mean, field_spec
-
-# Our own names for fields whose dataclass attribute would be unclear on its own.
-_RENAMED = {
-    ("model", "id"): "model",
-    ("model", "sha256"): "model_sha256",
-    ("prompts", "keyframes"): "prompts",
-    ("prompts", "blend"): "blend_prompts",
-}
+from .job import GROUPS, JOB_VERSION, Job, JobError, did_you_mean, field_spec
 
 
 def _targets() -> dict[str, tuple[str | None, str]]:
@@ -37,17 +30,19 @@ def _targets() -> dict[str, tuple[str | None, str]]:
         targets[name] = ("params", name)
         if spec.deforum_key:
             targets[spec.deforum_key] = ("params", name)
-    for group, cls in GROUPS.items():
-        for item in dataclasses.fields(cls):
-            targets[_RENAMED.get((group, item.name), item.name)] = (group, item.name)
-    for name in TOP_FIELDS:
-        if name != "version":
-            targets[name] = (None, name)
+    for setting in registry.SETTINGS:  # a Deforum key copied 1:1 is the field's own name
+        place = (setting.group or None, setting.name)
+        if setting.spec.copied:
+            targets[setting.name] = place
+        targets[setting.key] = place
     return targets
 
 
 TARGETS = _targets()
 KEYS = sorted([*TARGETS, "max_frames"])
+# Flat names of settings that Deforum calls by another key (``init_strength``, Deforum's
+# ``strength``): the headless script sets the scene.deforum property of that name.
+SCENE_ALIASES = frozenset(s.key for s in registry.SETTINGS if s.spec.copied and s.key != s.name)
 
 
 def _parse_bool(text: str) -> bool:

@@ -206,6 +206,14 @@ def test_frame_range_fps_and_settings_come_from_the_scene(scene: Any) -> None:
     assert job_from_scene(scene).fps == 12.0
 
 
+def test_model_sha256_is_a_scene_setting_as_on_the_command_line(scene: Any) -> None:
+    assert job_from_scene(scene).model.sha256 is None  # empty: not checked
+    scene.deforum.model_sha256 = "ab12"
+    scene.deforum.init_strength = 0.3
+    job = job_from_scene(scene)
+    assert (job.model.sha256, job.init.strength) == ("ab12", pytest.approx(0.3))
+
+
 def test_the_camera_track_is_the_scene_camera_over_the_range(scene: Any) -> None:
     job = job_from_scene(scene)
     assert job.motion.camera_track == read_camera_track(scene, 1, 12).to_dict()
