@@ -28,6 +28,12 @@ from numpy.typing import NDArray
 
 from ..core.errors import DeforumInputError
 from ..core.protocol import OFFLINE_REASON_VARIABLE
+from .prompt_encoding import (
+    mix_embeddings,
+    needs_webui_encoding,
+    supports_webui_encoding,
+    webui_embeddings,
+)
 from .samplers import make_scheduler
 
 StepCallback = Callable[[int, int], None]
@@ -416,8 +422,9 @@ class Diffuser:
         height: int,
         sampler: str,
         step_callback: StepCallback | None = None,
+        embeddings: dict[str, Any] | None = None,
     ) -> NDArray[Any]:
-        """Generate a uint8 H×W×3 image from text."""
+        """Generate a uint8 H×W×3 image from text (or from ``embeddings`` given instead)."""
         _check_size(width, height)
         planned_steps(steps, 1.0)
         return self._generate(
@@ -425,8 +432,7 @@ class Diffuser:
             sampler,
             seed,
             step_callback,
-            prompt=prompt,
-            negative_prompt=negative or None,
+            **(embeddings or self.text_inputs(prompt, negative)),
             num_inference_steps=int(steps),
             guidance_scale=float(cfg),
             width=int(width),
@@ -441,6 +447,9 @@ class Diffuser:
         """
         import torch
 
+        if self.webui_syntax(prompt, negative):
+            with self._lock, torch.no_grad():
+                return webui_embeddings(self.txt2img_pipe, prompt, negative, self.device)
         with self._lock, torch.no_grad():
             encoded = self.txt2img_pipe.encode_prompt(
                 prompt=prompt,
@@ -450,6 +459,25 @@ class Diffuser:
                 negative_prompt=negative or None,
             )
         return dict(zip(_EMBEDDING_NAMES, encoded, strict=False))
+
+    def webui_syntax(self, prompt: str, negative: str) -> bool:
+        """True when the webui would weight, break or chunk the text (SD 1.x/2.x)."""
+        pipe = self.txt2img_pipe
+        if not supports_webui_encoding(pipe):
+            return False
+        return any(needs_webui_encoding(pipe.tokenizer, text) for text in (prompt, negative))
+
+    def text_inputs(self, prompt: str, negative: str) -> dict[str, Any]:
+        """The pipeline's text arguments: plain text, or embeddings for the webui's syntax."""
+        if self.webui_syntax(prompt, negative):
+            return self.encode_prompt(prompt, negative)
+        return {"prompt": prompt, "negative_prompt": negative or None}
+
+    def blend(self, prompts: list[tuple[str, str, float]]) -> dict[str, Any]:
+        """The weighted mix of several prompts' embeddings ((positive, negative, weight) each)."""
+        encoded = [(self.encode_prompt(positive, negative), w) for positive, negative, w in prompts]
+        empty = self.encode_prompt("", "")
+        return mix_embeddings(encoded, empty)
 
     def initial_noise(self, seed: int, width: int, height: int) -> Any:
         """The initial latent noise txt2img draws for ``seed`` (the same tensor, on the CPU)."""
@@ -505,6 +533,7 @@ class Diffuser:
         sampler: str,
         step_callback: StepCallback | None = None,
         noise_multiplier: float = 1.0,
+        embeddings: dict[str, Any] | None = None,
     ) -> NDArray[Any]:
         """Re-diffuse a uint8 H×W×3 image with ``denoise`` (= 1 − Deforum strength).
 
@@ -525,8 +554,7 @@ class Diffuser:
             seed,
             step_callback,
             noise_multiplier=float(noise_multiplier),
-            prompt=prompt,
-            negative_prompt=negative or None,
+            **(embeddings or self.text_inputs(prompt, negative)),
             image=Image.fromarray(image),
             strength=_diffusers_strength(int(steps), wanted),
             num_inference_steps=int(steps),

@@ -44,6 +44,7 @@ from ..core.job import Job, save_job
 from ..core.output_layout import frame_files as finished_frames
 from ..core.output_layout import frame_path
 from ..core.prompt_layout import stills_keyframes
+from ..core.prompt_weights import composable_parts
 from ..core.prompts import FramePrompt, prompts_for_frames
 from ..core.seeds import resolve_master_seed, seeds_for_frames
 from . import frames as frame_files
@@ -284,6 +285,7 @@ class Renderer:
                 )
         self.warn_ignored_mask_video()
         self.prompts = self.frame_prompts()
+        self.warn_composable_prompts()
         spans = plan_spans(self.n, self.cadence)
         keys = [s.key for s in spans if s.key is not None]
         self.keys = keys
@@ -343,6 +345,20 @@ class Renderer:
 
     def frame(self, index: int) -> int:
         return self.job.first_frame + index
+
+    def warn_composable_prompts(self) -> None:
+        """The webui's ``AND`` (composable diffusion) is not run here: say where it is read."""
+        frames = [
+            self.frame(i)
+            for i, p in enumerate(self.prompts)
+            if composable_parts(p.positive) > 1 or composable_parts(p.negative) > 1
+        ]
+        if frames:
+            self.emit(
+                "warning",
+                message=f"prompts: AND (composable diffusion) from frame {frames[0]} is read as "
+                "plain text; use prompt keyframes with Blend Prompts to mix prompts",
+            )
 
     def frame_prompts(self) -> list[FramePrompt]:
         """Each frame's prompt: the prompt schedule, or Deforum's n_batch stills in None mode."""
@@ -623,6 +639,12 @@ class Renderer:
         job = self.job
         prompt = self.prompts[key]
         steps = max(1, round(self.series["steps"][key]))
+        # Blend Prompts: the neighbouring keyframes' embeddings, mixed by the frame's weights.
+        embeddings = (
+            None
+            if prompt.blend is None
+            else self.diffuser.blend([(p.positive, p.negative, p.weight) for p in prompt.blend])
+        )
         with self.diffusion_call(key) as on_step:
             if image is None:
                 return self.diffuser.txt2img(
@@ -635,6 +657,7 @@ class Renderer:
                     job.H,
                     job.sampler,
                     step_callback=on_step,
+                    embeddings=embeddings,
                 )
             return self.diffuser.img2img(
                 image,
@@ -647,6 +670,7 @@ class Renderer:
                 job.sampler,
                 step_callback=on_step,
                 noise_multiplier=self.series["noise_multiplier"][key],
+                embeddings=embeddings,
             )
 
     def tween(
