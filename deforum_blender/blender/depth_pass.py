@@ -5,7 +5,8 @@ pixel holds the depth at its centre: the distance along the camera's −Z in sce
 (Cycles writes 1e10 where a ray hits nothing). The compositor sends the Depth socket
 to a File Output node as a single-channel float EXR, which Blender loads back through
 its own image API (no EXR reader needed outside Blender); the depth is flipped to
-row 0 = top and saved as ``depth_NNNNN.npy`` (the name ``engine/depth.py`` reads).
+row 0 = top and saved as ``depth_NNNNN.npy`` (the name ``core/output_layout.py`` gives and
+``engine/depth.py`` reads; the frames ``core/scene_inputs.py`` lists).
 Every render setting touched is put back afterwards, also on error. The sequencer is
 switched off while rendering (otherwise a scene with strips renders the strips).
 """
@@ -22,7 +23,9 @@ from typing import Any, cast
 import bpy
 import numpy as np
 
+from ..core.atomic import replacing
 from ..core.errors import DeforumInputError
+from ..core.output_layout import scene_depth_name
 from .scene_render import kept_frame
 
 # Scene settings changed for the depth render: (owner path, attribute, depth value).
@@ -41,7 +44,7 @@ _RENDER_SETTINGS = (
 
 def depth_file(folder: str | os.PathLike[str], frame: int) -> Path:
     """``folder/depth_NNNNN.npy``: where the Z pass of ``frame`` goes (engine.depth reads it)."""
-    return Path(folder) / f"depth_{frame:05d}.npy"
+    return Path(folder) / scene_depth_name(frame)
 
 
 @contextmanager
@@ -130,9 +133,7 @@ def render_scene_depth(
             depth = _read_exr_depth(exrs[0])
             exrs[0].unlink()
             target = depth_file(out, int(frame))
-            temp = target.with_name(f".{target.name}.tmp")
-            with open(temp, "wb") as stream:
+            with replacing(target) as temp, open(temp, "wb") as stream:
                 np.save(stream, depth)
-            os.replace(temp, target)
             written.append(target)
     return written

@@ -18,9 +18,11 @@ from typing import Any
 
 import bpy
 
+from ..core.atomic import replacing
 from ..core.errors import DeforumInputError
 from ..core.job import Job
 from ..core.output_layout import scene_render_frame_path
+from ..core.scene_inputs import scene_render_frames
 
 
 @contextmanager
@@ -48,11 +50,8 @@ def _render_setup(scene: bpy.types.Scene, path: Path) -> Iterator[None]:
 
 
 def frames_to_render(job: Job) -> list[int]:
-    """Blender frames whose ``scene_blend`` is above 0 (none in Interpolation mode)."""
-    if job.animation_mode == "Interpolation":
-        return []
-    blend = job.series("scene_blend")
-    return [job.first_frame + i for i, value in enumerate(blend) if value > 0.0]
+    """Blender frames whose ``scene_blend`` is above 0 (``core/scene_inputs.py`` decides)."""
+    return scene_render_frames(job)
 
 
 @contextmanager
@@ -70,14 +69,12 @@ def render_frame(scene: bpy.types.Scene, frame: int, target: Path) -> Path:
 
     Leaves the scene at ``frame`` (callers keep their frame with :func:`kept_frame`).
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.stem}.tmp.png")
-    with _render_setup(scene, temporary):
-        scene.frame_set(int(frame))
-        bpy.ops.render.render(write_still=True, scene=scene.name)
-    if not temporary.is_file():
-        raise RuntimeError(f"Blender's render of frame {frame} was not written to {target}")
-    os.replace(temporary, target)
+    with replacing(target, keep_suffix=True, make_folder=True) as temporary:
+        with _render_setup(scene, temporary):
+            scene.frame_set(int(frame))
+            bpy.ops.render.render(write_still=True, scene=scene.name)
+        if not temporary.is_file():
+            raise RuntimeError(f"Blender's render of frame {frame} was not written to {target}")
     return target
 
 

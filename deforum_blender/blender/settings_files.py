@@ -23,6 +23,7 @@ from typing import Any, Literal, cast
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
+from ..core import atomic
 from ..core import job_fields as jf
 from ..core.camera import (
     DEFORUM_2D_KEYS,
@@ -279,11 +280,8 @@ def job_settings(scene: bpy.types.Scene, job: Job) -> dict[str, Any]:
 
 def write_settings_file(data: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write settings as a Deforum settings file (JSON), atomically."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=4, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temporary, target)
+    text = json.dumps(data, indent=4, ensure_ascii=False) + "\n"
+    atomic.write_text(path, text, make_folder=True)
 
 
 def scene_settings(scene: bpy.types.Scene) -> tuple[dict[str, Any], list[str]]:

@@ -5,10 +5,13 @@
 each frame, ``<out>/depth/depth_<NNNNN>.png``, and the run's files at the top. A frame is
 first written as a hidden ``.frame_<NNNNN>.png.tmp`` in the same folder, then renamed.
 
-Blender leaves inputs for the worker in the same folder: the scene's Z pass as
-``<out>/scene_depth/depth_<NNNNN>.npy``, for an init from the scene Blender's own render
-of the first frame as ``<out>/init/scene_render.png`` and, for scene-guided rendering
-(``scene_blend``), its render of every frame as ``<out>/scene_render/frame_<NNNNN>.png``.
+The worker logs to ``<out>/worker.log`` while it renders into the folder.
+
+Blender leaves inputs for the worker in the same folder (for the frames
+``core/scene_inputs.py`` lists): the scene's Z pass as ``<out>/scene_depth/depth_<NNNNN>.npy``
+(float32, scene units), for an init from the scene Blender's own render of the first frame
+as ``<out>/init/scene_render.png`` and, for scene-guided rendering (``scene_blend``), its
+render of every frame as ``<out>/scene_render/frame_<NNNNN>.png``.
 Video Input mode extracts the video once into ``<out>/video_input/frame_<NNNNN>.png``
 (and the mask video into ``<out>/video_mask/``), numbered by the output frame each
 drives, with ``extracted.json`` written last to mark a complete extraction.
@@ -37,6 +40,10 @@ JOB_FILE = "job.json"
 RUN_FILE = "run.json"
 SETTINGS_FILE = "deforum_settings.txt"
 VIDEO_FILE = "video.mp4"
+#: The worker's log of the render into this folder (``engine/worker.py``).
+WORKER_LOG_FILE = "worker.log"
+#: The files of one run at the top of the folder, which a fresh render replaces.
+RUN_FILES = (JOB_FILE, RUN_FILE, SETTINGS_FILE, VIDEO_FILE, WORKER_LOG_FILE)
 TEMP_SUFFIX = ".tmp"
 
 _FRAME_FILE = re.compile(r"^frame_(-?\d+)\.png$")
@@ -58,6 +65,11 @@ def depth_name(frame: int) -> str:
     return f"depth_{int(frame):05d}.png"
 
 
+def scene_depth_name(frame: int) -> str:
+    """``depth_00012.npy``: the scene's Z pass of Blender frame 12, as Blender writes it."""
+    return f"depth_{int(frame):05d}.npy"
+
+
 def temp_name(final_name: str) -> str:
     """The hidden name a file is written under before its rename: ``.frame_00012.png.tmp``."""
     return f".{final_name}{TEMP_SUFFIX}"
@@ -76,6 +88,36 @@ def depth_dir(out: str | Path) -> Path:
 def scene_depth_dir(out: str | Path) -> Path:
     """``<out>/scene_depth``: the scene's Z pass, one ``depth_<NNNNN>.npy`` per frame."""
     return Path(out) / SCENE_DEPTH_DIR
+
+
+def scene_depth_frame_path(out: str | Path, frame: int) -> Path:
+    """``<out>/scene_depth/depth_<NNNNN>.npy``: the scene's Z pass of ``frame``."""
+    return scene_depth_dir(out) / scene_depth_name(frame)
+
+
+def job_path(out: str | Path) -> Path:
+    """``<out>/job.json``: exactly what was asked."""
+    return Path(out) / JOB_FILE
+
+
+def run_path(out: str | Path) -> Path:
+    """``<out>/run.json``: what ran (model, device, versions, timings, seeds)."""
+    return Path(out) / RUN_FILE
+
+
+def settings_path(out: str | Path) -> Path:
+    """``<out>/deforum_settings.txt``: the render as an sd-webui-deforum settings file."""
+    return Path(out) / SETTINGS_FILE
+
+
+def video_path(out: str | Path) -> Path:
+    """``<out>/video.mp4``: the frames as a video, when asked."""
+    return Path(out) / VIDEO_FILE
+
+
+def worker_log_path(out: str | Path) -> Path:
+    """``<out>/worker.log``: the worker's log of the render into ``out``."""
+    return Path(out) / WORKER_LOG_FILE
 
 
 def scene_render_path(out: str | Path) -> Path:

@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from ..core.camera import DEFAULT_SCENE_DEPTH
 from ..core.errors import DeforumInputError
+from ..core.output_layout import scene_depth_name
 from .warp import check_depth
 
 FloatArray = NDArray[np.float32]
@@ -74,7 +75,7 @@ _PNG_KEY = "deforum_depth"
 
 def scene_depth_path(folder: str | os.PathLike[str], frame: int) -> Path:
     """Where the Blender layer writes the Z pass of ``frame``: ``folder/depth_NNNNN.npy``."""
-    return Path(folder) / f"depth_{frame:05d}.npy"
+    return Path(folder) / scene_depth_name(frame)
 
 
 def _sanitised(field: str, depth: NDArray[Any], shape: tuple[int, int] | None) -> FloatArray:

@@ -4,14 +4,14 @@ Names come from ``core/output_layout.py``. A frame is encoded in memory, written
 hidden ``.frame_NNNNN.png.tmp`` in the same folder and renamed over the final name with
 ``os.replace`` (atomic on one filesystem), so a killed run leaves either the whole frame
 or a temp file that ``clean_partial_files`` removes. The sidecar JSON is renamed into
-place before its PNG, so a finished PNG always has its sidecar. Not fsynced: this guards
-against a killed process, not a power cut; resume still decodes every frame it keeps.
+place before its PNG, so a finished PNG always has its sidecar (``core/atomic.py``). Not
+fsynced: this guards against a killed process, not a power cut; resume still decodes every
+frame it keeps.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,24 +20,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..core import atomic
 from ..core import output_layout as layout
 
 
 class CorruptFrameError(OSError):
     """A frame file that exists but does not decode to the expected image."""
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a hidden temp file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(layout.temp_name(path.name))
-    try:
-        with open(temp, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 def encode_png(image: NDArray[Any], compression: int | None = None) -> bytes:
@@ -61,9 +49,7 @@ def encode_png(image: NDArray[Any], compression: int | None = None) -> bytes:
 
 def write_png_atomic(path: str | Path, image: NDArray[Any], compression: int | None = None) -> Path:
     """Encode ``image`` as PNG and put it at ``path`` atomically."""
-    target = Path(path)
-    _write_bytes_atomic(target, encode_png(image, compression))
-    return target
+    return atomic.write_bytes(path, encode_png(image, compression), make_folder=True)
 
 
 def write_frame(
@@ -76,7 +62,7 @@ def write_frame(
     """Write ``<out>/frames/frame_<NNNNN>.png`` (and its JSON sidecar first), atomically."""
     if sidecar is not None:
         text = json.dumps(dict(sidecar), indent=1, sort_keys=True) + "\n"
-        _write_bytes_atomic(layout.sidecar_path(out, frame), text.encode("utf-8"))
+        atomic.write_bytes(layout.sidecar_path(out, frame), text.encode("utf-8"), make_folder=True)
     return write_png_atomic(layout.frame_path(out, frame), image, compression)
 
 

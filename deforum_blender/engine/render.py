@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..core import atomic
+from ..core import output_layout as layout
 from ..core.deforum_settings import write_settings
 from ..core.errors import DeforumInputError
 from ..core.job import Job, save_job
@@ -193,8 +195,8 @@ class Renderer:
 
     def record_job(self) -> int:
         """Write job.json (or check that an earlier run here was the same job); the seed."""
-        job_file = self.out / "job.json"
-        run_file = self.out / "run.json"
+        job_file = layout.job_path(self.out)
+        run_file = layout.run_path(self.out)
         asked = self.job.to_dict()
         if job_file.exists():
             try:
@@ -331,13 +333,13 @@ class Renderer:
             self.write_run_record(device, status="cancelled", started=started)
             self.emit("cancelled", frames=len(finished_frames(self.out)))
             return self.result
-        write_settings(job, self.out / "deforum_settings.txt")
+        write_settings(job, layout.settings_path(self.out))
         if job.output.make_video:
             from .video import write_video
 
             with self.timed("video"):
                 paths = [frame_path(self.out, self.frame(i)) for i in range(self.n)]
-                write_video(paths, self.out / "video.mp4", job.fps)
+                write_video(paths, layout.video_path(self.out), job.fps)
         self.result.seconds = time.perf_counter() - started
         self.write_run_record(device, status="done", started=started)
         self.emit("done", frames=self.n, out_dir=str(self.out), seconds=self.result.seconds)
@@ -759,9 +761,7 @@ class Renderer:
             ),
             "diffusion_ms_per_call": round(1000 * self.result.timings["diffusion"] / diffused, 3),
         }
-        temporary = self.out / ".run.json.tmp"
-        temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, self.out / "run.json")
+        atomic.write_text(layout.run_path(self.out), json.dumps(record, indent=2) + "\n")
 
 
 def versions() -> dict[str, str]:

@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.atomic import replacing
 from ..core.errors import DeforumInputError
 
 
@@ -40,7 +41,14 @@ def write_video(frames: Sequence[Path], out_path: Path, fps: float, *, crf: int 
         raise DeforumInputError("video: no frames to encode; render at least one frame first")
     if not fps > 0:
         raise DeforumInputError(f"fps: {fps!r} is not a positive number; use e.g. fps=15")
-    temp = out_path.with_name(f".{out_path.stem}.tmp{out_path.suffix}")
+    # ffmpeg picks the container by the suffix, so the hidden name keeps it.
+    with replacing(out_path, keep_suffix=True) as temp:
+        _encode(frames, temp, fps, crf)
+    return out_path
+
+
+def _encode(frames: Sequence[Path], temp: Path, fps: float, crf: int) -> None:
+    """Run ffmpeg over the PNG bytes of ``frames``, writing ``temp``; VideoError on failure."""
     command = [
         ffmpeg_executable(),
         "-y",
@@ -79,7 +87,4 @@ def write_video(frames: Sequence[Path], out_path: Path, fps: float, *, crf: int 
         stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
         code = process.wait()
     if code != 0:
-        temp.unlink(missing_ok=True)
         raise VideoError(f"ffmpeg failed ({code}): {stderr.strip()[-500:]}. The frames are kept.")
-    os.replace(temp, out_path)
-    return out_path

@@ -33,7 +33,6 @@ white the diffused frame shows, grey blends.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections.abc import Iterable
@@ -44,6 +43,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..core import atomic
 from ..core.errors import DeforumInputError
 from ..core.job import Job
 from ..core.output_layout import (
@@ -224,9 +224,7 @@ def extract(source: Source, extraction: Extraction, folder: Path) -> None:
     )
     for k, image in enumerate(images):
         write_png_atomic(folder / frame_name(extraction.first_frame + k), image)
-    temporary = folder / f".{EXTRACTION_MARKER}.tmp"
-    temporary.write_text(json.dumps(wanted, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, marker)
+    atomic.write_text(marker, json.dumps(wanted, indent=1) + "\n")
 
 
 def _folder_frames(source: Source, extraction: Extraction) -> list[NDArray[np.uint8]]:

@@ -21,10 +21,10 @@ from typing import IO, Any
 
 from ..core.errors import DeforumInputError
 from ..core.job import Job
+from ..core.output_layout import worker_log_path
 from ..core.protocol import FINAL_EVENTS, REQUESTS, ProtocolError, decode, encode
 
 LOG = logging.getLogger("deforum_blender.worker")
-LOG_FILE = "worker.log"
 _LOG_FORMAT = "%(asctime)s %(levelname)s worker[%(process)d]: %(message)s"
 
 
@@ -212,7 +212,7 @@ def open_log_file(out: Path) -> logging.Handler | None:
     """Also log to ``<out>/worker.log`` for this render (None if the folder is unusable)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(out / LOG_FILE, encoding="utf-8")
+        handler = logging.FileHandler(worker_log_path(out), encoding="utf-8")
     except OSError:
         return None  # the renderer reports the unwritable folder with the fix
     handler.setFormatter(logging.Formatter(_LOG_FORMAT))
