@@ -22,6 +22,7 @@ from ..core.prompt_layout import MorphStep, morph_plan, morph_prompts
 from ..core.prompts import FramePrompt
 from ..core.seeds import seeds_for_frames
 from .diffusion import Diffuser, StepCallback
+from .prompt_encoding import mix_embeddings
 
 
 def slerp(a: Any, b: Any, weight: float, dot_threshold: float = 0.9995) -> Any:
@@ -92,6 +93,9 @@ class PromptMorph:
             return start
         end = self._encoded(diffuser, step.end)
         w = step.weight
+        if any(start[name].shape != end[name].shape for name in start):
+            # Prompts of different lengths (chunks of 75 tokens): padded as the webui pads.
+            return mix_embeddings([(start, 1.0 - w), (end, w)], diffuser.encode_prompt("", ""))
         return {name: start[name] + (end[name] - start[name]) * w for name in start}
 
     def _encoded(self, diffuser: Diffuser, k: int) -> dict[str, Any]:

@@ -167,3 +167,12 @@ def test_and_in_a_prompt_is_read_as_text_with_a_warning(tiny_models: Path, tmp_p
     render(job, tmp_path, emit=lambda kind, **f: events.append((kind, f)))
     warnings = [f["message"] for kind, f in events if kind == "warning"]
     assert any("AND (composable diffusion) from frame 1" in m for m in warnings), warnings
+
+
+def test_interpolation_morphs_between_prompts_of_different_lengths(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    prompts = '{"0": "a cat", "2": "a (dog:1.3) BREAK at night"}'
+    job = prompt_job(tiny_models, prompts=prompts, animation_mode="Interpolation", max_frames="3")
+    render(job, tmp_path)
+    assert sorted(frame_files(tmp_path)) == [1, 2, 3]
