@@ -29,7 +29,12 @@ from ..core.job import GROUPS, JOB_VERSION, Job
 from ..core.prompts import NEGATIVE_MARKER
 from ..core.schedules import ScheduleError, check_schedule, evaluate_schedule
 from ..core.seeds import SEED_RANGE
-from .camera_track import preserved_frame_and_selection, read_camera_track, view_layer_of
+from .camera_track import (
+    preserved_frame_and_selection,
+    read_camera_track,
+    scene_translation_scale,
+    view_layer_of,
+)
 from .properties import (
     ANIMATED_BY_NAME,
     PER_FRAME_NAMES,
@@ -48,6 +53,7 @@ _NOT_COPIED = {
     ("prompts", "keyframes"),
     ("seeds", "seed"),
     ("motion", "camera_track"),
+    ("motion", "translation_scale"),  # the property's 0 means "measure it"
 }
 # Text fields that name files: made absolute ("//" is the .blend's folder); empty → None.
 _PATHS = {(s.group, s.name) for s in registry.SETTINGS if s.spec.path}
@@ -103,6 +109,16 @@ def scene_fps(scene: bpy.types.Scene) -> float:
 def absolute_path(path: str) -> str:
     """``path`` with ``//`` resolved against the .blend's folder."""
     return str(bpy.path.abspath(path)) if path else ""
+
+
+def translation_scale(scene: bpy.types.Scene) -> float:
+    """Deforum translation units per Blender unit, the same for export, import and render.
+
+    The Translation Scale setting when set; else measured from the scene camera's pose
+    on the first frame (which an import into the same scene finds again).
+    """
+    chosen = float(deforum_settings(scene).translation_scale)
+    return chosen or scene_translation_scale(scene, frame=scene.frame_start)
 
 
 def output_folder(scene: bpy.types.Scene) -> str:
@@ -342,6 +358,9 @@ def job_from_scene(
     mode = settings.animation_mode
     if mode in CAMERA_REQUIRED_MODES or (mode in MOTION_MODES and scene.camera is not None):
         groups["motion"]["camera_track"] = read_camera_track(scene, first, last).to_dict()
+        groups["motion"]["translation_scale"] = translation_scale(scene)
+    elif settings.translation_scale:
+        groups["motion"]["translation_scale"] = float(settings.translation_scale)
     data.update(groups)
     data["params"] = _param_values(scene, frames)
     return Job.from_dict(data)

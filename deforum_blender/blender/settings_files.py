@@ -32,7 +32,6 @@ from ..core.camera import (
     CameraTrack,
     RenderSize,
     camera_track_from_deforum,
-    deforum_motion,
 )
 from ..core.deforum_settings import export_losses, export_settings, import_settings
 from ..core.errors import DeforumInputError
@@ -41,7 +40,6 @@ from ..core.prompts import keyframe_index, split_negative
 from .camera_track import (
     camera_data_of,
     camera_pose_at,
-    scene_translation_scale,
     write_camera_track,
 )
 from .prompts import add_prompt, remove_prompt
@@ -51,7 +49,13 @@ from .properties import (
     deforum_settings,
     schedule_property_name,
 )
-from .scene_job import MOTION_MODES, SETTINGS_PATH, copied_fields, job_from_scene
+from .scene_job import (
+    MOTION_MODES,
+    SETTINGS_PATH,
+    copied_fields,
+    job_from_scene,
+    translation_scale,
+)
 
 OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
 
@@ -142,16 +146,6 @@ def _template_camera(scene: bpy.types.Scene) -> CameraData | None:
     except DeforumInputError:
         return None
     return data
-
-
-def translation_scale(scene: bpy.types.Scene) -> float:
-    """Deforum translation units per Blender unit, the same for export and import.
-
-    The Translation Scale setting when set; else measured from the scene camera's pose
-    on the first frame (which an import into the same scene finds again).
-    """
-    chosen = float(deforum_settings(scene).translation_scale)
-    return chosen or scene_translation_scale(scene, frame=scene.frame_start)
 
 
 def _imported_track(scene: bpy.types.Scene, job: Job) -> CameraTrack | None:
@@ -268,14 +262,10 @@ class DEFORUM_OT_import_settings(bpy.types.Operator, _SettingsFileOperator, Impo
 
 
 def job_settings(scene: bpy.types.Scene, job: Job) -> dict[str, Any]:
-    """``job`` (read from ``scene``) as sd-webui-deforum settings, its camera motion at the
-    scene's :func:`translation_scale`: what Export, ``--export-deforum`` and a render's
-    ``deforum_settings.txt`` all write."""
-    motion = None
-    if job.motion.camera_track is not None:
-        track = CameraTrack.from_dict(job.motion.camera_track)
-        motion = deforum_motion(track, translation_scale(scene))
-    return export_settings(job, motion=motion)
+    """``job`` (read from ``scene``) as sd-webui-deforum settings: its camera motion at the
+    job's own translation scale (the scene's :func:`translation_scale`, read into the Job),
+    as Export, ``--export-deforum`` and a render's ``deforum_settings.txt`` all write it."""
+    return export_settings(job)
 
 
 def write_settings_file(data: dict[str, Any], path: str | os.PathLike[str]) -> None:

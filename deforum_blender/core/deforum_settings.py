@@ -849,7 +849,8 @@ def _camera_motion(job: Job) -> dict[str, list[float]]:
     from .camera import CameraTrack, deforum_motion
 
     assert job.motion.camera_track is not None
-    motion = deforum_motion(CameraTrack.from_dict(job.motion.camera_track))
+    track = CameraTrack.from_dict(job.motion.camera_track)
+    motion = deforum_motion(track, job.motion.translation_scale)
     lengths = {len(values) for values in motion.values()}
     if lengths != {job.max_frames}:
         raise DeforumInputError(
@@ -865,9 +866,8 @@ def export_settings(
     """sd-webui-deforum settings reproducing ``job``'s per-frame values.
 
     ``motion`` maps Deforum keys (``translation_z``, ``rotation_3d_x``, ``fov_schedule``, …)
-    to per-frame values that replace the job's own, e.g. a camera track converted with a
-    scene-specific translation scale; by default the camera track is converted with the
-    default scale.
+    to per-frame values that replace the job's own; by default the camera track is
+    converted at the job's ``motion.translation_scale``.
     """
     if motion is None and job.motion.camera_track is not None:
         motion = _camera_motion(job)
@@ -955,7 +955,10 @@ def _extras(job: Job) -> dict[str, Any]:
         },
         "params": {"scene_blend": _copy_param(job.params["scene_blend"])},
         "prompts": {"blend": job.prompts.blend},
-        "motion": {"camera_track": job.motion.camera_track},
+        "motion": {
+            "camera_track": job.motion.camera_track,
+            "translation_scale": job.motion.translation_scale,
+        },
     }
     # Only what use_depth_warping and depth_algorithm cannot say, so that an edit of
     # those in the webui still counts when the file comes back.

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import job_fields as jf
+from .camera import DEFAULT_TRANSLATION_SCALE
 from .errors import DeforumInputError
 from .job_fields import FieldSpec, Param
 from .prompts import FramePrompt, keyframes, prompts_for_frames
@@ -85,10 +86,13 @@ class Seeds:
 
 @dataclass(frozen=True)
 class Motion:
-    """The 2D border mode and, when the camera drives 3D motion, its per-frame track."""
+    """The 2D border mode and, when the camera drives the motion, its per-frame track."""
 
     border: str = _deforum("replicate", "choice", choices=jf.BORDERS)
     camera_track: dict[str, Any] | None = _spec(None, "track")  # noqa: RUF009
+    # Deforum translation units per scene unit: the camera track in Deforum's units, as
+    # the settings file the render writes and an export give it (Blender measures it).
+    translation_scale: float = _spec(DEFAULT_TRANSLATION_SCALE, "float", minimum=1e-6)
 
 
 @dataclass(frozen=True)

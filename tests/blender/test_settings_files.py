@@ -24,6 +24,7 @@ from deforum_blender.blender.operators import (  # noqa: E402
 from deforum_blender.blender.prompts import add_prompt  # noqa: E402
 from deforum_blender.blender.scene_job import job_from_scene, scene_problems  # noqa: E402
 from deforum_blender.blender.settings_files import translation_scale  # noqa: E402
+from deforum_blender.core import deforum_settings  # noqa: E402
 from deforum_blender.core.camera import deforum_motion  # noqa: E402
 from deforum_blender.core.deforum_settings import import_settings  # noqa: E402
 from deforum_blender.core.errors import DeforumInputError  # noqa: E402
@@ -207,15 +208,34 @@ def test_export_script_and_render_share_the_first_frames_translation_scale(
     script = tmp_path / "script.txt"
     render_script().export_deforum(render_script().Addon(deforum_blender), scene, {}, str(script))
     prepared = prepare_render(scene, RenderRequest(preview=True, out_dir=str(tmp_path / "out")))
+    written = tmp_path / "worker.txt"
+    deforum_settings.write_settings(prepared.job, written)  # what the worker writes
     session = RenderSession(prepared, client=None)
     session.handle({"type": "done", "frames": 6, "out_dir": str(prepared.out), "seconds": 1.0})
-    written = prepared.out / "deforum_settings.txt"
     assert scene.frame_current == 6
     for path in (button, script, written):
         schedule = json.loads(path.read_text(encoding="utf-8"))["translation_z"]
         assert evaluate_schedule(schedule, 6) == pytest.approx(expected, abs=1e-9), path.name
     scene.deforum.translation_scale = 80.0  # a chosen scale wins everywhere
     assert translation_scale(scene) == 80.0
+
+
+def test_the_three_exports_of_a_scene_are_byte_identical(scene: Any, tmp_path: Path) -> None:
+    camera_over_a_floor(scene)
+    scene.deforum.depth_source = "flat"
+    button = tmp_path / "button.txt"
+    assert bpy.ops.deforum.export_settings(filepath=str(button)) == {"FINISHED"}
+    script = tmp_path / "script.txt"
+    render_script().export_deforum(render_script().Addon(deforum_blender), scene, {}, str(script))
+    job = job_from_scene(scene, need_prompts=False)
+    assert job.motion.translation_scale == pytest.approx(translation_scale(scene))
+    worker = tmp_path / "worker.txt"
+    deforum_settings.write_settings(
+        job, worker
+    )  # the engine's own deforum_settings.txt of this job
+    assert button.read_bytes() == script.read_bytes() == worker.read_bytes()
+    scene.deforum.translation_scale = 80.0
+    assert job_from_scene(scene, need_prompts=False).motion.translation_scale == 80.0
 
 
 def render_script() -> Any:
