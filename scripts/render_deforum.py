@@ -153,8 +153,8 @@ class Addon:
         self.overrides = module("core.overrides")
         self.deforum_settings = module("core.deforum_settings")
         self.camera = module("core.camera")
-        self.operators = module("blender.operators")
         self.properties = module("blender.properties")
+        self.render_session = module("blender.render_session")
         self.scene_job = module("blender.scene_job")
         self.settings_files = module("blender.settings_files")
 
@@ -250,16 +250,9 @@ def set_scene_properties(addon: Addon, scene: Any, own: dict[str, str]) -> list[
 
 
 def export_deforum(addon: Addon, scene: Any, deforum: dict[str, str], path: str) -> list[str]:
-    """Write the render's settings (the scene with the --set changes) as a Deforum file.
-
-    No prompt is needed (the motion and settings are exported); the camera motion uses
-    the same translation scale as the Export button and the render's own settings file.
-    """
-    job = addon.scene_job.job_from_scene(scene, need_prompts=False)
-    if deforum:
-        job = addon.overrides.apply_overrides(job, deforum)
-    addon.settings_files.write_settings_file(addon.settings_files.job_settings(scene, job), path)
-    return list(addon.deforum_settings.export_losses(job))
+    """Write the render's settings (the scene with the --set changes) as a Deforum file."""
+    losses: list[str] = addon.settings_files.export_scene(scene, path, deforum)
+    return losses
 
 
 def run(args: argparse.Namespace, addon: Addon) -> int:
@@ -305,8 +298,8 @@ def run(args: argparse.Namespace, addon: Addon) -> int:
 
 def render(args: argparse.Namespace, addon: Addon, scene: Any, deforum: dict[str, str]) -> int:
     """Render with the worker, a progress line per frame; the exit status."""
-    operators = addon.operators
-    request = operators.RenderRequest(
+    session_module = addon.render_session
+    request = session_module.RenderRequest(
         preview=args.preview,
         resume=args.resume,
         init=args.init or "settings",
@@ -316,7 +309,7 @@ def render(args: argparse.Namespace, addon: Addon, scene: Any, deforum: dict[str
         model=args.model,
         device=args.device,
     )
-    session = operators.render(
+    session = session_module.render(
         scene, request, blocking=True, on_line=lambda line: print(line, flush=True)
     )
     for warning in session.progress.warnings:
@@ -353,7 +346,7 @@ def main(argv: list[str]) -> int:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     finally:
-        addon.operators.shutdown_worker()
+        addon.render_session.shutdown_worker()
 
 
 if __name__ == "__main__":

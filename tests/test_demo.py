@@ -1,4 +1,5 @@
-"""``scripts/demo.py``'s scene, built in a fresh ``bpy`` and read back as the add-on reads it.
+"""``make demo``'s scene (``scripts/demo_scene.py``), built in a fresh ``bpy`` and read back
+as the add-on reads it; the demo's choice of model (``scripts/demo.py``).
 
 Only the scene: ``make demo`` itself renders for a minute or more and is not part of the suite.
 """
@@ -17,21 +18,22 @@ from tests.conftest import ROOT, run_python
 
 pytestmark = pytest.mark.slow
 
-# argv: the demo script, a model path, where to save the .blend. Prints what a render
+# argv: the demo's scene module, a model path, where to save the .blend. Prints what a render
 # would take from the scene.
 BUILD = r"""
 import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("demo", sys.argv[1])
+spec = importlib.util.spec_from_file_location("demo_scene", sys.argv[1])
 demo = importlib.util.module_from_spec(spec)
-sys.modules["demo"] = demo
+sys.modules["demo_scene"] = demo
 spec.loader.exec_module(demo)
+from deforum_blender.blender.animation_data import fcurves
 from deforum_blender.blender.scene_job import job_from_scene, scene_problems
 
 import bpy
 scene = demo.build_scene(sys.argv[2], demo.TINY, frames=24)
 bpy.ops.wm.save_as_mainfile(filepath=sys.argv[3])  # as the demo does: "//render/" needs it
 camera = scene.camera
-curves = demo.fcurves_of(camera) + demo.fcurves_of(camera.data)
+curves = fcurves(camera) + fcurves(camera.data)
 warnings = []
 job = job_from_scene(scene, warnings=warnings)
 track = job.motion.camera_track
@@ -58,7 +60,7 @@ print(json.dumps({
 def demo_scene(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """What the demo scene holds, as printed by a fresh interpreter that built it."""
     blend = tmp_path_factory.mktemp("demo") / "demo.blend"
-    result = run_python(BUILD, str(ROOT / "scripts" / "demo.py"), "/models/none", str(blend))
+    result = run_python(BUILD, str(ROOT / "scripts" / "demo_scene.py"), "/models/none", str(blend))
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 

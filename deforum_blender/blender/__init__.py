@@ -1,4 +1,4 @@
-"""The Blender layer: preferences, properties, panels and operators.
+"""The Blender layer: preferences, properties, panels, operators and the render session.
 
 Imports ``bpy``; never imports ``torch`` or the engine (the worker process runs
 that). Registered by :func:`deforum_blender.register`.
@@ -11,20 +11,25 @@ from . import (
     operators,
     panels,
     preferences,
+    progress_ui,
     prompts,
     properties,
-    sequencer,
+    render_session,
+    sequencer_panel,
     settings_files,
 )
 
-# Registered in order, unregistered in reverse (PropertyGroups before the pointers to them).
+# Registered in order, unregistered in reverse (PropertyGroups before the pointers to them;
+# the render session before the operators that start it, so it is stopped after them).
 _MODULES = (
     preferences,
     properties,
     prompts,
     settings_files,
     panels,
-    sequencer,
+    sequencer_panel,
+    progress_ui,
+    render_session,
     operators,
     environment_ops,
 )

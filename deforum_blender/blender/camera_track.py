@@ -20,6 +20,7 @@ from mathutils import Euler, Matrix
 
 from ..core.camera import CameraData, CameraTrack, RenderSize
 from ..core.errors import DeforumInputError
+from .animation_data import clear_animation, fresh_action, key_series
 
 # Camera data fields that shape the projection and may be animated: keyframed on write
 # when they change over the track, otherwise set once.
@@ -164,40 +165,6 @@ def read_camera_track(
     )
 
 
-def _clear_animation(owner: Any) -> None:
-    """Drop the animation of ``owner``, and its action when nothing else uses it."""
-    old = owner.animation_data.action if owner.animation_data else None
-    owner.animation_data_clear()
-    if old is not None and old.users == 0:
-        bpy.data.actions.remove(old)
-
-
-def _fresh_action(owner: Any, name: str) -> Any:
-    """Replace the animation of ``owner`` with a new, empty action."""
-    _clear_animation(owner)
-    action = bpy.data.actions.new(name)
-    owner.animation_data_create()
-    owner.animation_data.action = action
-    return action
-
-
-def _keyframe(
-    action: Any,
-    owner: Any,
-    data_path: str,
-    index: int,
-    frames: list[int],
-    values: list[float],
-    interpolation: list[int],
-) -> None:
-    fcurve = action.fcurve_ensure_for_datablock(owner, data_path, index=index)
-    points = fcurve.keyframe_points
-    points.add(len(frames))
-    points.foreach_set("co", [c for pair in zip(frames, values, strict=True) for c in pair])
-    points.foreach_set("interpolation", interpolation)
-    fcurve.update()
-
-
 def _camera_object(scene: bpy.types.Scene, name: str) -> bpy.types.Object:
     obj = bpy.data.objects.get(name)
     if obj is not None and obj.type != "CAMERA":
@@ -248,10 +215,10 @@ def write_camera_track(
         for axis in range(3):
             locations[axis].append(float(location[axis]))
             rotations[axis].append(float(euler[axis]))
-    action = _fresh_action(obj, f"{name} Action")
+    action = fresh_action(obj, f"{name} Action")
     for axis in range(3):
-        _keyframe(action, obj, "location", axis, frames, locations[axis], interpolation)
-        _keyframe(action, obj, "rotation_euler", axis, frames, rotations[axis], interpolation)
+        key_series(action, obj, "location", frames, locations[axis], interpolation, axis)
+        key_series(action, obj, "rotation_euler", frames, rotations[axis], interpolation, axis)
 
     data = cast(bpy.types.Camera, obj.data)
     first = track.cameras[0]
@@ -269,11 +236,11 @@ def write_camera_track(
         setattr(data, field_name, values[0])
         if any(not math.isclose(v, values[0], rel_tol=1e-9, abs_tol=0.0) for v in values):
             changing[field_name] = values
-    _clear_animation(data)
+    clear_animation(data)
     if changing:
-        data_action = _fresh_action(data, f"{name} Lens Action")
+        data_action = fresh_action(data, f"{name} Lens Action")
         for field_name, values in changing.items():
-            _keyframe(data_action, data, field_name, 0, frames, values, interpolation)
+            key_series(data_action, data, field_name, frames, values, interpolation)
     if make_active:
         scene.camera = obj
     return obj

@@ -29,9 +29,10 @@ import bpy
 from ..core.errors import DeforumInputError
 from . import environment, worker_client
 from .environment import EnvironmentSetup
-from .operators import OperatorResult, active_session, popup, reported, tag_redraw
 from .preferences import ADDON_PACKAGE
+from .render_session import active_session
 from .scene_job import Problem
+from .ui import OperatorResult, popup, reported, tag_redraw
 from .worker_client import ENV_VARIABLE, SETUP_OPERATOR, WorkerPython, WorkerPythonError
 
 TICK_SECONDS = 0.25  # how often the UI timer looks at the setup's newest line

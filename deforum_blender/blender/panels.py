@@ -29,6 +29,7 @@ from ..core.camera import (
 from ..core.errors import DeforumInputError
 from .camera_track import camera_data_of, render_size_of, scene_translation_scale
 from .environment_ops import worker_problem
+from .progress_ui import draw_progress, draw_render_buttons
 from .properties import deforum_settings, schedule_property_name
 from .scene_job import (
     MOTION_MODES,
@@ -39,7 +40,6 @@ from .scene_job import (
     seed_keys_unused,
     seed_text_problem,
 )
-from .sequencer import draw_progress, draw_render_buttons
 
 # -- remembered camera poses (for the Motion sub-panel) ------------------------------------
 

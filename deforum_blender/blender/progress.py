@@ -3,6 +3,7 @@
 Runtime state only, never stored in the .blend (undo would revert it, and a render is
 not part of the scene). The operators update it from the worker's events; the panels
 and the status bar read it. No ``bpy`` here, so it is cheap to update in a timer tick.
+The words are ``core/progress_text.py``'s, shared with the CLI.
 """
 
 from __future__ import annotations
@@ -11,16 +12,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.progress_text import bar_text, cancelled_text, done_text, frame_line
+
 # Outcomes of a render; "preparing" and "rendering" mean it is still going.
 RUNNING_STATES = ("preparing", "rendering", "cancelling")
-
-
-def format_duration(seconds: float) -> str:
-    """``0:07``, ``12:05`` or ``1:02:03`` for a number of seconds."""
-    whole = max(round(seconds), 0)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 @dataclass
@@ -94,10 +89,10 @@ class RenderProgress:
             self.warnings.append(str(event.get("message", "")))
         elif kind == "done":
             self.state, self.finished = "done", self.total
-            self.message = f"Done: {self.total} frames in {format_duration(self.elapsed)}"
+            self.message = done_text(self.total, self.elapsed)
         elif kind == "cancelled":
             self.state = "cancelled"
-            self.message = f"Cancelled after {self.finished} of {self.total} frames"
+            self.message = cancelled_text(self.finished, self.total)
         elif kind == "error":
             self.state = "error"
             self.message = str(event.get("message", "the worker failed"))
@@ -116,22 +111,15 @@ class RenderProgress:
             return self.message
         if self.state == "cancelling":
             return "Cancelling…"
-        parts = [f"Frame {min(self.finished + 1, max(self.total, 1))}/{self.total}"]
-        if self.steps:
-            parts.append(f"step {self.step}/{self.steps}")
-        per_frame, eta = self.seconds_per_frame, self.eta
-        if per_frame is not None and eta is not None:
-            parts.append(f"{per_frame:.2f} s/frame")
-            parts.append(f"ETA {format_duration(eta)}")
-        return " · ".join(parts)
+        return bar_text(
+            self.finished, self.total, self.step, self.steps, self.seconds_per_frame, self.eta
+        )
 
     def line(self) -> str:
         """The text progress line printed per frame in background mode."""
-        per_frame = self.seconds_per_frame or 0.0
-        eta = self.eta or 0.0
-        return (
-            f"Deforum: frame {self.newest_frame} ({self.finished}/{self.total})  "
-            f"{per_frame:.2f} s/frame  ETA {format_duration(eta)}"
+        per_frame, eta = self.seconds_per_frame or 0.0, self.eta or 0.0
+        return "Deforum: " + frame_line(
+            self.newest_frame, self.finished, self.total, per_frame, eta
         )
 
 

@@ -36,6 +36,7 @@ from ..core.camera import (
 from ..core.deforum_settings import export_losses, export_settings, import_settings
 from ..core.errors import DeforumInputError
 from ..core.job import Job
+from ..core.overrides import apply_overrides
 from ..core.prompts import keyframe_index, split_negative
 from .camera_track import (
     camera_data_of,
@@ -279,6 +280,18 @@ def scene_settings(scene: bpy.types.Scene) -> tuple[dict[str, Any], list[str]]:
     warnings: list[str] = []
     job = job_from_scene(scene, warnings=warnings, need_prompts=False)
     return job_settings(scene, job), warnings + export_losses(job)
+
+
+def export_scene(
+    scene: bpy.types.Scene, path: str | os.PathLike[str], overrides: dict[str, str] | None = None
+) -> list[str]:
+    """Write the scene, with ``--set`` Deforum keys applied, as a Deforum settings file
+    (``--export-deforum``); returns what Deforum cannot reproduce. No prompt is needed."""
+    job = job_from_scene(scene, need_prompts=False)
+    if overrides:
+        job = apply_overrides(job, overrides)
+    write_settings_file(job_settings(scene, job), path)
+    return export_losses(job)
 
 
 def write_scene_settings(scene: bpy.types.Scene, path: str | os.PathLike[str]) -> list[str]:

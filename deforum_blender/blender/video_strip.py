@@ -4,7 +4,7 @@ The strip shown at the render's first frame is the video: its file (a movie stri
 its folder (an image strip), and the frame offset — which of its frames is on screen at
 the first frame, counted from 0 as the engine counts ``extract_from_frame``. Blender
 plays a strip one frame per scene frame, so ``extract_nth_frame`` is 1. Muted strips and
-the Deforum output strip (``sequencer.OUTPUT_KEY``) are never the video. A movie whose
+the Deforum output strip (``image_strip.OUTPUT_KEY``) are never the video. A movie whose
 frame rate differs from the scene's is still read frame by frame (as Blender shows it
 without retiming); retimed strips are not followed.
 """
@@ -19,8 +19,8 @@ from typing import Any
 import bpy
 
 from ..core.errors import DeforumInputError
+from .image_strip import OUTPUT_KEY
 from .properties import deforum_settings
-from .sequencer import OUTPUT_KEY
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 

@@ -1,10 +1,15 @@
-"""A terminal progress line for the render events: frame n/N, s/frame, ETA."""
+"""A terminal progress line for the render events: frame n/N, s/frame, ETA.
+
+The words are ``core/progress_text.py``'s, the same Blender prints in background mode.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
 from typing import Any, TextIO
+
+from ..core.progress_text import cancelled_text, done_text, frame_line, started_text
 
 
 class TerminalProgress:
@@ -28,24 +33,18 @@ class TerminalProgress:
         if kind == "started":
             self.total = int(fields["frames"])
             self.start = time.perf_counter()
-            resumed = fields.get("resumed_from")
-            note = f", resuming at frame {resumed}" if resumed is not None else ""
-            self.line(f"rendering {self.total} frames{note}", final=True)
+            self.line(started_text(self.total, fields.get("resumed_from")), final=True)
         elif kind == "frame":
             self.done += 1
-            elapsed = time.perf_counter() - self.start
-            per_frame = elapsed / self.done
-            remaining = per_frame * max(self.total - int(fields["index"]) - 1, 0)
-            self.line(
-                f"frame {int(fields['index']) + 1}/{self.total}  {per_frame:.2f} s/frame  "
-                f"ETA {remaining:.0f} s",
-                final=not self.interactive,
-            )
+            finished = int(fields["index"]) + 1  # frames finished, resumed ones included
+            per_frame = (time.perf_counter() - self.start) / self.done
+            remaining = per_frame * max(self.total - finished, 0)
+            text = frame_line(fields.get("frame"), finished, self.total, per_frame, remaining)
+            self.line(text, final=not self.interactive)
         elif kind == "warning":
             self.line(f"warning: {fields['message']}", final=True)
         elif kind == "done":
-            seconds = float(fields["seconds"])
-            summary = f"done: {fields['frames']} frames in {seconds:.1f} s → {fields['out_dir']}"
-            self.line(summary, final=True)
+            summary = done_text(int(fields["frames"]), float(fields["seconds"]))
+            self.line(f"{summary} → {fields['out_dir']}", final=True)
         elif kind == "cancelled":
-            self.line(f"cancelled after {fields['frames']} frames", final=True)
+            self.line(cancelled_text(int(fields["frames"]), self.total), final=True)

@@ -145,7 +145,7 @@ import json, math, sys, time
 from pathlib import Path
 import bpy
 import deforum_blender
-from deforum_blender.blender import operators, progress
+from deforum_blender.blender import progress, render_session
 from deforum_blender.blender.prompts import add_prompt
 
 out, frames, cancel_after = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -166,8 +166,8 @@ scene.deforum.depth_source = "flat"
 scene.deforum.make_video = False
 scene.deforum.output_dir = str(out)
 
-operators.render(scene, operators.RenderRequest(preview=True), blocking=False)
-registered = bpy.app.timers.is_registered(operators.tick)
+render_session.render(scene, render_session.RenderRequest(preview=True), blocking=False)
+registered = bpy.app.timers.is_registered(render_session.tick)
 ticks, cpu, busy = [], [], 0
 cancelled = False
 while True:
@@ -177,7 +177,7 @@ while True:
         cancelled = True
     start_wall, start_cpu = time.perf_counter(), time.thread_time()
     before = state.written
-    again = operators.tick()
+    again = render_session.tick()
     ticks.append(time.perf_counter() - start_wall)
     cpu.append(time.thread_time() - start_cpu)
     busy += state.written != before
@@ -199,7 +199,7 @@ print(json.dumps({
     "max_cpu_ms": 1000 * max(cpu),
     "render_poll_after": bpy.ops.deforum.render.poll(),
 }))
-operators.shutdown_worker()
+render_session.shutdown_worker()
 """
 
 
@@ -263,16 +263,16 @@ def scene(tmp_path: Path) -> Iterator[Any]:
 
 
 def test_render_without_prompts_reports_the_fix_and_starts_nothing(scene: Any) -> None:
-    from deforum_blender.blender import operators
+    from deforum_blender.blender import render_session
 
     with pytest.raises(RuntimeError, match="prompt list is empty"):
         bpy.ops.deforum.render()
-    assert operators.active_session() is None
+    assert render_session.active_session() is None
     assert bpy.ops.deforum.cancel.poll() is False
 
 
 def test_a_new_render_clears_only_the_files_of_the_last_one(tmp_path: Path) -> None:
-    from deforum_blender.blender.operators import clear_previous_render
+    from deforum_blender.blender.render_session import clear_previous_render
 
     out = tmp_path / "out"
     ours = [

@@ -11,7 +11,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from deforum_blender.blender import operators, progress, sequencer  # noqa: E402
+from deforum_blender.blender import image_strip, progress, progress_ui, sequencer_panel  # noqa: E402
 from deforum_blender.core.output_layout import frame_name, frame_path  # noqa: E402
 from tests.blender.test_panels import RecordingLayout  # noqa: E402
 
@@ -72,7 +72,7 @@ def test_a_render_gets_a_strip_named_after_its_folder_at_the_first_frame(
     scene: Any, tmp_path: Path
 ) -> None:
     out = tmp_path / "forest run"
-    strip = sequencer.prepare_strip(scene, out, 1, 5)
+    strip = image_strip.prepare_strip(scene, out, 1, 5)
     assert strip.name == "forest run" and strip.type == "IMAGE"
     assert strip.frame_final_start == 1 and _names(strip) == [frame_name(1)]
     assert Path(bpy.path.abspath(strip.directory)) == out / "frames"
@@ -80,26 +80,26 @@ def test_a_render_gets_a_strip_named_after_its_folder_at_the_first_frame(
 
 def test_the_strip_grows_by_one_element_per_arriving_frame(scene: Any, tmp_path: Path) -> None:
     out = tmp_path / "render"
-    sequencer.prepare_strip(scene, out, 1, 5)
+    image_strip.prepare_strip(scene, out, 1, 5)
     for frame in (1, 2, 3):
-        sequencer.add_frame(scene, out, frame)
-    strip = sequencer.find_strip(scene, out)
+        image_strip.add_frame(scene, out, frame)
+    strip = image_strip.find_strip(scene, out)
     assert _names(strip) == [frame_name(f) for f in (1, 2, 3)]
     assert (strip.frame_final_start, strip.frame_final_end) == (1, 4)
-    sequencer.add_frame(scene, out, 5)  # a gap fills up to the frame that arrived
-    assert _names(sequencer.find_strip(scene, out)) == [frame_name(f) for f in range(1, 6)]
+    image_strip.add_frame(scene, out, 5)  # a gap fills up to the frame that arrived
+    assert _names(image_strip.find_strip(scene, out)) == [frame_name(f) for f in range(1, 6)]
 
 
 def test_a_rerender_replaces_the_elements_and_keeps_the_strip_where_the_artist_put_it(
     scene: Any, tmp_path: Path
 ) -> None:
     out = tmp_path / "render"
-    sequencer.prepare_strip(scene, out, 1, 5)
+    image_strip.prepare_strip(scene, out, 1, 5)
     for frame in range(1, 6):
-        sequencer.add_frame(scene, out, frame)
-    sequencer.find_strip(scene, out).channel = 7
+        image_strip.add_frame(scene, out, frame)
+    image_strip.find_strip(scene, out).channel = 7
     scene.frame_start = 2
-    strip = sequencer.prepare_strip(scene, out, 2, 5)
+    strip = image_strip.prepare_strip(scene, out, 2, 5)
     assert len(scene.sequence_editor.strips) == 1
     assert strip.channel == 7 and strip.frame_final_start == 2
     assert _names(strip) == [frame_name(2)]
@@ -111,9 +111,9 @@ def test_a_new_strip_takes_a_channel_that_is_free_over_the_whole_range(
     editor = scene.sequence_editor_create()
     editor.strips.new_effect("busy", "COLOR", 1, frame_start=3, length=10)
     editor.strips.new_effect("later", "COLOR", 2, frame_start=20, length=5)
-    first = sequencer.prepare_strip(scene, tmp_path / "a", 1, 5)
+    first = image_strip.prepare_strip(scene, tmp_path / "a", 1, 5)
     assert first.channel == 2  # above channel 1, busy from frame 3; channel 2 is free then
-    asked = sequencer.prepare_strip(scene, tmp_path / "b", 1, 5, channel=1)
+    asked = image_strip.prepare_strip(scene, tmp_path / "b", 1, 5, channel=1)
     assert asked.channel == 3  # channel 1 is busy: the next free one above it
 
 
@@ -122,7 +122,7 @@ def test_the_strip_shows_the_frames_already_rendered_when_resuming(
 ) -> None:
     out = tmp_path / "render"
     _write_frames(out, range(1, 4))
-    strip = sequencer.show_finished_frames(scene, out, 1, 5)
+    strip = image_strip.show_finished_frames(scene, out, 1, 5)
     assert _names(strip) == [frame_name(f) for f in (1, 2, 3)]
 
 
@@ -134,21 +134,21 @@ def test_the_strip_survives_save_and_reopen_relative_to_the_blend(
     scene.deforum.output_dir = "//deforum/"
     out = tmp_path / "deforum"
     _write_frames(out, range(1, 4))
-    sequencer.show_finished_frames(scene, out, 1, 5)
-    assert sequencer.find_strip(scene, out).directory.startswith("//")
+    image_strip.show_finished_frames(scene, out, 1, 5)
+    assert image_strip.find_strip(scene, out).directory.startswith("//")
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.wm.open_mainfile(filepath=str(blend))
-    strip = sequencer.find_strip(bpy.context.scene, out)
+    strip = image_strip.find_strip(bpy.context.scene, out)
     assert strip is not None and _names(strip) == [frame_name(f) for f in (1, 2, 3)]
     assert Path(bpy.path.abspath(strip.directory)).resolve() == (out / "frames").resolve()
 
 
 def test_a_deleted_strip_is_not_brought_back_by_arriving_frames(scene: Any, tmp_path: Path) -> None:
     out = tmp_path / "render"
-    strip = sequencer.prepare_strip(scene, out, 1, 5)
+    strip = image_strip.prepare_strip(scene, out, 1, 5)
     scene.sequence_editor.strips.remove(strip)
-    assert sequencer.add_frame(scene, out, 2) is None
+    assert image_strip.add_frame(scene, out, 2) is None
     assert len(scene.sequence_editor.strips) == 0
 
 
@@ -158,9 +158,9 @@ def test_a_deleted_strip_is_not_brought_back_by_arriving_frames(scene: Any, tmp_
 def _draw_sidebar(scene: Any) -> dict[str, list[Any]]:
     record: dict[str, list[Any]] = {}
     context = SimpleNamespace(scene=scene)
-    assert sequencer.DEFORUM_PT_sequencer.poll(context)
+    assert sequencer_panel.DEFORUM_PT_sequencer.poll(context)
     stand_in = SimpleNamespace(layout=SidebarLayout(record))
-    sequencer.DEFORUM_PT_sequencer.draw(stand_in, context)
+    sequencer_panel.DEFORUM_PT_sequencer.draw(stand_in, context)
     return record
 
 
@@ -181,7 +181,7 @@ def test_the_sidebar_shows_progress_channel_and_newest_frame_while_rendering(
     scene: Any, tmp_path: Path
 ) -> None:
     out = tmp_path / "render"
-    sequencer.prepare_strip(scene, out, 1, 5)
+    image_strip.prepare_strip(scene, out, 1, 5)
     state = _state(scene, out, total=5)
     for event in (
         {"type": "started", "frames": 5, "first_frame": 1},
@@ -213,8 +213,8 @@ def test_a_failed_render_shows_its_message_in_red_and_offers_to_resume(
 def test_the_status_bar_shows_a_running_render_only(scene: Any, tmp_path: Path) -> None:
     record: dict[str, list[Any]] = {}
     header = SimpleNamespace(layout=SidebarLayout(record))
-    operators.draw_status(header, None)
+    progress_ui.draw_status(header, None)
     assert "progress" not in record
     _state(scene, tmp_path, total=4).update({"type": "started", "frames": 4, "first_frame": 1})
-    operators.draw_status(header, None)
+    progress_ui.draw_status(header, None)
     assert record["progress"][0]["text"].startswith("Deforum Frame 1/4")

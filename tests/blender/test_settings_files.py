@@ -16,12 +16,12 @@ from deforum_blender.blender.camera_track import (  # noqa: E402
     read_camera_track,
     scene_translation_scale,
 )
-from deforum_blender.blender.operators import (  # noqa: E402
+from deforum_blender.blender.prompts import add_prompt  # noqa: E402
+from deforum_blender.blender.render_session import (  # noqa: E402
     RenderRequest,
     RenderSession,
     prepare_render,
 )
-from deforum_blender.blender.prompts import add_prompt  # noqa: E402
 from deforum_blender.blender.scene_job import job_from_scene, scene_problems  # noqa: E402
 from deforum_blender.blender.settings_files import translation_scale  # noqa: E402
 from deforum_blender.core import deforum_settings  # noqa: E402
@@ -212,6 +212,7 @@ def test_export_script_and_render_share_the_first_frames_translation_scale(
     deforum_settings.write_settings(prepared.job, written)  # what the worker writes
     session = RenderSession(prepared, client=None)
     session.handle({"type": "done", "frames": 6, "out_dir": str(prepared.out), "seconds": 1.0})
+    assert not (prepared.out / "deforum_settings.txt").exists()  # Blender rewrites nothing
     assert scene.frame_current == 6
     for path in (button, script, written):
         schedule = json.loads(path.read_text(encoding="utf-8"))["translation_z"]

@@ -11,7 +11,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from deforum_blender.blender import scene_render, video_strip  # noqa: E402
-from deforum_blender.blender.sequencer import OUTPUT_KEY  # noqa: E402
+from deforum_blender.blender.image_strip import OUTPUT_KEY  # noqa: E402
 from deforum_blender.core.errors import DeforumInputError  # noqa: E402
 from deforum_blender.core.job import Job  # noqa: E402
 from deforum_blender.core.output_layout import frame_files, scene_render_frame_path  # noqa: E402

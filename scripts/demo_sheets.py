@@ -1,0 +1,173 @@
+"""The demo's results: contact sheets of the frames and of the scene's depth, and the video.
+
+Read from the output folders the headless renders wrote (``out/render``, and with the
+tiny model ``out/preview``); cv2, numpy and Pillow come from the dev venv.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+CELL_WIDTH = 256  # frames wider than this are scaled down in the contact sheets
+SHEET_FRAMES = 12
+
+
+def _read_rgb(path: Path) -> Any:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SystemExit(f"demo: cannot read {path}")
+    return image
+
+
+def _small(image: Any, width: int = CELL_WIDTH) -> Any:
+    """``image`` scaled down to ``width`` pixels across (never up)."""
+    import cv2
+
+    height, current = image.shape[:2]
+    if current <= width:
+        return image
+    return cv2.resize(image, (width, round(height * width / current)), interpolation=cv2.INTER_AREA)
+
+
+def _label(image: Any, text: str, corner: tuple[int, int] = (4, 14)) -> None:
+    """White text with a dark outline, readable on any frame."""
+    import cv2
+
+    for colour, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+        cv2.putText(
+            image, text, corner, cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, thickness, cv2.LINE_AA
+        )
+
+
+def save_sheet(image: Any, path: Path) -> None:
+    """Write a BGR sheet as a 256-colour PNG: small enough to commit (the README shows them)."""
+    import cv2
+    from PIL import Image
+
+    rgb = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    rgb.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+
+
+def pick_frames(frames: Sequence[int], count: int) -> list[int]:
+    """``count`` frames spread evenly over ``frames``, the first and the last included."""
+    if len(frames) <= count:
+        return list(frames)
+    step = (len(frames) - 1) / (count - 1)
+    return [frames[round(index * step)] for index in range(count)]
+
+
+def grid(cells: Sequence[Any], columns: int, title: str, gap: int = 4) -> Any:
+    """Cells (same-size BGR images) in rows of ``columns`` under a title bar."""
+    import numpy as np
+
+    height, width = cells[0].shape[:2]
+    rows = (len(cells) + columns - 1) // columns
+    sheet = np.full(
+        (22 + rows * (height + gap) + gap, columns * (width + gap) + gap, 3), 24, np.uint8
+    )
+    _label(sheet, title, (gap, 15))
+    for index, cell in enumerate(cells):
+        top = 22 + gap + (index // columns) * (height + gap)
+        left = gap + (index % columns) * (width + gap)
+        sheet[top : top + height, left : left + width] = cell
+    return sheet
+
+
+def frame_cells(render: Path, preview: Path | None, frames: Sequence[int]) -> list[Any]:
+    """Each frame labelled with its number; beside its motion preview when there is one."""
+    import numpy as np
+
+    from deforum_blender.core.output_layout import frame_path
+
+    cells = []
+    for frame in frames:
+        image = _small(_read_rgb(frame_path(render, frame)))
+        _label(image, str(frame))
+        if preview is not None:
+            image = np.hstack([image, _small(_read_rgb(frame_path(preview, frame)))])
+        cells.append(image)
+    return cells
+
+
+def depth_cells(render: Path, frames: Sequence[int]) -> list[Any]:
+    """The scene's Z pass, coloured by inverse depth over the whole flight (near = bright)."""
+    import cv2
+    import numpy as np
+
+    from deforum_blender.blender.depth_pass import depth_file
+    from deforum_blender.core.output_layout import scene_depth_dir
+
+    depths = [np.load(depth_file(scene_depth_dir(render), frame)) for frame in frames]
+    # Cycles writes 1e10 where a ray hits nothing: the sky is drawn black.
+    inverse = [np.where(d < 1e9, 1.0 / np.maximum(d, 1e-3), 0.0) for d in depths]
+    seen = np.concatenate([i[i > 0] for i in inverse])
+    low, high = np.percentile(seen, [1, 99]) if seen.size else (0.0, 1.0)
+    cells = []
+    for frame, values in zip(frames, inverse, strict=True):
+        scaled = np.clip((values - low) / max(high - low, 1e-9), 0.0, 1.0)
+        image = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
+        image[values == 0] = 0
+        image = _small(image)
+        _label(image, str(frame))
+        cells.append(image)
+    return cells
+
+
+def side_by_side_video(render: Path, preview: Path, frames: Sequence[int], target: Path) -> None:
+    """``target``: the model's frames beside the motion preview's, at the scene's frame rate."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    from deforum_blender.core.output_layout import JOB_FILE, frame_path
+    from deforum_blender.engine.video import write_video
+
+    fps = float(json.loads((render / JOB_FILE).read_text())["fps"])
+    folder = target.parent / "side_by_side"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    paths = []
+    for frame in frames:
+        model, motion = _read_rgb(frame_path(render, frame)), _read_rgb(frame_path(preview, frame))
+        _label(model, "tiny model")
+        _label(motion, "motion preview")
+        path = folder / f"frame_{frame:05d}.png"
+        cv2.imwrite(str(path), np.hstack([model, motion]))
+        paths.append(path)
+    write_video(paths, target, fps)
+
+
+def make_results(out: Path, model: str | None, *, tiny: bool) -> dict[str, Path]:
+    """Contact sheets and ``video.mp4`` in ``out``; returns what was written.
+
+    ``out/render`` holds the render with ``model``; with the ``tiny`` model, ``out/preview``
+    holds its motion preview, shown beside it.
+    """
+    from deforum_blender.core.output_layout import VIDEO_FILE, frame_files
+
+    render = out / "render"
+    preview = out / "preview" if tiny else None
+    frames = list(frame_files(render))
+    shown = pick_frames(frames, SHEET_FRAMES)
+    if preview is not None:
+        title = "left: tiny random-weight model (noise by design)   right: motion preview"
+        sheet = grid(frame_cells(render, preview, shown), 4, title)
+    else:
+        sheet = grid(frame_cells(render, None, shown), 4, f"model: {model}")
+    written = {"contact sheet": out / "contact_sheet.png"}
+    save_sheet(sheet, written["contact sheet"])
+    depth = grid(depth_cells(render, shown), 6, "scene depth (Cycles Z pass): near is bright")
+    written["depth contact sheet"] = out / "depth_contact_sheet.png"
+    save_sheet(depth, written["depth contact sheet"])
+    written["video"] = out / VIDEO_FILE
+    if preview is not None:
+        side_by_side_video(render, preview, frames, written["video"])
+    else:
+        shutil.copyfile(render / VIDEO_FILE, written["video"])
+    return written
