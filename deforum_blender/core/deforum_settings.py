@@ -460,7 +460,7 @@ def _warn_unsupported(data: Mapping[str, Any], warnings: list[str]) -> None:
         | set(RENAMED_KEYS)
     )
     for key, value in data.items():
-        if key in UNSUPPORTED:
+        if key in UNSUPPORTED and key not in READ:  # a setting the registry gained wins
             if not UNSUPPORTED[key](value):
                 warnings.append(f"{key} = {json.dumps(value)} is not supported; ignored")
         elif key not in known and not key.startswith(IGNORED_PREFIXES):
