@@ -620,6 +620,11 @@ class DeforumSettings(bpy.types.PropertyGroup):
         default=_JOB.coherence.color_coherence_video_every_N_frames,
         min=1,
     )
+    color_force_grayscale: bpy.props.BoolProperty(
+        name="Force Grayscale",
+        description="Turn the frames grey: the warped frame before diffusion and the tweens",
+        default=_JOB.coherence.color_force_grayscale,
+    )
     noise_type: bpy.props.EnumProperty(
         name="Noise Type",
         description="Kind of noise added before diffusion",

@@ -170,7 +170,6 @@ UNSUPPORTED: dict[str, Callable[[Any], bool]] = {
     "enable_ddim_eta_scheduling": _inert(False),
     "enable_ancestral_eta_scheduling": _inert(False),
     "use_noise_mask": _inert(False),
-    "color_force_grayscale": _inert(False),
     "optical_flow_redo_generation": _inert("None", False),
     "diffusion_redo": _inert("0", 0),
     "hybrid_composite": _inert("None", False),

@@ -126,6 +126,8 @@ class Coherence:
     # again after diffusion; on: before noise only. Which frame is the sample: docs/settings.md.
     legacy_colormatch: bool = _deforum(False, "bool")
     color_coherence_video_every_N_frames: int = _deforum(1, "int", minimum=1)
+    # Frames in grey: the warped frame before diffusion and the tweens (Deforum's).
+    color_force_grayscale: bool = _deforum(False, "bool")
     noise_type: str = _deforum("perlin", "choice", choices=jf.NOISE_TYPES)
     perlin_octaves: int = _deforum(4, "int", minimum=1, maximum=8)
     perlin_persistence: float = _deforum(0.5, "float", minimum=0.0, maximum=1.0)

@@ -72,3 +72,11 @@ def unsharp_mask(
         outside = outside[..., None] if outside.ndim == 2 else outside
         np.copyto(sharpened, image, where=np.broadcast_to(outside, image.shape))
     return np.asarray(sharpened)
+
+
+def grayscale(image: NDArray[Any]) -> NDArray[Any]:
+    """``image`` (uint8 RGB) in grey, still three channels (Deforum's color_force_grayscale)."""
+    import cv2
+
+    grey = cv2.cvtColor(np.ascontiguousarray(image, dtype=np.uint8), cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)  # type: ignore[no-any-return]

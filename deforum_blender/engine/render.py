@@ -50,7 +50,7 @@ from ..core.prompt_weights import composable_parts
 from ..core.prompts import FramePrompt, prompts_for_frames
 from ..core.seeds import resolve_master_seed, seeds_for_frames
 from . import frames as frame_files
-from .adjust import adjust_contrast, unsharp_mask
+from .adjust import adjust_contrast, grayscale, unsharp_mask
 from .coherence import ColorMatcher
 from .diffusion import Cancelled, Diffuser, ModelOptions, load_diffuser, resolve_device
 from .flow import flow_tween
@@ -416,6 +416,8 @@ class Renderer:
                 continue
             with self.timed("tween"):
                 image = self.tween(t, previous, span.key, key_image)
+                if self.job.coherence.color_force_grayscale:
+                    image = grayscale(image)
             self.write(t, image, kind="tween")
             self.check_cancel()
         if span.key is not None and key_image is not None and span.key not in done:
@@ -438,6 +440,8 @@ class Renderer:
         with self.timed("coherence"):
             matcher, match_now = self.color_matcher(key, mixed)
             image = matcher.apply(mixed) if matcher is not None and match_now else mixed
+            if self.job.coherence.color_force_grayscale:  # as Deforum: after the match
+                image = grayscale(image)
         # Off legacy_colormatch, Deforum matches the generated frame to the sample again.
         after = None if self.job.coherence.legacy_colormatch else matcher
         with self.timed("contrast"):

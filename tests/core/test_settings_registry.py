@@ -72,5 +72,6 @@ def test_every_copied_setting_is_exported_and_imported_under_its_deforum_key(
     exported = json.loads(json.dumps(export_settings(Job.from_dict(data))))
     assert exported[setting.deforum_key] == value
     assert setting.deforum_key in READ and setting.deforum_key in DEFORUM_DEFAULTS
-    job, _ = import_settings(exported)
+    job, warnings = import_settings(exported)
     assert getattr(getattr(job, setting.group), setting.name) == value
+    assert [w for w in warnings if w.startswith(f"{setting.deforum_key} ")] == []  # supported

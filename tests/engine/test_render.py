@@ -321,6 +321,19 @@ def test_motion_preview_runs_without_a_model(tmp_path: Path) -> None:
     assert run_json(tmp_path)["preview"] is True
 
 
+def test_force_grayscale_greys_every_frame_after_the_first(tmp_path: Path) -> None:
+    settings = {"W": "64", "H": "48", "max_frames": "3", "depth_source": "flat", "noise": "0"}
+    for grey in (False, True):
+        job = apply_overrides(
+            Job(), {**settings, "make_video": "false", "color_force_grayscale": str(grey)}
+        )
+        out = tmp_path / str(grey)
+        render(job, out, preview=True)  # warped, matched, then grey (before diffusion)
+        images = [read_frame(frame_path(out, n)).astype(int) for n in (2, 3)]
+        channels_equal = [bool((im[..., 0] == im[..., 1]).all()) for im in images]
+        assert channels_equal == [grey, grey]
+
+
 # --- colour coherence (deforum-conventions.md, loop step 3) -------------------------------
 
 
