@@ -153,6 +153,7 @@ class Addon:
         self.overrides = module("core.overrides")
         self.deforum_settings = module("core.deforum_settings")
         self.camera = module("core.camera")
+        self.animation_data = module("blender.animation_data")
         self.properties = module("blender.properties")
         self.render_session = module("blender.render_session")
         self.scene_job = module("blender.scene_job")
@@ -219,7 +220,7 @@ def set_scene_properties(addon: Addon, scene: Any, own: dict[str, str]) -> list[
     """Set ``scene.deforum`` properties from text; returns warnings."""
     settings = addon.properties.deforum_settings(scene)
     warnings: list[str] = []
-    animated = set(addon.scene_job._fcurves(scene))
+    animated = set(addon.animation_data.fcurves_by_path(scene))
     for name, text in own.items():
         rna = settings.bl_rna.properties[name]
         try:

@@ -9,14 +9,13 @@ prompt where it was.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import bpy
 from bpy.app.handlers import persistent
 
 from .properties import deforum_settings, marker_label, prompt_marker
-
-OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
+from .ui import OperatorResult
 
 
 class DEFORUM_UL_prompts(bpy.types.UIList):

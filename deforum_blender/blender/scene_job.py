@@ -29,6 +29,7 @@ from ..core.job import GROUPS, JOB_VERSION, Job
 from ..core.prompts import NEGATIVE_MARKER
 from ..core.schedules import ScheduleError, check_schedule, evaluate_schedule
 from ..core.seeds import SEED_RANGE
+from .animation_data import fcurves_by_path
 from .camera_track import (
     preserved_frame_and_selection,
     read_camera_track,
@@ -137,24 +138,6 @@ def output_folder(scene: bpy.types.Scene) -> str:
 # -- per-frame values ---------------------------------------------------------------------
 
 
-def _fcurves(scene: bpy.types.Scene) -> dict[str, Any]:
-    """The scene's active-action F-curves by data path (unmuted, array index 0)."""
-    animation = scene.animation_data
-    if animation is None or animation.action is None:
-        return {}
-    fcurves: dict[str, Any] = {}
-    # Blender 4.4+ layered actions: the scene's curves sit in its slot's channel bag.
-    for layer in animation.action.layers:
-        for strip in layer.strips:
-            channelbag = cast(Any, strip).channelbag(animation.action_slot)
-            if channelbag is None:
-                continue
-            for fcurve in channelbag.fcurves:
-                if fcurve.array_index == 0 and not fcurve.mute:
-                    fcurves.setdefault(fcurve.data_path, fcurve)
-    return fcurves
-
-
 def _driven(scene: bpy.types.Scene) -> set[str]:
     animation = scene.animation_data
     if animation is None:
@@ -185,7 +168,7 @@ def _animated_values(
 ) -> dict[str, list[float]]:
     """Per-frame values of the animated (keyframed or driven) settings among ``names``."""
     settings = deforum_settings(scene)
-    fcurves = _fcurves(scene)
+    fcurves = fcurves_by_path(scene)
     driven = _driven(scene)
     values: dict[str, list[float]] = {}
     by_frame_set: list[str] = []
@@ -269,7 +252,7 @@ def _master_seed(scene: bpy.types.Scene, frames: range) -> int:
         raise DeforumInputError(problem)
     if settings.seed_text.strip():
         return int(settings.seed_text)
-    fcurve = _fcurves(scene).get(_data_path("seed"))
+    fcurve = fcurves_by_path(scene).get(_data_path("seed"))
     if fcurve is None:
         return int(deforum_settings(scene).seed)
     return int(_clamper(deforum_settings(scene), "seed")(fcurve.evaluate(frames.start)))
@@ -461,5 +444,7 @@ def scene_problems(scene: bpy.types.Scene) -> list[Problem]:
 def seed_keys_unused(scene: bpy.types.Scene) -> bool:
     """True when Seed is keyframed or scheduled but Seed Behavior ignores it."""
     settings = deforum_settings(scene)
-    has_keys = _data_path("seed") in _fcurves(scene) or bool(_schedule_text(settings, "seed"))
+    has_keys = _data_path("seed") in fcurves_by_path(scene) or bool(
+        _schedule_text(settings, "seed")
+    )
     return has_keys and settings.seed_behavior != "schedule"

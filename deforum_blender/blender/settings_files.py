@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
@@ -38,6 +38,7 @@ from ..core.errors import DeforumInputError
 from ..core.job import Job
 from ..core.overrides import apply_overrides
 from ..core.prompts import keyframe_index, split_negative
+from .animation_data import LINEAR, drop_animation, ensure_action, key_series
 from .camera_track import (
     camera_data_of,
     camera_pose_at,
@@ -57,8 +58,7 @@ from .scene_job import (
     job_from_scene,
     translation_scale,
 )
-
-OperatorResult = set[Literal["RUNNING_MODAL", "CANCELLED", "FINISHED", "PASS_THROUGH", "INTERFACE"]]
+from .ui import OperatorResult
 
 # "0: (0.65)": one keyframe at frame 0 holding a plain number, i.e. a constant.
 _CONSTANT = re.compile(
@@ -70,45 +70,17 @@ _IMPORTED_CAMERA = "Deforum Camera"
 # -- import -------------------------------------------------------------------------------
 
 
-def _channelbags(scene: bpy.types.Scene) -> list[Any]:
-    animation = scene.animation_data
-    if animation is None or animation.action is None:
-        return []
-    bags = [
-        cast(Any, strip).channelbag(animation.action_slot)
-        for layer in animation.action.layers
-        for strip in layer.strips
-    ]
-    return [bag for bag in bags if bag is not None]
-
-
-def _drop_animation(scene: bpy.types.Scene, data_path: str) -> None:
-    """Remove the F-curves and drivers animating ``data_path`` of the scene."""
-    for bag in _channelbags(scene):
-        for fcurve in [f for f in bag.fcurves if f.data_path == data_path]:
-            bag.fcurves.remove(fcurve)
-    if scene.animation_data is not None:
-        for driver in [d for d in scene.animation_data.drivers if d.data_path == data_path]:
-            scene.animation_data.drivers.remove(driver)
-
-
 def _keyframe_series(scene: bpy.types.Scene, name: str, first: int, values: list[float]) -> None:
     """Key ``scene.deforum.<name>`` on every frame from ``first`` (linear between)."""
-    animation = scene.animation_data or scene.animation_data_create()
-    if animation.action is None:
-        animation.action = bpy.data.actions.new(f"{scene.name} Deforum")
-    fcurve = animation.action.fcurve_ensure_for_datablock(scene, f"{SETTINGS_PATH}.{name}")
-    points = fcurve.keyframe_points
-    points.add(len(values))
-    points.foreach_set("co", [c for i, v in enumerate(values) for c in (first + i, v)])
-    points.foreach_set("interpolation", [1] * len(values))  # LINEAR
-    fcurve.update()
+    action = ensure_action(scene, f"{scene.name} Deforum")
+    frames = [first + i for i in range(len(values))]
+    key_series(action, scene, f"{SETTINGS_PATH}.{name}", frames, values, [LINEAR] * len(values))
 
 
 def _apply_param(scene: bpy.types.Scene, name: str, value: jf.Param, first: int) -> None:
     settings = deforum_settings(scene)
     schedule = schedule_property_name(name)
-    _drop_animation(scene, f"{SETTINGS_PATH}.{name}")
+    drop_animation(scene, f"{SETTINGS_PATH}.{name}")
     setattr(settings, schedule, "")
     if isinstance(value, str):
         constant = _CONSTANT.fullmatch(value)
