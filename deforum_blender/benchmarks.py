@@ -153,7 +153,6 @@ def bench_warp() -> Figures:
 def bench_loop() -> Figures:
     """The render loop at 512×512 with the tiny model, one thread: the engine's own
     milliseconds per frame by stage (everything but the networks), PNG writing apart."""
-    import dataclasses
     import json
     import tempfile
     from pathlib import Path
@@ -161,10 +160,9 @@ def bench_loop() -> Figures:
     import cv2
     import torch
 
-    from .core.job import Job
-    from .core.overrides import apply_overrides
+    from .core.output_layout import run_path
     from .engine.render import ENGINE_STAGES, render
-    from .engine.tiny_models import make_tiny_models
+    from .engine.tiny_models import make_tiny_models, tiny_job
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
@@ -172,26 +170,17 @@ def bench_loop() -> Figures:
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         make_tiny_models(folder / "models")
-        settings = {
-            "W": "512",
-            "H": "512",
-            "max_frames": str(frames),
-            "seed": "1",
-            "steps_schedule": "0: (2)",
-            "diffusion_cadence": "1",
-            "depth_source": "flat",
-            "translation_z": "0: (2)",
-            "rotation_3d_y": "0: (0.5)",
-            "make_video": "false",
-        }
-        job = apply_overrides(Job(), settings)
-        job = dataclasses.replace(
-            job,
-            device="cpu",
-            model=dataclasses.replace(job.model, id=str(folder / "models" / "sd")),
+        job = tiny_job(
+            folder / "models",
+            W="512",
+            H="512",
+            max_frames=str(frames),
+            seed="1",
+            steps_schedule="0: (2)",
+            diffusion_cadence="1",
         )
         render(job, folder / "out")
-        record = json.loads((folder / "out" / "run.json").read_text(encoding="utf-8"))
+        record = json.loads(run_path(folder / "out").read_text(encoding="utf-8"))
     timings = record["timings_s"]
     warped = frames - 1  # frame 1 is generated, not warped
     figures = {f"{stage}_ms": 1000 * timings[stage] / warped for stage in ENGINE_STAGES}
@@ -207,28 +196,21 @@ def bench_worker() -> Figures:
 
     Tiny random-weight model, 64×64, 2 frames, 4 steps, on the CPU.
     """
-    import dataclasses
     import json
     import subprocess
     import sys
     import tempfile
     from pathlib import Path
 
-    from .core.job import Job
-    from .core.overrides import apply_overrides
+    from .core.output_layout import run_path
     from .core.protocol import EVENTS, decode, encode
-    from .engine.tiny_models import make_tiny_models
+    from .engine.tiny_models import make_tiny_models, tiny_job
 
     root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory(prefix="deforum_bench_worker_") as folder:
         temp = Path(folder)
-        models = make_tiny_models(temp / "models")
-        settings = {"W": "64", "H": "64", "max_frames": "2", "steps_schedule": "0: (4)"}
-        settings |= {"depth_source": "flat", "make_video": "false"}
-        job = apply_overrides(Job(), settings)
-        job = dataclasses.replace(
-            job, device="cpu", model=dataclasses.replace(job.model, id=str(models["sd"]))
-        )
+        make_tiny_models(temp / "models")
+        job = tiny_job(temp / "models", max_frames="2")
         start = time.perf_counter()
         worker = subprocess.Popen(
             [sys.executable, "-m", "deforum_blender", "worker", "--log-level", "WARNING"],
@@ -259,7 +241,7 @@ def bench_worker() -> Figures:
             worker.stdin.flush()
             first = until("frame")
             until("done")
-            record = json.loads((temp / name / "run.json").read_text(encoding="utf-8"))
+            record = json.loads(run_path(temp / name).read_text(encoding="utf-8"))
             return (first - asked) * 1000.0, record["timings_s"]["load"] * 1000.0
 
         try:

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deforum_blender.core.job import Job  # noqa: E402
+from deforum_blender.core.output_layout import run_path  # noqa: E402
 from deforum_blender.core.overrides import apply_overrides  # noqa: E402
 from deforum_blender.engine import diffusion  # noqa: E402
 from deforum_blender.engine.render import render  # noqa: E402
@@ -33,6 +34,7 @@ from deforum_blender.engine.tiny_models import (  # noqa: E402
     byte_level_clip_tokenizer,
     make_tiny_models,
     sd_pipeline,
+    tiny_job,
 )
 
 
@@ -76,21 +78,10 @@ def check_warp(device: str) -> dict[str, Any]:
     return results
 
 
-def tiny_job(models: Path, **settings: str) -> Job:
-    base = {
-        "W": "64",
-        "H": "64",
-        "max_frames": "6",
-        "seed": "7",
-        "steps_schedule": "0: (6)",
-        "depth_source": "flat",
-        "translation_z": "0: (2)",
-        "rotation_3d_y": "0: (0.5)",
-        "make_video": "false",
-        "diffusion_cadence": "2",
-    }
-    job = apply_overrides(Job(), {**base, **settings})
-    return dataclasses.replace(job, model=dataclasses.replace(job.model, id=str(models / "sd")))
+def gpu_tiny_job(models: Path, device: str) -> Job:
+    """The package's tiny job, 6 frames at cadence 2, 6 steps, on ``device``."""
+    settings = {"max_frames": "6", "seed": "7", "steps_schedule": "0: (6)"}
+    return tiny_job(models, device, diffusion_cadence="2", **settings)
 
 
 def check_tiny_job(models: Path, work: Path, device: str) -> dict[str, Any]:
@@ -99,10 +90,10 @@ def check_tiny_job(models: Path, work: Path, device: str) -> dict[str, Any]:
     from deforum_blender.engine.frames import read_frame
 
     out: dict[str, Any] = {}
-    cpu_job = dataclasses.replace(tiny_job(models), device="cpu")
+    cpu_job = gpu_tiny_job(models, "cpu")
     render(cpu_job, work / "tiny_cpu")
     cpu_frames = {n: read_frame(p) for n, p in frame_files(work / "tiny_cpu").items()}
-    gpu_job = dataclasses.replace(tiny_job(models), device=device)
+    gpu_job = gpu_tiny_job(models, device)
     render(gpu_job, work / "tiny_gpu")
     gpu_frames = {n: read_frame(p) for n, p in frame_files(work / "tiny_gpu").items()}
     out["loop_fp16_psnr_db"] = {
@@ -257,7 +248,7 @@ def time_jobs(model: Path, work: Path, device: str, quick: bool) -> dict[str, An
         wall = time.perf_counter() - start
         if cadence == 0:
             continue
-        record = json.loads((work / f"timed_c{cadence}" / "run.json").read_text())
+        record = json.loads(run_path(work / f"timed_c{cadence}").read_text())
         unet_s = timer.seconds()
         n = int(frames)
         results[f"cadence_{cadence}"] = {

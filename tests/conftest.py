@@ -10,32 +10,13 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT, run_python  # noqa: F401 - older imports from conftest
 
 # No per-example deadline (a busy 2-core machine is slow, not wrong). In CI the examples are
 # derandomized, so a landing never hangs on a lucky draw; local runs keep exploring.
 settings.register_profile("dev", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
-
-
-def run_python(
-    code: str,
-    *args: str,
-    env: dict[str, str] | None = None,
-    cwd: Path = ROOT,
-    timeout: float = 600,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh interpreter of this venv (real subprocess, repo on sys.path)."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        cwd=cwd,
-    )
 
 
 @pytest.fixture(scope="session")

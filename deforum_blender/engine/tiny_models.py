@@ -5,17 +5,35 @@ SD's 8× latent factor, CLIP text encoder, a locally built CLIP tokenizer, the
 "Euler a" scheduler); ``DIR/depth`` is a DPT depth-estimation model in
 transformers layout. Weights come from a fixed seed, so every run writes
 byte-identical files, and both load through the standard ``from_pretrained`` paths.
+:func:`tiny_job` is the small job that tests, ``bench`` and ``scripts/gpu_check.py`` run
+on them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
+
+from ..core.job import Job
+from ..core.overrides import apply_overrides
 
 SEED = 20261126
 TEXT_WIDTH = 32
 # CLIP's byte-level BPE with no merges: every byte is a token, alone or ending a word.
 _SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
+#: The tiny job, as ``--set`` takes it: 64×64, 5 frames of 3D motion, 4 steps, flat depth.
+TINY_JOB_SETTINGS = {
+    "W": "64",
+    "H": "64",
+    "max_frames": "5",
+    "seed": "1234",
+    "steps_schedule": "0: (4)",
+    "depth_source": "flat",
+    "translation_z": "0: (2)",
+    "rotation_3d_y": "0: (0.5)",
+    "make_video": "false",
+}
 
 
 def _byte_alphabet() -> list[str]:
@@ -153,8 +171,23 @@ def build_tiny_depth(folder: Path) -> Path:
 
 
 def make_tiny_models(out_dir: Path) -> dict[str, Path]:
-    """Write ``out_dir/sd`` and ``out_dir/depth``; returns their paths by name."""
+    """Write ``out_dir/sd``, ``out_dir/depth`` and ``out_dir/lora/tiny.safetensors`` (a LoRA
+    for the tiny UNet); returns their paths by name."""
+    from .lora import build_tiny_lora
+
+    sd = build_tiny_sd(out_dir / "sd")
     return {
-        "sd": build_tiny_sd(out_dir / "sd"),
+        "sd": sd,
         "depth": build_tiny_depth(out_dir / "depth"),
+        "lora": build_tiny_lora(sd, out_dir / "lora" / "tiny.safetensors"),
     }
+
+
+def tiny_job(models: Path, device: str = "cpu", **settings: str) -> Job:
+    """The tiny job on the tiny models in ``models`` (``make_tiny_models``' folder), with
+    ``settings`` (``--set`` keys and values) over :data:`TINY_JOB_SETTINGS`: fast on one
+    CPU core."""
+    base = {**TINY_JOB_SETTINGS, "depth_model": str(Path(models) / "depth")}
+    job = apply_overrides(Job(), {**base, **settings})
+    model = dataclasses.replace(job.model, id=str(Path(models) / "sd"))
+    return dataclasses.replace(job, device=device, model=model)

@@ -29,7 +29,7 @@ from deforum_blender.blender.worker_client import (  # noqa: E402
     SETUP_OPERATOR,
     find_worker_python,
 )
-from tests.blender.test_panels import RecordingLayout, draw  # noqa: E402
+from tests.helpers import RecordingLayout, draw  # noqa: E402
 
 
 class PreferencesLayout(RecordingLayout):

@@ -19,69 +19,7 @@ from deforum_blender.blender import panels  # noqa: E402
 from deforum_blender.blender.camera_track import read_camera_track  # noqa: E402
 from deforum_blender.blender.prompts import DEFORUM_UL_prompts, add_prompt  # noqa: E402
 from deforum_blender.core.camera import deforum_motion  # noqa: E402
-
-UILAYOUT = bpy.types.UILayout.bl_rna.functions
-ICONS = {item.identifier for item in UILAYOUT["prop"].parameters["icon"].enum_items}
-
-
-class RecordingLayout:
-    """A UILayout stand-in: containers return child layouts; calls are checked and recorded."""
-
-    def __init__(self, record: dict[str, list[Any]]) -> None:
-        self.record = record
-        self.active = True
-        self.alert = False
-        self.enabled = True
-        self.use_property_split = False
-        self.ui_units_x = 0.0
-
-    def _check(self, function: str, kwargs: dict[str, Any]) -> None:
-        parameters = UILAYOUT[function].parameters
-        unknown = [key for key in kwargs if key not in parameters]
-        assert not unknown, f"UILayout.{function} has no {unknown}"
-        icon = kwargs.get("icon")
-        assert icon is None or icon in ICONS, f"unknown icon {icon!r}"
-
-    def _child(self, function: str, **kwargs: Any) -> RecordingLayout:
-        self._check(function, kwargs)
-        child = RecordingLayout(self.record)
-        self.record.setdefault("containers", []).append(child)
-        return child
-
-    def row(self, **kwargs: Any) -> RecordingLayout:
-        return self._child("row", **kwargs)
-
-    def column(self, **kwargs: Any) -> RecordingLayout:
-        return self._child("column", **kwargs)
-
-    def box(self, **kwargs: Any) -> RecordingLayout:
-        return self._child("box", **kwargs)
-
-    def split(self, **kwargs: Any) -> RecordingLayout:
-        return self._child("split", **kwargs)
-
-    def prop(self, data: Any, name: str, **kwargs: Any) -> None:
-        self._check("prop", kwargs)
-        self.record.setdefault("props", []).append((data, name, self))
-
-    def label(self, **kwargs: Any) -> None:
-        self._check("label", kwargs)
-        self.record.setdefault("labels", []).append(kwargs.get("text", ""))
-
-    def operator(self, idname: str, **kwargs: Any) -> Any:
-        self._check("operator", kwargs)
-        self.record.setdefault("operators", []).append(idname)
-        return SimpleNamespace()
-
-    def separator(self, **kwargs: Any) -> None:
-        self._check("separator", kwargs)
-
-    def template_list(self, *args: Any, **kwargs: Any) -> None:
-        self._check("template_list", kwargs)
-        list_type, _, data, name, active_data, active_name = args
-        self.record.setdefault("lists", []).append(list_type)
-        self.record.setdefault("props", []).append((data, name, self))
-        self.record.setdefault("props", []).append((active_data, active_name, self))
+from tests.helpers import RecordingLayout, draw  # noqa: E402
 
 
 @pytest.fixture
@@ -103,17 +41,6 @@ def scene(registered_scene: Any) -> Any:
     camera.keyframe_insert("rotation_euler", frame=10)
     add_prompt(scene, 1, "a forest")
     return scene
-
-
-def draw(panel: Any, scene: Any) -> dict[str, list[Any]]:
-    """Run ``panel.draw`` (after its poll) with a recording layout; return the record."""
-    context = SimpleNamespace(scene=scene)
-    assert panel.poll(context)
-    record: dict[str, list[Any]] = {}
-    stand_in = SimpleNamespace(layout=RecordingLayout(record))
-    stand_in.parts = lambda ctx: panels._DeforumPanel.parts(stand_in, ctx)  # type: ignore[arg-type]
-    panel.draw(stand_in, context)
-    return record
 
 
 def drawn_names(record: dict[str, list[Any]], owner: Any) -> set[str]:

@@ -10,9 +10,6 @@ same surfaces (the warp issue's thresholds), for four kinds of camera move.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +19,10 @@ import pytest
 from deforum_blender.core.camera import CameraTrack
 from deforum_blender.core.output_layout import frame_path, scene_depth_dir
 from tests.blender.ground_truth import psnr, read_rgb
-from tests.conftest import ROOT, run_python
+from tests.helpers import ROOT, run_python, run_render_script
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = ROOT / "scripts" / "render_deforum.py"
 FRAMES = (1, 2, 3)
 
 # A 3D scene: a camera dollying and panning over a floor and a cube, one prompt, the tiny
@@ -60,23 +56,6 @@ settings.output_dir = "//render/"
 add_prompt(scene, 1, "a red cube on a floor")
 bpy.ops.wm.save_as_mainfile(filepath=blend)
 """
-
-
-def run_script(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``python scripts/render_deforum.py -- ARGS`` with this venv's Python (the bpy module)."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": "",  # the script itself must make the add-on importable
-        "DEFORUM_WORKER_PYTHON": sys.executable,
-    }
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), "--", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +108,7 @@ def test_script_renders_with_set_saves_the_strip_and_exports_deforum_settings(
     small_blend: Path, tmp_path: Path
 ) -> None:
     out, saved, exported = tmp_path / "out", tmp_path / "saved.blend", tmp_path / "settings.txt"
-    result = run_script(
+    result = run_render_script(
         "--blend", str(small_blend), "--out", str(out), "--depth", "flat",
         "--set", "strength_schedule=0: (0.5)",  # a Deforum key
         "--set", "init_strength=0.7",  # a scene.deforum name
@@ -158,7 +137,7 @@ def test_script_renders_with_set_saves_the_strip_and_exports_deforum_settings(
 def test_script_preview_resumes_only_the_missing_frames(small_blend: Path, tmp_path: Path) -> None:
     out = tmp_path / "preview"
     common = ("--blend", str(small_blend), "--out", str(out), "--preview", "--depth", "scene")
-    first = run_script(*common, cwd=tmp_path)
+    first = run_render_script(*common, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert all(frame_path(out, f).is_file() for f in FRAMES)
     assert sorted(p.name for p in scene_depth_dir(out).iterdir()) == [
@@ -167,7 +146,7 @@ def test_script_preview_resumes_only_the_missing_frames(small_blend: Path, tmp_p
     kept = frame_path(out, 1).stat().st_mtime_ns
     removed = frame_path(out, 3).read_bytes()
     frame_path(out, 3).unlink()
-    second = run_script(*common, "--resume", cwd=tmp_path)
+    second = run_render_script(*common, "--resume", cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert frame_path(out, 3).read_bytes() == removed  # the same frame again
     assert frame_path(out, 1).stat().st_mtime_ns == kept  # untouched
@@ -176,7 +155,7 @@ def test_script_preview_resumes_only_the_missing_frames(small_blend: Path, tmp_p
 
 def test_script_imports_deforum_settings_into_the_scene(small_blend: Path, tmp_path: Path) -> None:
     settings_file = tmp_path / "deforum_settings.txt"
-    exported = run_script(
+    exported = run_render_script(
         "--blend", str(small_blend), "--no-render", "--export-deforum", str(settings_file),
         "--set", "noise_schedule=0: (0.02), 2: (0.04)", cwd=tmp_path,
     )  # fmt: skip
@@ -186,7 +165,7 @@ def test_script_imports_deforum_settings_into_the_scene(small_blend: Path, tmp_p
     data["steps"] = 6
     settings_file.write_text(json.dumps(data))
     saved = tmp_path / "imported.blend"
-    result = run_script(
+    result = run_render_script(
         "--blend", str(small_blend), "--no-render", "--import-deforum", str(settings_file),
         "--save", str(saved), cwd=tmp_path,
     )  # fmt: skip
@@ -200,7 +179,7 @@ def test_script_imports_deforum_settings_into_the_scene(small_blend: Path, tmp_p
 def test_an_unknown_set_key_is_bad_input_with_the_closest_names(
     small_blend: Path, tmp_path: Path
 ) -> None:
-    result = run_script(
+    result = run_render_script(
         "--blend", str(small_blend), "--no-render", "--set", "strenght_schedule=0: (0.5)",
         cwd=tmp_path,
     )  # fmt: skip
@@ -210,7 +189,7 @@ def test_an_unknown_set_key_is_bad_input_with_the_closest_names(
 
 
 def test_a_missing_model_fails_with_status_2_naming_it(small_blend: Path, tmp_path: Path) -> None:
-    result = run_script(
+    result = run_render_script(
         "--blend", str(small_blend), "--out", str(tmp_path / "out"), "--depth", "flat",
         "--model", str(tmp_path / "no_such_model"), cwd=tmp_path,
     )  # fmt: skip
@@ -219,13 +198,13 @@ def test_a_missing_model_fails_with_status_2_naming_it(small_blend: Path, tmp_pa
 
 
 def test_a_missing_blend_is_bad_input(tmp_path: Path) -> None:
-    result = run_script("--blend", str(tmp_path / "none.blend"), cwd=tmp_path)
+    result = run_render_script("--blend", str(tmp_path / "none.blend"), cwd=tmp_path)
     assert result.returncode == 2
     assert "none.blend" in result.stderr.strip().splitlines()[-1]
 
 
 def test_help_says_which_name_wins_for_set() -> None:
-    result = run_script("--help", cwd=ROOT)
+    result = run_render_script("--help", cwd=ROOT)
     assert result.returncode == 0
     assert "Deforum key wins" in " ".join(result.stdout.split())
 
@@ -375,7 +354,7 @@ def test_motion_preview_from_the_scene_render_reproduces_blenders_frames(
 ) -> None:
     scene = motion_scenes / move
     out = tmp_path / "preview"
-    result = run_script(
+    result = run_render_script(
         "--blend", str(scene / "scene.blend"), "--out", str(out), "--preview",
         "--init", "render", "--depth", "scene", *WARP_ONLY, cwd=tmp_path,
     )  # fmt: skip
@@ -398,7 +377,7 @@ def test_scene_blend_renders_blenders_frames_for_the_worker_first(
     small_blend: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "guided"
-    result = run_script(
+    result = run_render_script(
         "--blend", str(small_blend), "--out", str(out), "--preview", "--depth", "flat",
         "--set", "scene_blend=0: (0), 1: (0.5)", cwd=tmp_path,
     )  # fmt: skip

@@ -13,7 +13,7 @@ bpy = pytest.importorskip("bpy")
 
 from deforum_blender.blender import image_strip, progress, progress_ui, sequencer_panel  # noqa: E402
 from deforum_blender.core.output_layout import frame_name, frame_path  # noqa: E402
-from tests.blender.test_panels import RecordingLayout  # noqa: E402
+from tests.helpers import RecordingLayout  # noqa: E402
 
 
 class SidebarLayout(RecordingLayout):

@@ -16,9 +16,12 @@ from deforum_blender.core.errors import DeforumInputError  # noqa: E402
 from deforum_blender.core.job import Job  # noqa: E402
 from deforum_blender.core.output_layout import frame_files, scene_render_frame_path  # noqa: E402
 from deforum_blender.engine.frames import read_frame, write_png_atomic  # noqa: E402
-from tests.blender.test_render_script import run_script  # noqa: E402
 from tests.conftest import run_python  # noqa: E402
-from tests.engine.test_video_input import grey_video, level  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    grey_video,
+    level,
+    run_render_script,
+)
 
 
 @pytest.fixture
@@ -139,7 +142,7 @@ def test_a_movie_strip_drives_video_input_through_the_render_script(
     made = run_python(MOVIE_SCENE, str(blend), str(tiny_models / "sd"), str(movie))
     assert made.returncode == 0, made.stderr[-3000:]
     out = tmp_path / "out"
-    result = run_script(
+    result = run_render_script(
         "--blend",
         str(blend),
         "--out",

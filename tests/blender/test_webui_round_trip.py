@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from deforum_blender.core.camera import strip_scale
-from tests.blender.test_render_script import run_script
 from tests.conftest import run_python
+from tests.helpers import run_render_script
 
 pytestmark = pytest.mark.slow
 
@@ -132,7 +132,7 @@ def test_a_camera_comes_back_through_the_webuis_own_keys(kind: str, tmp_path: Pa
     assert built.returncode == 0, built.stderr[-3000:]
 
     exported = tmp_path / "settings.txt"
-    result = run_script(
+    result = run_render_script(
         "--blend", str(original), "--export-deforum", str(exported), "--no-render", cwd=tmp_path
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -141,7 +141,7 @@ def test_a_camera_comes_back_through_the_webuis_own_keys(kind: str, tmp_path: Pa
     exported.write_text(json.dumps(data), encoding="utf-8")
 
     brought_back = tmp_path / "B.blend"
-    result = run_script(
+    result = run_render_script(
         "--blend", str(frozen), "--import-deforum", str(exported), "--save", str(brought_back),
         "--no-render", cwd=tmp_path,
     )  # fmt: skip
@@ -162,13 +162,13 @@ def test_a_motion_preview_needs_no_prompt_and_a_render_names_the_fix(tmp_path: P
     original, frozen = tmp_path / "S.blend", tmp_path / "frozen.blend"
     built = run_python(BUILD, "move", str(original), str(frozen))
     assert built.returncode == 0, built.stderr[-3000:]
-    preview = run_script(
+    preview = run_render_script(
         "--blend", str(original), "--preview", "--depth", "flat", "--out", str(tmp_path / "p"),
         cwd=tmp_path,
     )  # fmt: skip
     assert preview.returncode == 0, preview.stderr[-3000:]
     assert len(list((tmp_path / "p" / "frames").glob("frame_*.png"))) == FRAMES
-    render = run_script(
+    render = run_render_script(
         "--blend", str(original), "--depth", "flat", "--out", str(tmp_path / "r"), cwd=tmp_path
     )  # fmt: skip
     assert render.returncode == 2

@@ -26,8 +26,8 @@ from deforum_blender.blender.worker_client import (
 from deforum_blender.core.job import Job
 from deforum_blender.core.output_layout import frame_files
 from deforum_blender.core.overrides import apply_overrides
+from deforum_blender.engine.tiny_models import tiny_job
 from tests.conftest import ROOT, run_python
-from tests.engine.test_render import tiny_job
 
 PREVIEW_JOB = apply_overrides(
     Job(),

@@ -13,7 +13,7 @@ from deforum_blender.core.errors import DeforumInputError
 from deforum_blender.core.output_layout import frame_files
 from deforum_blender.engine.flow import FLOW_METHODS, flow_tween, optical_flow
 from deforum_blender.engine.render import render
-from tests.engine.test_render import tiny_job
+from deforum_blender.engine.tiny_models import tiny_job
 
 
 def texture(shift: float = 0.0) -> np.ndarray:

@@ -14,7 +14,7 @@ from deforum_blender.core.output_layout import frame_files, frame_path
 from deforum_blender.engine.frames import read_frame
 from deforum_blender.engine.masks import composite, load_init_mask
 from deforum_blender.engine.render import render
-from tests.engine.test_render import tiny_job
+from deforum_blender.engine.tiny_models import tiny_job
 
 
 def write_mask(path: Path, width: int = 64, height: int = 64) -> Path:

@@ -20,7 +20,8 @@ from deforum_blender.engine.diffusion import ModelOptions, load_diffuser
 from deforum_blender.engine.frames import read_frame
 from deforum_blender.engine.prompt_morph import slerp
 from deforum_blender.engine.render import render
-from tests.engine.test_render import run_json, tiny_job
+from deforum_blender.engine.tiny_models import tiny_job
+from tests.helpers import run_json
 
 Recorded = list[tuple[dict[str, Any], Any]]
 

@@ -25,38 +25,10 @@ from deforum_blender.engine.coherence import match_colors
 from deforum_blender.engine.frames import read_frame, write_png_atomic
 from deforum_blender.engine.motion import FrameWarper, job_camera_track
 from deforum_blender.engine.render import plan_spans, render
-from tests.conftest import ROOT
+from deforum_blender.engine.tiny_models import tiny_job
+from tests.helpers import ROOT, frame_bytes, run_json
 
 REFERENCE = ROOT / "tests" / "core" / "data"
-
-
-def tiny_job(models: Path, **settings: str) -> Job:
-    """A 64×64, 5-frame 3D job on the tiny model with flat depth (fast on one CPU core)."""
-    base = {
-        "W": "64",
-        "H": "64",
-        "max_frames": "5",
-        "seed": "1234",
-        "steps_schedule": "0: (4)",
-        "depth_source": "flat",
-        "translation_z": "0: (2)",
-        "rotation_3d_y": "0: (0.5)",
-        "make_video": "false",
-        "depth_model": str(models / "depth"),
-    }
-    job = apply_overrides(Job(), {**base, **settings})
-    return dataclasses.replace(
-        job, device="cpu", model=dataclasses.replace(job.model, id=str(models / "sd"))
-    )
-
-
-def frame_bytes(out: Path) -> dict[int, bytes]:
-    return {number: path.read_bytes() for number, path in sorted(frame_files(out).items())}
-
-
-def run_json(out: Path) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    return result
 
 
 def test_spans_cover_every_frame_once_with_a_key_every_n() -> None:

@@ -21,7 +21,7 @@ from deforum_blender.engine.depth import scene_depth_path
 from deforum_blender.engine.frames import read_frame, write_png_atomic
 from deforum_blender.engine.motion import FrameWarper, job_camera_track
 from deforum_blender.engine.render import render
-from tests.engine.test_render import tiny_job
+from deforum_blender.engine.tiny_models import tiny_job
 
 # Everything between the mix and img2img left neutral, so the frame shows the mix itself.
 NEUTRAL = {

@@ -14,7 +14,8 @@ from deforum_blender.core.output_layout import frame_files
 from deforum_blender.core.seeds import seeds_for_frames
 from deforum_blender.engine import diffusion
 from deforum_blender.engine.render import render
-from tests.engine.test_render import frame_bytes, run_json, tiny_job
+from deforum_blender.engine.tiny_models import tiny_job
+from tests.helpers import frame_bytes, run_json
 
 PROMPTS = {"0": "a red cube", "7": "a blue sphere"}
 

@@ -18,42 +18,21 @@ from deforum_blender.core.output_layout import (
     video_input_dir,
 )
 from deforum_blender.engine.coherence import match_colors
-from deforum_blender.engine.frames import read_frame, write_png_atomic
+from deforum_blender.engine.frames import read_frame
 from deforum_blender.engine.motion import FrameWarper, job_camera_track
 from deforum_blender.engine.render import render
+from deforum_blender.engine.tiny_models import tiny_job
 from deforum_blender.engine.video import ffmpeg_executable
 from deforum_blender.engine.video_input import probe
-from tests.engine.test_render import frame_bytes, run_json, tiny_job
-
-VIDEO_FRAMES = 10
-
-
-def level(n: int) -> int:
-    """The grey level of source frame ``n``: far enough apart to tell frames apart."""
-    return 20 + 22 * n
-
-
-def write_frames(folder: Path, images: list[np.ndarray[Any, Any]]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for n, image in enumerate(images):
-        write_png_atomic(folder / f"f_{n:03d}.png", image)
-    return folder
-
-
-def encode(frames: Path, video: Path) -> Path:
-    """A lossless H.264 mp4 of the PNGs in ``frames`` (``f_000.png`` …)."""
-    command = [ffmpeg_executable(), "-y", "-loglevel", "error", "-framerate", "10"]
-    command += ["-i", str(frames / "f_%03d.png"), "-c:v", "libx264", "-qp", "0"]
-    command += ["-pix_fmt", "yuv420p", str(video)]
-    subprocess.run(command, check=True, capture_output=True)
-    return video
-
-
-def grey_video(tmp: Path, name: str = "grey", size: tuple[int, int] = (80, 64)) -> Path:
-    """``VIDEO_FRAMES`` flat grey frames, frame n at ``level(n)``, W×H = ``size``."""
-    width, height = size
-    images = [np.full((height, width, 3), level(n), np.uint8) for n in range(VIDEO_FRAMES)]
-    return encode(write_frames(tmp / f"{name}_frames", images), tmp / f"{name}.mp4")
+from tests.helpers import (
+    VIDEO_FRAMES,
+    encode_video,
+    frame_bytes,
+    grey_video,
+    level,
+    run_json,
+    write_frames,
+)
 
 
 def mask_video(tmp: Path, size: tuple[int, int] = (80, 64)) -> Path:
@@ -61,7 +40,7 @@ def mask_video(tmp: Path, size: tuple[int, int] = (80, 64)) -> Path:
     width, height = size
     mask = np.zeros((height, width, 3), np.uint8)
     mask[:, width // 2 :] = 255
-    return encode(write_frames(tmp / "mask_frames", [mask] * VIDEO_FRAMES), tmp / "mask.mp4")
+    return encode_video(write_frames(tmp / "mask_frames", [mask] * VIDEO_FRAMES), tmp / "mask.mp4")
 
 
 def video_job(models: Path, video: Path, **settings: str) -> Any:
