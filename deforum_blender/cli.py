@@ -98,7 +98,7 @@ def _render(args: argparse.Namespace) -> int:
     from .core.deforum_settings import load_job_or_settings
     from .core.overrides import apply_overrides, parse_set_arguments
     from .engine.progress import TerminalProgress
-    from .engine.render import render
+    from .engine.render import Terminated, render
 
     job, warnings = load_job_or_settings(args.job)
     if job.model.allow_pickle:  # loading a pickle can run code: only the user may allow it
@@ -119,9 +119,29 @@ def _render(args: argparse.Namespace) -> int:
     if args.device:
         job = dataclasses.replace(job, device=args.device)
     out = Path(args.out) if args.out else Path(f"{Path(args.job).stem}_output")
-    with _downloads_asked_for(args):
-        result = render(job, out, preview=args.preview, resume=args.resume, emit=TerminalProgress())
+    try:
+        with _downloads_asked_for(args), _sigterm_raises(Terminated):
+            progress = TerminalProgress()
+            result = render(job, out, preview=args.preview, resume=args.resume, emit=progress)
+    except Terminated:
+        print("error: terminated (SIGTERM); finished frames are kept (--resume)", file=sys.stderr)
+        return 1
     return 1 if result.cancelled else 0
+
+
+@contextlib.contextmanager
+def _sigterm_raises(error: type[BaseException]) -> Iterator[None]:
+    """SIGTERM raises ``error``, so the render records how it ended and unlocks its folder."""
+    import signal
+
+    def terminate(signum: int, frame: object) -> None:
+        raise error()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

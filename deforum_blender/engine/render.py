@@ -42,24 +42,27 @@ from ..core import atomic
 from ..core import output_layout as layout
 from ..core.deforum_settings import write_settings
 from ..core.errors import DeforumInputError
-from ..core.job import Job, save_job
+from ..core.job import Job
 from ..core.output_layout import frame_files as finished_frames
 from ..core.output_layout import frame_path
 from ..core.prompt_layout import stills_keyframes
 from ..core.prompt_weights import composable_parts
 from ..core.prompts import FramePrompt, prompts_for_frames
-from ..core.seeds import resolve_master_seed, seeds_for_frames
+from ..core.seeds import seeds_for_frames
 from . import frames as frame_files
 from .adjust import adjust_contrast, grayscale, unsharp_mask
 from .coherence import ColorMatcher
+from .depth import resolve_depth_model
 from .diffusion import Cancelled, Diffuser, ModelOptions, load_diffuser, resolve_device
 from .flow import flow_tween
+from .folder_lock import folder_lock
 from .masks import Mask, composite, load_init_mask
 from .motion import FrameWarper, check_depth_files, job_camera_track
 from .noise import add_noise
 from .prompt_morph import PromptMorph
+from .resume import claim_folder
 from .scene_guide import SceneGuide
-from .video_input import VIDEO_COHERENCE_SPACE, VideoInput
+from .video_input import VIDEO_COHERENCE_SPACE, VideoInput, probe
 
 Image = NDArray[np.uint8]
 Emit = Callable[..., None]
@@ -81,6 +84,18 @@ STAGES = (
 #: "write" runs on the writer thread beside it and is reported on its own.
 ENGINE_STAGES = ("warp", "coherence", "contrast", "antiblur", "noise", "tween")
 SUPPORTED_MODES = ("None", "2D", "3D", "Video Input", "Interpolation")
+
+
+class Terminated(BaseException):
+    """SIGTERM asked the process to end (raised by the CLI's signal handler)."""
+
+
+#: How a run that raised ended, for run.json's ``status`` (anything else: "failed").
+END_STATUS: dict[type[BaseException], str] = {
+    KeyboardInterrupt: "cancelled",
+    Terminated: "terminated",
+    Cancelled: "cancelled",
+}
 
 
 @dataclass(frozen=True)
@@ -180,7 +195,7 @@ class Renderer:
             )
         if job.init.use_init and not job.init.init_image:
             raise DeforumInputError("init_image: use_init is on but no init image is given")
-        self.init_mask = load_init_mask(job) if job.init.use_mask else None
+        self.check_input_files()
         check_depth_files(job, self.out)  # before any model loads
         try:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -193,35 +208,24 @@ class Renderer:
                 "choose another folder with --out"
             ) from None
 
-    def record_job(self) -> int:
-        """Write job.json (or check that an earlier run here was the same job); the seed."""
-        job_file = layout.job_path(self.out)
-        run_file = layout.run_path(self.out)
-        asked = self.job.to_dict()
-        if job_file.exists():
-            try:
-                earlier = json.loads(job_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                earlier = None
-            if earlier != asked:
-                raise DeforumInputError(
-                    f"output folder {str(self.out)!r} holds frames of a different job; "
-                    "choose another folder, or delete it to start over"
-                )
-            if not self.resume and finished_frames(self.out):
-                raise DeforumInputError(
-                    f"output folder {str(self.out)!r} already holds frames of this job; "
-                    "continue it with --resume, or choose another folder"
-                )
-        else:
-            save_job(self.job, job_file)
-        seed = self.job.seeds.seed
-        if seed == -1 and run_file.exists():
-            try:
-                seed = int(json.loads(run_file.read_text(encoding="utf-8"))["seed"])
-            except (OSError, ValueError, KeyError, TypeError):
-                seed = -1
-        return resolve_master_seed(seed)
+    def check_input_files(self) -> None:
+        """Read or probe every file the job names, before any model loads or file is written."""
+        job = self.job
+        if job.init.use_init and job.init.init_image:
+            load_rgb(job.init.init_image, job.W, job.H, "init_image")
+        self.init_mask = load_init_mask(job) if job.init.use_mask else None
+        if job.coherence.color_coherence == "Image":
+            self.coherence_image()
+        video = job.video_input
+        reads = {  # Job.from_dict requires these paths where they are read
+            "video_init_path": VideoInput(job, self.out).folder is not None,
+            "video_mask_path": VideoInput.needed(job) and video.use_mask_video,
+        }
+        for name, read in reads.items():
+            if read:
+                probe(getattr(video, name), name)
+        if job.animation_mode == "3D" and job.depth.depth_source == "estimated":
+            resolve_depth_model(job.depth.depth_model)  # a local folder that is not a model
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -234,10 +238,25 @@ class Renderer:
             self.result.timings[stage] += time.perf_counter() - start
 
     def run(self) -> RenderResult:
-        """Render every missing frame; returns what was done (cancelled or complete)."""
+        """Render every missing frame; returns what was done (cancelled or complete).
+
+        The output folder is locked meanwhile; if the run raises (Ctrl+C, SIGTERM, a
+        failure) after run.json said "running", run.json says how it ended."""
         started = time.perf_counter()
         self.check()
-        self.seed = self.record_job()
+        self.running_on: str | None = None  # the device, once run.json says "running"
+        with folder_lock(self.out, lambda message: self.emit("warning", message=message)):
+            try:
+                return self.render_locked(started)
+            except BaseException as error:
+                if self.running_on is not None:
+                    status = END_STATUS.get(type(error), "failed")
+                    self.write_run_record(self.running_on, status=status, started=started)
+                raise
+
+    def render_locked(self, started: float) -> RenderResult:
+        """:meth:`run`'s work, with the folder locked."""
+        self.seed = claim_folder(self.out, self.job, resume=self.resume, preview=self.preview)
         job = self.job
         self.track = job_camera_track(job)
         device = resolve_device(job.device)
@@ -310,6 +329,7 @@ class Renderer:
         self.scene = SceneGuide(job, self.out, blend)
         self.scene.check([k for k in keys if k not in done])
         self.write_run_record(device, status="running", started=started)
+        self.running_on = device
         missing = set(range(self.n)) - done
         resumed_from = self.frame(min(missing)) if done and missing else None
         self.emit("started", frames=self.n, first_frame=job.first_frame, resumed_from=resumed_from)
