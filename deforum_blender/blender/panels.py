@@ -213,7 +213,9 @@ class DEFORUM_PT_model(_DeforumSubPanel):
         spacing.active = morph.active and not settings.interpolate_key_frames
         spacing.prop(settings, "interpolate_x_frames")
         layout.prop(settings, "model")
+        layout.prop(settings, "model_sha256")
         layout.prop(settings, "allow_pickle")
+        layout.prop(settings, "lora_dir")
         layout.prop(settings, "device")
         memory = layout.column(heading="GPU Memory", align=True)
         memory.prop(settings, "attention_slicing")
@@ -334,7 +336,7 @@ class DEFORUM_PT_diffusion(_DeforumSubPanel):
         layout.use_property_split = True
         layout.prop(settings, "show_schedules")
         layout.prop(settings, "sampler")
-        for name in ("steps", "cfg_scale", "strength", "noise", "noise_multiplier"):
+        for name in ("steps", "cfg_scale", "strength", "noise", "noise_multiplier", "clip_skip"):
             _draw_per_frame(layout, settings, name)
         layout.separator()
         full_seed = settings.seed_text.strip()
@@ -370,6 +372,7 @@ class DEFORUM_PT_coherence(_DeforumSubPanel):
         video = matching.row()
         video.active = matching.active and settings.color_coherence == "Video Input"
         video.prop(settings, "color_coherence_video_every_N_frames")
+        layout.prop(settings, "color_force_grayscale")
         _draw_per_frame(layout, settings, "contrast")
         layout.prop(settings, "noise_type")
         perlin = layout.column(align=True)

@@ -190,6 +190,13 @@ ANIMATED: tuple[Animated, ...] = (
         soft_max=150.0,
     ),
     Animated(
+        "clip_skip",
+        "CLIP Skip",
+        "Text encoder layers skipped from the end (clipskip_schedule): 1 uses the last layer, "
+        "2 the one before it",
+        integer=True,
+    ),
+    Animated(
         "noise_multiplier",
         "Noise Multiplier",
         "Multiplier of the initial latent noise (noise_multiplier_schedule)",
@@ -422,6 +429,13 @@ class DeforumSettings(bpy.types.PropertyGroup):
         name="CPU Offload",
         description="Keep model parts in system memory until they run: least GPU memory, slower",
         default=_JOB.model.cpu_offload,
+    )
+    lora_dir: bpy.props.StringProperty(
+        name="LoRA Folder",
+        description="Folder of LoRA .safetensors files that prompts name as <lora:NAME:WEIGHT>",
+        default="",
+        subtype="DIR_PATH",
+        options=_PATH_OPTIONS,
     )
     device: bpy.props.EnumProperty(
         name="Device",

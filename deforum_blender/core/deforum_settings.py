@@ -56,6 +56,7 @@ DEFORUM_DEFAULTS: dict[str, Any] = {
     "max_frames": 120,
     "enable_steps_scheduling": False,
     "enable_noise_multiplier_scheduling": True,
+    "enable_clipskip_scheduling": False,
     "use_depth_warping": True,
     "depth_algorithm": "Midas-3-Hybrid",
     "skip_video_creation": False,
@@ -166,7 +167,6 @@ UNSUPPORTED: dict[str, Callable[[Any], bool]] = {
     "enable_subseed_scheduling": _inert(False),
     "enable_sampler_scheduling": _inert(False),
     "enable_checkpoint_scheduling": _inert(False),
-    "enable_clipskip_scheduling": _inert(False),
     "enable_ddim_eta_scheduling": _inert(False),
     "enable_ancestral_eta_scheduling": _inert(False),
     "use_noise_mask": _inert(False),
@@ -222,7 +222,6 @@ IGNORED = {
     "sampler_schedule",
     "noise_mask_schedule",
     "checkpoint_schedule",
-    "clipskip_schedule",
     "resume_timestring",
     "ddim_eta_schedule",
     "ancestral_eta_schedule",
@@ -310,6 +309,7 @@ _DEFORUM_ONLY = {
     "steps": "int",
     "enable_steps_scheduling": "bool",
     "enable_noise_multiplier_scheduling": "bool",
+    "enable_clipskip_scheduling": "bool",
     "use_depth_warping": "bool",
     "depth_algorithm": "str",
     "aspect_ratio_use_old_formula": "str",  # read as text too: True, "True", "true"
@@ -611,6 +611,8 @@ def _job_dict(
         )
     if not settings["enable_noise_multiplier_scheduling"]:
         params["noise_multiplier"] = 1.0  # the webui's own default when not scheduled
+    if not settings["enable_clipskip_scheduling"]:
+        params["clip_skip"] = 1.0  # the webui's own CLIP skip, 1 unless its settings change it
     old_aspect = settings.get("aspect_ratio_use_old_formula") in (True, "True", "true")
     if old_aspect and _is_number(settings["W"]) and _is_number(settings["H"]) and settings["H"]:
         # Deforum's old formula: the frame's own W/H in place of aspect_ratio_schedule.
@@ -906,6 +908,7 @@ def export_settings(
         "enable_perspective_flip": False,
         "enable_steps_scheduling": not constant_steps,
         "enable_noise_multiplier_scheduling": keep_multiplier,
+        "enable_clipskip_scheduling": job.params["clip_skip"] != 1.0,
         **schedules,
         **{key: getattr(job.coherence, key) for key in COPIED["coherence"]},
         **{key: getattr(job.cadence, key) for key in COPIED["cadence"]},

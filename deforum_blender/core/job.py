@@ -60,6 +60,8 @@ class Model:
     attention_slicing: bool = _spec(False, "bool")
     vae_tiling: bool = _spec(False, "bool")
     cpu_offload: bool = _spec(False, "bool")
+    # Where a prompt's <lora:NAME:WEIGHT> finds NAME.safetensors.
+    lora_dir: str | None = _spec(None, "optional_str", path="DIR_PATH")
 
 
 @dataclass(frozen=True)

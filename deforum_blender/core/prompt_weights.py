@@ -89,3 +89,31 @@ def is_plain(text: str) -> bool:
 def composable_parts(text: str) -> int:
     """How many ``AND``-separated prompts (composable diffusion) ``text`` holds."""
     return len(_AND.split(text))
+
+
+_LORA = re.compile(r"<lora:([^:>]+)(?::([^:>]*))?(?::[^>]*)?>")
+
+
+def extract_loras(text: str) -> tuple[str, dict[str, float]]:
+    """The prompt without its ``<lora:NAME:WEIGHT>`` tags, and the weight of each LoRA.
+
+    The weight defaults to 1; a third field (the webui's separate UNet weight) is not read.
+    A LoRA named twice keeps its last weight.
+    """
+    loras: dict[str, float] = {}
+    problems: list[str] = []
+
+    def take(match: re.Match[str]) -> str:
+        name, weight = match.group(1).strip(), (match.group(2) or "1").strip()
+        try:
+            loras[name] = float(weight)
+        except ValueError:
+            problems.append(f"{match.group(0)}: {weight!r} is not a weight; write e.g. 0.8")
+        return ""
+
+    stripped = _LORA.sub(take, text)
+    if problems:
+        from .errors import DeforumInputError
+
+        raise DeforumInputError("prompt: " + "; ".join(problems))
+    return stripped, loras

@@ -27,7 +27,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import DeforumInputError
+from ..core.prompt_weights import extract_loras
 from ..core.protocol import OFFLINE_REASON_VARIABLE
+from .lora import LoraAdapters
 from .prompt_encoding import (
     mix_embeddings,
     needs_webui_encoding,
@@ -360,6 +362,8 @@ class Diffuser:
         # Kept apart from the pipelines' scheduler, which each call replaces.
         self._scheduler_config = txt2img_pipe.scheduler.config
         self._lock = threading.Lock()
+        self.loras = LoraAdapters(txt2img_pipe)
+        self.lora_dir: str | None = None  # where <lora:NAME:…> finds NAME.safetensors
 
     @property
     def architecture(self) -> str:
@@ -423,6 +427,7 @@ class Diffuser:
         sampler: str,
         step_callback: StepCallback | None = None,
         embeddings: dict[str, Any] | None = None,
+        clip_skip: int = 1,
     ) -> NDArray[Any]:
         """Generate a uint8 H×W×3 image from text (or from ``embeddings`` given instead)."""
         _check_size(width, height)
@@ -432,24 +437,29 @@ class Diffuser:
             sampler,
             seed,
             step_callback,
-            **(embeddings or self.text_inputs(prompt, negative)),
+            **(embeddings or self.text_inputs(prompt, negative, clip_skip)),
             num_inference_steps=int(steps),
             guidance_scale=float(cfg),
             width=int(width),
             height=int(height),
         )
 
-    def encode_prompt(self, prompt: str, negative: str) -> dict[str, Any]:
+    def encode_prompt(self, prompt: str, negative: str, clip_skip: int = 1) -> dict[str, Any]:
         """The text embeddings of a prompt, as the pipeline's keyword arguments.
 
         ``prompt_embeds`` and ``negative_prompt_embeds`` (plus SDXL's pooled ones): mix
-        two of these key by key to morph between prompts (Interpolation mode).
+        two of these key by key to morph between prompts (Interpolation mode). The
+        prompt's ``<lora:…>`` tags are applied first (the text encoder may carry them).
         """
+        prompt, negative = self.use_loras([(prompt, negative, 1.0)])[0]
+        return self._encode(prompt, negative, clip_skip)
+
+    def _encode(self, prompt: str, negative: str, clip_skip: int = 1) -> dict[str, Any]:
         import torch
 
-        if self.webui_syntax(prompt, negative):
+        if self.webui_syntax(prompt, negative, clip_skip):
             with self._lock, torch.no_grad():
-                return webui_embeddings(self.txt2img_pipe, prompt, negative, self.device)
+                return webui_embeddings(self.txt2img_pipe, prompt, negative, self.device, clip_skip)
         with self._lock, torch.no_grad():
             encoded = self.txt2img_pipe.encode_prompt(
                 prompt=prompt,
@@ -460,24 +470,46 @@ class Diffuser:
             )
         return dict(zip(_EMBEDDING_NAMES, encoded, strict=False))
 
-    def webui_syntax(self, prompt: str, negative: str) -> bool:
-        """True when the webui would weight, break or chunk the text (SD 1.x/2.x)."""
+    def use_loras(self, prompts: list[tuple[str, str, float]]) -> list[tuple[str, str]]:
+        """Weight the LoRAs the prompts name (each prompt's share of the frame), loading them
+        once from :attr:`lora_dir`; the prompts without their tags."""
+        weights: dict[str, float] = {}
+        stripped = []
+        for positive, negative, share in prompts:
+            text, loras = extract_loras(positive)
+            for name, weight in loras.items():
+                weights[name] = weights.get(name, 0.0) + weight * share
+            stripped.append((text, extract_loras(negative)[0]))
+        with self._lock:
+            self.loras.apply(self.lora_dir, weights)
+        return stripped
+
+    def webui_syntax(self, prompt: str, negative: str, clip_skip: int = 1) -> bool:
+        """True when the webui would weight, break or chunk the text, or skip CLIP layers
+        (which diffusers would not do for the negative prompt); SD 1.x/2.x only."""
         pipe = self.txt2img_pipe
         if not supports_webui_encoding(pipe):
             return False
+        if clip_skip > 1:
+            return True
         return any(needs_webui_encoding(pipe.tokenizer, text) for text in (prompt, negative))
 
-    def text_inputs(self, prompt: str, negative: str) -> dict[str, Any]:
+    def text_inputs(self, prompt: str, negative: str, clip_skip: int = 1) -> dict[str, Any]:
         """The pipeline's text arguments: plain text, or embeddings for the webui's syntax."""
-        if self.webui_syntax(prompt, negative):
-            return self.encode_prompt(prompt, negative)
+        prompt, negative = self.use_loras([(prompt, negative, 1.0)])[0]
+        if self.webui_syntax(prompt, negative, clip_skip):
+            return self._encode(prompt, negative, clip_skip)
         return {"prompt": prompt, "negative_prompt": negative or None}
 
-    def blend(self, prompts: list[tuple[str, str, float]]) -> dict[str, Any]:
-        """The weighted mix of several prompts' embeddings ((positive, negative, weight) each)."""
-        encoded = [(self.encode_prompt(positive, negative), w) for positive, negative, w in prompts]
-        empty = self.encode_prompt("", "")
-        return mix_embeddings(encoded, empty)
+    def blend(self, prompts: list[tuple[str, str, float]], clip_skip: int = 1) -> dict[str, Any]:
+        """The weighted mix of several prompts' embeddings ((positive, negative, weight) each);
+        their LoRAs weighted by the same shares."""
+        texts = self.use_loras(prompts)
+        encoded = [
+            (self._encode(p, n, clip_skip), w)
+            for (p, n), (*_, w) in zip(texts, prompts, strict=True)
+        ]
+        return mix_embeddings(encoded, self._encode("", "", clip_skip))
 
     def initial_noise(self, seed: int, width: int, height: int) -> Any:
         """The initial latent noise txt2img draws for ``seed`` (the same tensor, on the CPU)."""
@@ -534,6 +566,7 @@ class Diffuser:
         step_callback: StepCallback | None = None,
         noise_multiplier: float = 1.0,
         embeddings: dict[str, Any] | None = None,
+        clip_skip: int = 1,
     ) -> NDArray[Any]:
         """Re-diffuse a uint8 H×W×3 image with ``denoise`` (= 1 − Deforum strength).
 
@@ -554,7 +587,7 @@ class Diffuser:
             seed,
             step_callback,
             noise_multiplier=float(noise_multiplier),
-            **(embeddings or self.text_inputs(prompt, negative)),
+            **(embeddings or self.text_inputs(prompt, negative, clip_skip)),
             image=Image.fromarray(image),
             strength=_diffusers_strength(int(steps), wanted),
             num_inference_steps=int(steps),

@@ -80,14 +80,23 @@ def needs_webui_encoding(tokenizer: Any, text: str) -> bool:
     return len(tokenizer(text, truncation=False, add_special_tokens=False)["input_ids"]) > CHUNK
 
 
-def encode_text(text_encoder: Any, tokenizer: Any, text: str, device: str) -> Any:
-    """One prompt's embeddings (1 × 77·chunks × width), weighted as the webui weights them."""
+def encode_text(
+    text_encoder: Any, tokenizer: Any, text: str, device: str, clip_skip: int = 1
+) -> Any:
+    """One prompt's embeddings (1 × 77·chunks × width), weighted as the webui weights them.
+
+    ``clip_skip`` N > 1 reads the N-th layer from the end, through the final layer norm.
+    """
     import torch
 
     pieces = []
     for tokens, weights in prompt_chunks(tokenizer, text):
         ids = torch.tensor([tokens], device=device)
-        z = text_encoder(ids)[0]
+        if clip_skip > 1:
+            hidden = text_encoder(ids, output_hidden_states=True).hidden_states[-clip_skip]
+            z = getattr(text_encoder, "text_model", text_encoder).final_layer_norm(hidden)
+        else:
+            z = text_encoder(ids)[0]
         scale = torch.tensor(weights, device=device, dtype=z.dtype).reshape(1, -1, 1)
         original_mean = z.mean()
         z = z * scale
@@ -99,15 +108,17 @@ def encode_text(text_encoder: Any, tokenizer: Any, text: str, device: str) -> An
     return torch.cat(pieces, dim=1)
 
 
-def webui_embeddings(pipe: Any, prompt: str, negative: str, device: str) -> dict[str, Any]:
+def webui_embeddings(
+    pipe: Any, prompt: str, negative: str, device: str, clip_skip: int = 1
+) -> dict[str, Any]:
     """``prompt_embeds`` and ``negative_prompt_embeds`` for an SD 1.x/2.x pipeline."""
     import torch
 
     encoder, tokenizer = pipe.text_encoder, pipe.tokenizer
-    positive = encode_text(encoder, tokenizer, prompt, device)
-    uncond = encode_text(encoder, tokenizer, negative, device)
+    positive = encode_text(encoder, tokenizer, prompt, device, clip_skip)
+    uncond = encode_text(encoder, tokenizer, negative, device, clip_skip)
     if positive.shape[1] != uncond.shape[1]:
-        empty = encode_text(encoder, tokenizer, "", device)
+        empty = encode_text(encoder, tokenizer, "", device, clip_skip)
         longest = max(positive.shape[1], uncond.shape[1])
 
         def padded(z: Any) -> Any:

@@ -274,6 +274,7 @@ class Renderer:
                     ),
                 )
             device = self.diffuser.device
+            self.diffuser.lora_dir = job.model.lora_dir
         self.warper = None if self.track is None else FrameWarper(job, self.track, self.out, device)
         for message in job.schedule_warnings(seed=self.seed):
             self.emit("warning", message=message)
@@ -292,6 +293,7 @@ class Renderer:
                 "scene_blend",
                 "cadence_flow_factor",
                 "noise_multiplier",
+                "clip_skip",
             )
         }
         self.video = VideoInput(job, self.out) if VideoInput.needed(job) else None
@@ -665,11 +667,14 @@ class Renderer:
         job = self.job
         prompt = self.prompts[key]
         steps = max(1, round(self.series["steps"][key]))
+        clip_skip = max(1, round(self.series["clip_skip"][key]))
         # Blend Prompts: the neighbouring keyframes' embeddings, mixed by the frame's weights.
         embeddings = (
             None
             if prompt.blend is None
-            else self.diffuser.blend([(p.positive, p.negative, p.weight) for p in prompt.blend])
+            else self.diffuser.blend(
+                [(p.positive, p.negative, p.weight) for p in prompt.blend], clip_skip
+            )
         )
         with self.diffusion_call(key) as on_step:
             if image is None:
@@ -684,6 +689,7 @@ class Renderer:
                     job.sampler,
                     step_callback=on_step,
                     embeddings=embeddings,
+                    clip_skip=clip_skip,
                 )
             return self.diffuser.img2img(
                 image,
@@ -697,6 +703,7 @@ class Renderer:
                 step_callback=on_step,
                 noise_multiplier=self.series["noise_multiplier"][key],
                 embeddings=embeddings,
+                clip_skip=clip_skip,
             )
 
     def tween(

@@ -340,3 +340,10 @@ def test_the_old_aspect_formula_uses_the_frames_own_w_over_h() -> None:
     assert job.series("aspect_ratio") == [1.5] * job.max_frames
     new, _ = import_settings(webui_file(animation_mode="3D", W=768, H=512))
     assert new.series("aspect_ratio") == [1.0] * new.max_frames
+
+
+def test_clip_skip_is_read_only_while_its_scheduling_is_on() -> None:
+    on, _ = import_settings(webui_file(enable_clipskip_scheduling=True, clipskip_schedule="0: (2)"))
+    off, _ = import_settings(webui_file(clipskip_schedule="0: (2)"))
+    assert on.series("clip_skip") == [2.0] * on.max_frames
+    assert off.series("clip_skip") == [1.0] * off.max_frames

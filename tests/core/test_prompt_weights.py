@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from deforum_blender.core.errors import DeforumInputError
 from deforum_blender.core.prompt_weights import (
     composable_parts,
+    extract_loras,
     is_plain,
     parse_prompt_attention,
 )
@@ -56,3 +58,26 @@ def test_plain_text_is_plain_and_weighted_text_is_not() -> None:
 def test_and_separates_composable_prompts() -> None:
     assert composable_parts("a cat AND a dog") == 2
     assert composable_parts("a cat ANDROID") == 1
+
+
+def test_lora_tags_are_taken_out_of_the_prompt_with_their_weights() -> None:
+    text, loras = extract_loras("a cat <lora:tiny:0.8>, at dusk <lora:other> <lora:x:1:0.5>")
+    assert text == "a cat , at dusk  "
+    assert loras == {"tiny": 0.8, "other": 1.0, "x": 1.0}
+
+
+def test_a_lora_weight_that_is_not_a_number_names_the_tag() -> None:
+    with pytest.raises(DeforumInputError, match=r"<lora:tiny:heavy>: 'heavy' is not a weight"):
+        extract_loras("a cat <lora:tiny:heavy>")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("(word:.5)", [("word", 0.5)]), ("()", [("", 1.0)]), ("a ()b", [("a b", 1.0)])],
+)
+def test_numbers_without_a_leading_zero_and_empty_brackets(
+    text: str, expected: list[tuple[str, float]]
+) -> None:
+    parsed = parse_prompt_attention(text)
+    assert [run for run, _ in parsed] == [run for run, _ in expected]
+    assert [w for _, w in parsed] == pytest.approx([w for _, w in expected])

@@ -176,3 +176,17 @@ def test_interpolation_morphs_between_prompts_of_different_lengths(
     job = prompt_job(tiny_models, prompts=prompts, animation_mode="Interpolation", max_frames="3")
     render(job, tmp_path)
     assert sorted(frame_files(tmp_path)) == [1, 2, 3]
+
+
+def test_clip_skip_2_reads_the_second_last_layer_through_the_final_norm(
+    diffuser: Diffuser,
+) -> None:
+    pipe = diffuser.txt2img_pipe
+    with torch.no_grad():
+        skipped = diffuser.encode_prompt("a cat", "", clip_skip=2)["prompt_embeds"]
+        ids = torch.tensor([prompt_chunks(pipe.tokenizer, "a cat")[0][0]])
+        hidden = pipe.text_encoder(ids, output_hidden_states=True).hidden_states[-2]
+        expected = pipe.text_encoder.final_layer_norm(hidden)
+        last = diffuser.encode_prompt("a cat", "")["prompt_embeds"]
+    torch.testing.assert_close(skipped, expected)
+    assert not torch.allclose(skipped, last)
