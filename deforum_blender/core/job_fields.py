@@ -78,7 +78,7 @@ PARAMS: dict[str, ParamSpec] = {
     "cfg_scale": ParamSpec("cfg_scale_schedule", 7.0, 0.0, meaning="prompt guidance scale"),
     "steps": ParamSpec("steps_schedule", 25.0, 1.0, 1000.0, "sampler steps"),
     "clip_skip": ParamSpec(
-        "clipskip_schedule", 1.0, 1.0, 12.0, "CLIP skip: 2 reads the text encoder's second-last layer"
+        "clipskip_schedule", 1.0, 1.0, 12.0, "CLIP skip: 2 reads the second-last layer"
     ),
     "fov": ParamSpec(
         "fov_schedule", 70.0, 1.0, 179.0, "3D vertical field of view, degrees", modes=_3D
