@@ -150,6 +150,7 @@ class Addon:
 
         self.errors = module("core.errors")
         self.job = module("core.job")
+        self.schedules = module("core.schedules")
         self.overrides = module("core.overrides")
         self.deforum_settings = module("core.deforum_settings")
         self.camera = module("core.camera")
@@ -199,11 +200,59 @@ def _integer(addon: Addon, key: str, text: str) -> int:
     return int(number)
 
 
+def check_size(addon: Addon, key: str, text: str, value: int) -> None:
+    """W and H follow the Job's rule, as on the CLI: refused (never rounded or clamped)."""
+    spec = addon.job.field_spec(addon.job.Job, key)
+    step, low, high = spec.multiple_of, int(spec.minimum), int(spec.maximum)
+    problem = None
+    if not low <= value <= high:
+        problem = f"outside {low}–{high}; use a size in that range"
+    elif value % step:
+        problem = f"not a multiple of {step}; use {max(step, round(value / step) * step)}"
+    if problem:
+        raise addon.errors.DeforumInputError(f"--set {key}={text}: {value} is {problem}")
+
+
+def check_frame(addon: Addon, scene: Any, what: str, frame: int) -> None:
+    """A frame Blender's scene can hold (it would clamp others silently)."""
+    rna = scene.bl_rna.properties["frame_start"]
+    if not rna.hard_min <= frame <= rna.hard_max:
+        raise addon.errors.DeforumInputError(
+            f"{what}: frame {frame} is outside Blender's frames {rna.hard_min}–{rna.hard_max}; "
+            "use a frame in that range"
+        )
+
+
+def check_frame_count(addon: Addon, what: str, count: int) -> None:
+    """At most the schedules' frame limit, checked before the camera is read per frame."""
+    limit = addon.schedules.MAX_FRAMES
+    if count > limit:
+        raise addon.errors.DeforumInputError(
+            f"{what}: {count} frames is more than {limit}; render fewer frames"
+        )
+
+
+def set_frames(addon: Addon, scene: Any, frames: tuple[int, int]) -> None:
+    """``--frames A-B`` as the scene's range, checked first."""
+    first, last = frames
+    what = f"--frames {first}-{last}"
+    check_frame_count(addon, what, last - first + 1)
+    check_frame(addon, scene, what, first)
+    check_frame(addon, scene, what, last)
+    scene.frame_start, scene.frame_end = first, last
+
+
 def shape_scene(addon: Addon, scene: Any, shaping: dict[str, str]) -> None:
     """Apply W, H, max_frames, first_frame and last_frame to the scene's size and range."""
     for key, text in shaping.items():
         value = _integer(addon, key, text)
+        what = f"--set {key}={text}"
+        if key == "max_frames":
+            check_frame_count(addon, what, value)
+        if key in ("first_frame", "last_frame"):
+            check_frame(addon, scene, what, value)
         if key in ("W", "H"):
+            check_size(addon, key, text, value)
             scene.render.resolution_percentage = 100
             setattr(scene.render, "resolution_x" if key == "W" else "resolution_y", value)
         elif key == "first_frame":
@@ -213,6 +262,7 @@ def shape_scene(addon: Addon, scene: Any, shaping: dict[str, str]) -> None:
         else:
             if value < 1:
                 raise addon.errors.DeforumInputError(f"--set max_frames={text}: at least 1")
+            check_frame(addon, scene, what, scene.frame_start + value - 1)
             scene.frame_end = scene.frame_start + value - 1
 
 
@@ -264,7 +314,13 @@ def run(args: argparse.Namespace, addon: Addon) -> int:
     if args.blend:
         if not Path(args.blend).is_file():
             raise error_type(f"--blend {args.blend!r}: no such file; give the path of a .blend")
-        bpy.ops.wm.open_mainfile(filepath=str(Path(args.blend).resolve()))
+        try:
+            bpy.ops.wm.open_mainfile(filepath=str(Path(args.blend).resolve()))
+        except RuntimeError as error:  # not a .blend, or a damaged one
+            why = str(error).strip().splitlines()[0].removeprefix("Error: ").strip()
+            raise error_type(
+                f"--blend {args.blend!r}: Blender cannot open it ({why}); give a .blend file"
+            ) from None
     scene = bpy.data.scenes.get(args.scene) if args.scene else bpy.context.scene
     if scene is None:
         names = [s.name for s in bpy.data.scenes]
@@ -277,7 +333,7 @@ def run(args: argparse.Namespace, addon: Addon) -> int:
         warnings += imported + addon.settings_files.apply_job(scene, job)
     shaping, deforum, own = split_settings(addon, scene, args.set)
     if args.frames:
-        scene.frame_start, scene.frame_end = args.frames
+        set_frames(addon, scene, args.frames)
     shape_scene(addon, scene, shaping)
     warnings += set_scene_properties(addon, scene, own)
     if args.depth:
