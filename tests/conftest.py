@@ -19,6 +19,18 @@ settings.register_profile("ci", deadline=None, derandomize=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+BLENDER_TESTS = Path(__file__).resolve().parent / "blender"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that runs real Blender (tests/blender) or a diffusion model
+    (it asks for the tiny models), so ``-m "not slow"`` is the quick set, by one rule."""
+    for item in items:
+        runs_model = "tiny_models" in getattr(item, "fixturenames", ())
+        if runs_model or BLENDER_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder holding ``sd`` and ``depth`` tiny models, built through the CLI's code path."""

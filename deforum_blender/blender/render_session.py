@@ -33,10 +33,7 @@ from ..core.errors import DeforumInputError
 from ..core.job import Job
 from ..core.output_layout import (
     DEPTH_DIR,
-    JOB_FILE,
-    RUN_FILE,
-    SETTINGS_FILE,
-    VIDEO_FILE,
+    RUN_FILES,
     frame_files,
     frames_dir,
     is_temp_name,
@@ -46,17 +43,17 @@ from ..core.output_layout import (
 )
 from ..core.overrides import apply_overrides
 from ..core.protocol import ends_render
+from ..core.scene_inputs import scene_depth_frames
 from . import image_strip, progress
 from .depth_pass import depth_file, render_scene_depth
 from .scene_job import job_from_scene, output_folder
-from .scene_render import frames_to_render, kept_frame, render_frame, render_scene_guide
+from .scene_render import kept_frame, render_frame, render_scene_guide
 from .ui import popup, push_undo, tag_redraw
 from .video_strip import apply_video_strip
 
 TICK_SECONDS = 0.1  # how often the UI timer looks for new events
 TICK_EVENTS = 32  # events handled per tick at most: a fast preview never makes a long tick
 INIT_CHOICES = ("settings", "render", "image", "none")
-WORKER_LOG = "worker.log"
 
 
 # -- preparing a render (Blender's side, before the worker) ---------------------------------
@@ -108,7 +105,7 @@ def clear_previous_render(out: Path) -> None:
             ours = path.name.startswith(prefix) and path.suffix in suffixes
             if path.is_file() and (ours or is_temp_name(path.name)):
                 path.unlink()
-    for name in (JOB_FILE, RUN_FILE, SETTINGS_FILE, VIDEO_FILE, WORKER_LOG):
+    for name in RUN_FILES:  # job.json, run.json, deforum_settings.txt, video, worker.log
         (out / name).unlink(missing_ok=True)
     scene_render_path(out).unlink(missing_ok=True)
 
@@ -152,20 +149,10 @@ def _with_init(scene: bpy.types.Scene, job: Job, request: RenderRequest, out: Pa
     return dataclasses.replace(job, init=init)
 
 
-def _depth_frames(job: Job) -> list[int]:
-    """Frames whose Z pass the worker reads: all for scene depth in 3D, the guided ones
-    when ``scene_blend_max_depth`` masks the scene guide by depth."""
-    if job.animation_mode == "3D" and job.depth.depth_source == "scene":
-        return list(range(job.first_frame, job.last_frame + 1))
-    if job.scene_guide.scene_blend_max_depth > 0:
-        return [int(frame) for frame in frames_to_render(job)]
-    return []
-
-
 def _render_depth(scene: bpy.types.Scene, job: Job, out: Path, resume: bool) -> None:
     """The scene's Z pass for every frame the worker needs (missing ones when resuming)."""
     folder = scene_depth_dir(out)
-    frames = _depth_frames(job)
+    frames = scene_depth_frames(job)  # the frames whose Z pass the worker reads
     if resume:
         frames = [f for f in frames if not depth_file(folder, f).is_file()]
     if frames:

@@ -6,31 +6,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from tests.conftest import run_python
-
-INSTALL_AND_ENABLE = """
-import json, sys
-import bpy
-module = "bl_ext.user_default.deforum_blender"
-result = bpy.ops.extensions.package_install_files(
-    filepath=sys.argv[1], repo="user_default", enable_on_install=True
-)
-enabled = module in bpy.context.preferences.addons
-prefs_ok = enabled and hasattr(bpy.context.preferences.addons[module].preferences, "worker_python")
-prefs_class = type(bpy.context.preferences.addons[module].preferences) if enabled else None
-registered = bool(prefs_class and prefs_class.is_registered)
-bpy.ops.preferences.addon_disable(module=module)
-print(json.dumps({
-    "result": sorted(result),
-    "enabled": enabled,
-    "prefs_ok": prefs_ok,
-    "registered": registered,
-    "still_enabled": module in bpy.context.preferences.addons,
-    "still_registered": bool(prefs_class and prefs_class.is_registered),
-    "heavy": [m for m in ("torch", "cv2", "diffusers") if m in sys.modules],
-    "user_extensions": bpy.utils.user_resource("EXTENSIONS"),
-}))
-"""
+from tests.helpers import run_test_script
 
 
 def test_zip_root_holds_manifest_and_package_but_no_tests(extension_zip: Path) -> None:
@@ -52,7 +28,7 @@ def test_extension_installs_enables_and_unregisters_cleanly(
         # The installed copy must be what loads, not the checkout.
         "PYTHONPATH": "",
     }
-    result = run_python(INSTALL_AND_ENABLE, str(extension_zip), env=env, cwd=tmp_path)
+    result = run_test_script("install_extension", str(extension_zip), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["result"] == ["FINISHED"]

@@ -16,77 +16,9 @@ from typing import Any
 import pytest
 
 from tests.blender import ground_truth
-from tests.conftest import run_python
+from tests.helpers import run_test_script
 
 pytestmark = pytest.mark.slow
-
-# argv: extension zip, model folder, output folder, .blend to save, the folder of
-# ground_truth.py (alone on sys.path: the checkout's add-on must stay unimportable).
-# Prints a JSON report.
-INSTALLED_RENDER = r"""
-import importlib, json, sys
-from pathlib import Path
-import bpy
-
-zip_path, model, out, blend, helpers = sys.argv[1:6]
-sys.path.append(helpers)
-from ground_truth import key_camera, use_tiny_model
-
-result = bpy.ops.extensions.package_install_files(
-    filepath=zip_path, repo="user_default", enable_on_install=True
-)
-package = "bl_ext.user_default.deforum_blender"
-assert package in bpy.context.preferences.addons, "the extension did not enable"
-prompts = importlib.import_module(package + ".blender.prompts")
-
-scene = bpy.context.scene
-scene.render.resolution_x = scene.render.resolution_y = 64
-scene.render.resolution_percentage = 100
-scene.frame_start, scene.frame_end = 1, 4
-camera = scene.camera
-key_camera(camera, {1: ((0.0, -8.0, 2.0), (80, 0, 0)), 4: ((0.0, -7.0, 2.0), (80, 0, 6.0))})
-
-settings = scene.deforum
-use_tiny_model(settings, model, seed=11)
-settings.cfg_scale = 6.5
-settings.depth_source = "scene"
-settings.output_dir = out
-prompts.add_prompt(scene, 1, "a grey cube")
-# Strength eased with Blender's default Bezier keys (auto-clamped handles).
-settings.strength = 0.3
-scene.keyframe_insert("deforum.strength", frame=1)
-settings.strength = 0.7
-scene.keyframe_insert("deforum.strength", frame=4)
-animation = scene.animation_data
-bag = animation.action.layers[0].strips[0].channelbag(animation.action_slot)
-curve = next(c for c in bag.fcurves if c.data_path == "deforum.strength")
-interpolations = sorted({k.interpolation for k in curve.keyframe_points})
-eased = [curve.evaluate(f) for f in range(1, 5)]
-
-status = bpy.ops.deforum.render()
-editor = scene.sequence_editor
-strips = [[e.filename for e in s.elements] for s in editor.strips] if editor else []
-bpy.ops.wm.save_as_mainfile(filepath=blend)
-bpy.ops.wm.open_mainfile(filepath=blend)
-scene = bpy.context.scene
-editor = scene.sequence_editor
-print(json.dumps({
-    "install": sorted(result),
-    "status": sorted(status),
-    "interpolations": interpolations,
-    "eased": eased,
-    "strips": strips,
-    "reopened_strips": [
-        {"files": [e.filename for e in s.elements], "start": s.frame_final_start,
-         "directory": bpy.path.abspath(s.directory)}
-        for s in (editor.strips if editor else [])
-    ],
-    "reopened": {
-        "model": scene.deforum.model, "steps": scene.deforum.steps,
-        "seed": scene.deforum.seed, "prompts": [p.prompt for p in scene.deforum.prompts],
-    },
-}))
-"""
 
 
 def test_installed_extension_renders_eased_strength_into_a_strip_that_survives_reopen(
@@ -100,8 +32,8 @@ def test_installed_extension_renders_eased_strength_into_a_strip_that_survives_r
         "PYTHONPATH": "",  # the installed copy must be what runs, not the checkout
         "DEFORUM_WORKER_PYTHON": sys.executable,
     }
-    result = run_python(
-        INSTALLED_RENDER,
+    result = run_test_script(
+        "installed_render",
         str(extension_zip),
         str(tiny_models / "sd"),
         str(out),
@@ -138,74 +70,9 @@ def test_installed_extension_renders_eased_strength_into_a_strip_that_survives_r
     }
 
 
-# The UI path with a real worker: start without blocking, then drive the timer tick by
-# hand (as Blender would every 0.1 s), timing each tick. argv: output folder, frames.
-UI_TICKS = r"""
-import json, math, sys, time
-from pathlib import Path
-import bpy
-import deforum_blender
-from deforum_blender.blender import progress, render_session
-from deforum_blender.blender.prompts import add_prompt
-
-out, frames, cancel_after = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-bpy.ops.wm.read_factory_settings(use_empty=True)
-deforum_blender.register()
-scene = bpy.context.scene
-scene.render.resolution_x, scene.render.resolution_y = 64, 48
-scene.frame_start, scene.frame_end = 1, frames
-camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
-scene.collection.objects.link(camera)
-scene.camera = camera
-for frame, x in ((1, 0.0), (frames, 1.0)):
-    camera.location = (x, -6.0, 1.0)
-    camera.rotation_euler = (math.radians(85), 0.0, 0.0)
-    camera.keyframe_insert("location", frame=frame)
-add_prompt(scene, 1, "a field")
-scene.deforum.depth_source = "flat"
-scene.deforum.make_video = False
-scene.deforum.output_dir = str(out)
-
-render_session.render(scene, render_session.RenderRequest(preview=True), blocking=False)
-registered = bpy.app.timers.is_registered(render_session.tick)
-ticks, cpu, busy = [], [], 0
-cancelled = False
-while True:
-    state = progress.current()
-    if cancel_after and not cancelled and state.finished >= cancel_after:
-        assert bpy.ops.deforum.cancel() == {"FINISHED"}
-        cancelled = True
-    start_wall, start_cpu = time.perf_counter(), time.thread_time()
-    before = state.written
-    again = render_session.tick()
-    ticks.append(time.perf_counter() - start_wall)
-    cpu.append(time.thread_time() - start_cpu)
-    busy += state.written != before
-    if again is None:
-        break
-    time.sleep(0.01 if not cancel_after else 0.05)
-state = progress.current()
-strip = scene.sequence_editor.strips[0]
-print(json.dumps({
-    "registered": registered,
-    "state": state.state,
-    "message": state.message,
-    "written": state.written,
-    "strip": [e.filename for e in strip.elements],
-    "ticks": len(ticks),
-    "ticks_with_frames": busy,
-    "max_ms": 1000 * max(ticks),
-    "median_ms": 1000 * sorted(ticks)[len(ticks) // 2],
-    "max_cpu_ms": 1000 * max(cpu),
-    "render_poll_after": bpy.ops.deforum.render.poll(),
-}))
-render_session.shutdown_worker()
-"""
-
-
 def _run_ui(tmp_path: Path, frames: int, cancel_after: int = 0) -> dict[str, Any]:
-    result = run_python(
-        UI_TICKS,
+    result = run_test_script(
+        "ui_ticks",
         str(tmp_path / "out"),
         str(frames),
         str(cancel_after),

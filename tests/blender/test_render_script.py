@@ -19,43 +19,11 @@ import pytest
 from deforum_blender.core.camera import CameraTrack
 from deforum_blender.core.output_layout import frame_path, scene_depth_dir
 from tests.blender.ground_truth import psnr, read_rgb
-from tests.helpers import ROOT, run_python, run_render_script
+from tests.helpers import ROOT, run_render_script, run_test_script
 
 pytestmark = pytest.mark.slow
 
 FRAMES = (1, 2, 3)
-
-# A 3D scene: a camera dollying and panning over a floor and a cube, one prompt, the tiny
-# model, 64×64, three frames, four steps. argv: blend path, model folder.
-SMALL_SCENE = r"""
-import sys
-import bpy
-import deforum_blender
-from deforum_blender.blender.prompts import add_prompt
-from tests.blender.ground_truth import key_camera, use_tiny_model
-
-blend, model = sys.argv[1:3]
-bpy.ops.wm.read_factory_settings(use_empty=True)
-if not hasattr(bpy.types.Scene, "deforum"):
-    deforum_blender.register()
-scene = bpy.context.scene
-scene.render.engine = "CYCLES"
-scene.cycles.samples = 1
-scene.render.resolution_x = scene.render.resolution_y = 64
-scene.render.resolution_percentage = 100
-scene.frame_start, scene.frame_end = 1, 3
-bpy.ops.mesh.primitive_plane_add(size=20)
-bpy.ops.mesh.primitive_cube_add(size=1.5, location=(0, 4, 0.75))
-camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
-scene.collection.objects.link(camera)
-scene.camera = camera
-key_camera(camera, {1: ((0.0, -4.0, 1.6), (82, 0, 0)), 3: ((0.0, -3.4, 1.6), (82, 0, 4.0))})
-settings = scene.deforum
-use_tiny_model(settings, model, seed=7)
-settings.output_dir = "//render/"
-add_prompt(scene, 1, "a red cube on a floor")
-bpy.ops.wm.save_as_mainfile(filepath=blend)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -63,42 +31,14 @@ def small_blend(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> 
     """A saved .blend of the small 3D scene, rendering with the tiny model."""
     folder = tmp_path_factory.mktemp("small_scene")
     blend = folder / "scene.blend"
-    result = run_python(SMALL_SCENE, str(blend), str(tiny_models / "sd"))
+    result = run_test_script("small_scene", str(blend), str(tiny_models / "sd"))
     assert result.returncode == 0, result.stderr[-3000:]
     return blend
 
 
-INSPECT = r"""
-import json, sys
-import bpy
-sys.path.insert(0, sys.argv[2])
-import deforum_blender
-if not hasattr(bpy.types.Scene, "deforum"):
-    deforum_blender.register()
-bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
-scene = bpy.context.scene
-editor = scene.sequence_editor
-strips = [
-    {"name": s.name, "channel": s.channel, "start": s.frame_final_start,
-     "files": [e.filename for e in s.elements], "directory": bpy.path.abspath(s.directory)}
-    for s in (editor.strips if editor else [])
-]
-d = scene.deforum
-print(json.dumps({
-    "strips": strips,
-    "init_strength": round(d.init_strength, 4),
-    "strength_schedule": d.strength_schedule,
-    "noise_schedule": d.noise_schedule,
-    "steps": d.steps,
-    "frames": [scene.frame_start, scene.frame_end],
-    "prompts": [p.prompt for p in d.prompts],
-}))
-"""
-
-
 def inspect_blend(blend: Path) -> dict[str, Any]:
     """The strips and a few Deforum settings of a saved .blend, read by a fresh Blender."""
-    result = run_python(INSPECT, str(blend), str(ROOT))
+    result = run_test_script("inspect_blend", str(blend), str(ROOT))
     assert result.returncode == 0, result.stderr[-3000:]
     report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return report
@@ -214,98 +154,6 @@ def test_help_says_which_name_wins_for_set() -> None:
 WIDTH, HEIGHT, SAMPLES = 128, 96, 16
 MOVES = ("pan", "dolly", "mixed_lens", "rig_track_to")
 
-# Emission checkers (clean at few samples; tests/blender/ground_truth.py), one .blend
-# per camera move over frames 1-3 (linear keys), and Blender's own render of each frame.
-# argv: output folder, width, height, samples.
-MOTION_SCENES = r"""
-import math, sys
-from pathlib import Path
-import bpy
-import deforum_blender
-from deforum_blender.blender.prompts import add_prompt
-from tests.blender.ground_truth import build_checker_room, setup_clean_cycles
-
-out = Path(sys.argv[1])
-width, height, samples = (int(v) for v in sys.argv[2:5])
-bpy.ops.wm.read_factory_settings(use_empty=True)
-if not hasattr(bpy.types.Scene, "deforum"):
-    deforum_blender.register()
-scene = bpy.context.scene
-setup_clean_cycles(scene, width, height, samples)
-scene.frame_start, scene.frame_end = 1, 3
-build_checker_room()
-
-settings = scene.deforum
-settings.animation_mode = "3D"
-settings.diffusion_cadence = 1
-settings.make_video = False
-add_prompt(scene, 1, "a checkered room")
-
-BASE_LOCATION, BASE_ROTATION, BASE_LENS = (0.0, -4.0, 1.6), (math.radians(82), 0.0, 0.0), 30.0
-# Per-frame steps of each move: (location, rotation, lens).
-STEPS = {
-    "pan": ((0, 0, 0), (0, 0, math.radians(1.5)), 0.0),
-    "dolly": ((0, 0.25, 0), (0, 0, 0), 0.0),
-    "mixed_lens": ((0.08, 0.15, 0), (0, 0, math.radians(1.0)), 2.0),
-}
-
-
-def linear(*ids):
-    for thing in ids:
-        for fcurve in thing.animation_data.action.layers[0].strips[0].channelbag(
-            thing.animation_data.action_slot
-        ).fcurves:
-            for point in fcurve.keyframe_points:
-                point.interpolation = "LINEAR"
-
-
-def new_camera(name):
-    data = bpy.data.cameras.new(name)
-    camera = bpy.data.objects.new(name, data)
-    scene.collection.objects.link(camera)
-    scene.camera = camera
-    data.lens = BASE_LENS
-    return camera
-
-
-for move in ("pan", "dolly", "mixed_lens", "rig_track_to"):
-    for old in [o for o in scene.objects if o.type in ("CAMERA", "EMPTY")]:
-        bpy.data.objects.remove(old)
-    camera = new_camera(f"Camera {move}")
-    if move == "rig_track_to":
-        rig = bpy.data.objects.new("Rig", None)
-        target = bpy.data.objects.new("Target", None)
-        scene.collection.objects.link(rig)
-        scene.collection.objects.link(target)
-        target.location = (0.3, 5.0, 0.8)
-        camera.parent = rig
-        for frame in (1, 3):
-            rig.location = (0.12 * (frame - 1), -4.0 + 0.15 * (frame - 1), 1.6)
-            rig.keyframe_insert("location", frame=frame)
-        linear(rig)
-        track = camera.constraints.new("TRACK_TO")
-        track.target = target
-        track.track_axis, track.up_axis = "TRACK_NEGATIVE_Z", "UP_Y"
-    else:
-        location, rotation, lens = STEPS[move]
-        for frame in (1, 3):
-            steps = frame - 1
-            camera.location = [b + d * steps for b, d in zip(BASE_LOCATION, location)]
-            camera.rotation_euler = [b + d * steps for b, d in zip(BASE_ROTATION, rotation)]
-            camera.data.lens = BASE_LENS + lens * steps
-            camera.keyframe_insert("location", frame=frame)
-            camera.keyframe_insert("rotation_euler", frame=frame)
-            camera.data.keyframe_insert("lens", frame=frame)
-        linear(camera, camera.data)
-    folder = out / move
-    folder.mkdir(parents=True, exist_ok=True)
-    for frame in (1, 2, 3):
-        scene.frame_set(frame)
-        scene.render.filepath = str(folder / f"blender_{frame:05d}.png")
-        bpy.ops.render.render(write_still=True)
-    scene.frame_set(1)
-    bpy.ops.wm.save_as_mainfile(filepath=str(folder / "scene.blend"))
-"""
 
 # Everything but the warp off: the preview's frames are then frame 1 moved by the camera.
 WARP_ONLY = (
@@ -320,7 +168,7 @@ WARP_ONLY = (
 def motion_scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One folder per move: ``scene.blend`` and Blender's renders ``blender_0000N.png``."""
     folder = tmp_path_factory.mktemp("motion_scenes")
-    result = run_python(MOTION_SCENES, str(folder), str(WIDTH), str(HEIGHT), str(SAMPLES))
+    result = run_test_script("motion_scenes", str(folder), str(WIDTH), str(HEIGHT), str(SAMPLES))
     assert result.returncode == 0, result.stderr[-3000:]
     return folder
 

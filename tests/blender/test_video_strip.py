@@ -16,11 +16,11 @@ from deforum_blender.core.errors import DeforumInputError  # noqa: E402
 from deforum_blender.core.job import Job  # noqa: E402
 from deforum_blender.core.output_layout import frame_files, scene_render_frame_path  # noqa: E402
 from deforum_blender.engine.frames import read_frame, write_png_atomic  # noqa: E402
-from tests.conftest import run_python  # noqa: E402
 from tests.helpers import (  # noqa: E402
     grey_video,
     level,
     run_render_script,
+    run_test_script,
 )
 
 
@@ -106,40 +106,13 @@ def test_scene_renders_ignore_the_sequencer_and_restore_the_settings(
     assert scene_render.render_scene_guide(scene, job, tmp_path, resume=True) == []
 
 
-MOVIE_SCENE = r"""
-import sys
-import bpy
-import deforum_blender
-from deforum_blender.blender.prompts import add_prompt
-
-blend, model, movie = sys.argv[1:4]
-bpy.ops.wm.read_factory_settings(use_empty=True)
-if not hasattr(bpy.types.Scene, "deforum"):
-    deforum_blender.register()
-scene = bpy.context.scene
-scene.render.resolution_x = scene.render.resolution_y = 64
-scene.render.resolution_percentage = 100
-scene.frame_start, scene.frame_end = 1, 3
-scene.sequence_editor_create().strips.new_movie("clip", movie, 1, -1)
-settings = scene.deforum
-settings.animation_mode = "Video Input"
-settings.model = model
-settings.device = "cpu"
-settings.steps = 4
-settings.make_video = False
-add_prompt(scene, 1, "a grey wall")
-# No video_init_path: the render finds the sequencer's movie strip itself.
-bpy.ops.wm.save_as_mainfile(filepath=blend)
-"""
-
-
 @pytest.mark.slow
 def test_a_movie_strip_drives_video_input_through_the_render_script(
     tmp_path: Path, tiny_models: Path
 ) -> None:
     movie = grey_video(tmp_path, size=(64, 64))
     blend = tmp_path / "clip.blend"
-    made = run_python(MOVIE_SCENE, str(blend), str(tiny_models / "sd"), str(movie))
+    made = run_test_script("movie_scene", str(blend), str(tiny_models / "sd"), str(movie))
     assert made.returncode == 0, made.stderr[-3000:]
     out = tmp_path / "out"
     result = run_render_script(

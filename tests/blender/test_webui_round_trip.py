@@ -18,102 +18,15 @@ import numpy as np
 import pytest
 
 from deforum_blender.core.camera import strip_scale
-from tests.conftest import run_python
-from tests.helpers import run_render_script
+from tests.helpers import run_render_script, run_test_script
 
 pytestmark = pytest.mark.slow
 
 FRAMES = 12
 
-# argv: kind ("move" or "rig"), the path of S, the path of the frozen copy.
-BUILD = r"""
-import math, sys
-import bpy
-import deforum_blender
-
-kind, scene_path, frozen_path = sys.argv[1:4]
-bpy.ops.wm.read_factory_settings(use_empty=True)
-deforum_blender.register()
-scene = bpy.context.scene
-scene.render.resolution_x, scene.render.resolution_y = 64, 48
-scene.render.resolution_percentage = 100
-scene.frame_start, scene.frame_end = 1, 12
-scene.deforum.animation_mode = "3D"
-scene.deforum.output_dir = "//render/"
-bpy.ops.mesh.primitive_plane_add(size=40)
-bpy.ops.mesh.primitive_cube_add(size=2.0, location=(0.5, 6.0, 1.0))
-camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
-scene.collection.objects.link(camera)
-scene.camera = camera
-
-
-def key(owner, frame, location, rotation):
-    owner.location = location
-    owner.rotation_euler = [math.radians(a) for a in rotation]
-    owner.keyframe_insert("location", frame=frame)
-    owner.keyframe_insert("rotation_euler", frame=frame)
-
-
-if kind == "move":
-    # All six axes (Bezier, so every frame differs) and a lens change.
-    key(camera, 1, (0.0, -5.0, 1.5), (80, 0, 0))
-    key(camera, 6, (0.8, -4.2, 1.9), (74, 6, 9))
-    key(camera, 12, (-0.4, -3.1, 1.2), (86, -5, -12))
-    camera.data.lens = 35.0
-    camera.data.keyframe_insert("lens", frame=1)
-    camera.data.lens = 55.0
-    camera.data.keyframe_insert("lens", frame=12)
-else:
-    # A camera on a moving, turning rig, aimed by Track To at a moving target.
-    rig = bpy.data.objects.new("Rig", None)
-    target = bpy.data.objects.new("Target", None)
-    scene.collection.objects.link(rig)
-    scene.collection.objects.link(target)
-    key(rig, 1, (0.0, -4.0, 0.0), (0, 0, 0))
-    key(rig, 12, (1.5, -2.5, 0.4), (0, 0, 25))
-    key(target, 1, (0.5, 6.0, 1.0), (0, 0, 0))
-    key(target, 12, (-0.5, 5.0, 0.5), (0, 0, 0))
-    camera.parent = rig
-    camera.location = (0.0, -1.0, 1.6)
-    track = camera.constraints.new("TRACK_TO")
-    track.target = target
-    track.track_axis, track.up_axis = "TRACK_NEGATIVE_Z", "UP_Y"
-scene.frame_set(9)  # saved away from the first frame: the scale is the first frame's
-bpy.ops.wm.save_as_mainfile(filepath=scene_path)
-
-# The copy: the camera holds its first frame's pose and lens, nothing moves it.
-scene.frame_set(1)
-pose = camera.matrix_world.copy()
-lens = camera.data.lens
-camera.constraints.clear()
-camera.parent = None
-camera.animation_data_clear()
-camera.data.animation_data_clear()
-camera.matrix_world = pose
-camera.data.lens = lens
-scene.frame_set(7)
-bpy.ops.wm.save_as_mainfile(filepath=frozen_path)
-"""
-
-# argv: a .blend; prints the scene camera's world matrices and lenses on every frame.
-READ = r"""
-import json, sys
-import bpy
-from deforum_blender.blender.camera_track import read_camera_track
-
-bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
-track = read_camera_track(bpy.context.scene)
-print(json.dumps({
-    "frames": track.frames,
-    "matrices": track.matrices.tolist(),
-    "lenses": [c.lens for c in track.cameras],
-    "camera": bpy.context.scene.camera.name,
-}))
-"""
-
 
 def read_cameras(blend: Path) -> dict[str, Any]:
-    result = run_python(READ, str(blend))
+    result = run_test_script("read_camera", str(blend))
     assert result.returncode == 0, result.stderr[-3000:]
     report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return report
@@ -128,7 +41,7 @@ def rotation_degrees(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("kind", ["move", "rig"])
 def test_a_camera_comes_back_through_the_webuis_own_keys(kind: str, tmp_path: Path) -> None:
     original, frozen = tmp_path / "S.blend", tmp_path / "frozen.blend"
-    built = run_python(BUILD, kind, str(original), str(frozen))
+    built = run_test_script("webui_scene", kind, str(original), str(frozen))
     assert built.returncode == 0, built.stderr[-3000:]
 
     exported = tmp_path / "settings.txt"
@@ -160,7 +73,7 @@ def test_a_camera_comes_back_through_the_webuis_own_keys(kind: str, tmp_path: Pa
 
 def test_a_motion_preview_needs_no_prompt_and_a_render_names_the_fix(tmp_path: Path) -> None:
     original, frozen = tmp_path / "S.blend", tmp_path / "frozen.blend"
-    built = run_python(BUILD, "move", str(original), str(frozen))
+    built = run_test_script("webui_scene", "move", str(original), str(frozen))
     assert built.returncode == 0, built.stderr[-3000:]
     preview = run_render_script(
         "--blend", str(original), "--preview", "--depth", "flat", "--out", str(tmp_path / "p"),

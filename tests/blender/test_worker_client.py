@@ -27,7 +27,7 @@ from deforum_blender.core.job import Job
 from deforum_blender.core.output_layout import frame_files
 from deforum_blender.core.overrides import apply_overrides
 from deforum_blender.engine.tiny_models import tiny_job
-from tests.conftest import ROOT, run_python
+from tests.helpers import ROOT, run_test_script
 
 PREVIEW_JOB = apply_overrides(
     Job(),
@@ -195,37 +195,6 @@ def test_stop_all_ends_every_worker_without_reporting_a_crash(
         assert client.poll() == []
 
 
-INSTALLED_WORKER = """
-import json, sys
-import bpy
-bpy.ops.extensions.package_install_files(
-    filepath=sys.argv[1], repo="user_default", enable_on_install=True
-)
-from bl_ext.user_default.deforum_blender.blender import worker_client as wc
-chosen = wc.find_worker_python()
-client = wc.shared_worker()
-job = json.loads(sys.argv[2])
-client.render(job, sys.argv[3], preview=True)
-events = []
-ended = client.wait(events.append, timeout=300)
-again = wc.shared_worker() is client
-wc.unregister()
-# A worker that ignores everything: Blender's exit (atexit) must still end it.
-deaf = wc.WorkerClient([sys.executable, "-c", "import time; time.sleep(300)"]).start()
-print(json.dumps({
-    "source": chosen.source,
-    "package": client.ready and client.ready["package"],
-    "ended": ended["type"],
-    "message": ended.get("message"),
-    "frames": [e["frame"] for e in events if e["type"] == "frame"],
-    "reused": again,
-    "stopped_on_unregister": not client.alive,
-    "venv": str(wc.environment.default_venv_dir()),
-    "deaf_pid": deaf.process.pid,
-}))
-"""
-
-
 def test_the_installed_extension_runs_its_own_worker_and_stops_workers_at_exit(
     extension_zip: Path, tmp_path: Path
 ) -> None:
@@ -237,8 +206,8 @@ def test_the_installed_extension_runs_its_own_worker_and_stops_workers_at_exit(
         worker_client.ENV_VARIABLE: "",
     }
     out = tmp_path / "out"
-    result = run_python(
-        INSTALLED_WORKER, str(extension_zip), json.dumps(PREVIEW_JOB), str(out), env=env
+    result = run_test_script(
+        "installed_worker", str(extension_zip), json.dumps(PREVIEW_JOB), str(out), env=env
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])

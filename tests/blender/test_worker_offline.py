@@ -12,8 +12,8 @@ import pytest
 
 from deforum_blender.blender import worker_client
 from deforum_blender.core.protocol import OFFLINE_REASON_VARIABLE
-from tests.conftest import ROOT, run_python
 from tests.engine.test_downloads import HUB_MODEL, FakeHub, hub  # noqa: F401 - the fixture
+from tests.helpers import ROOT, run_test_script
 
 PREFERENCE = "Preferences > System > Network > Allow Online Access"
 
@@ -47,39 +47,13 @@ def test_the_worker_is_offline_exactly_while_online_access_is_off(
     assert "HF_HUB_OFFLINE" not in env and OFFLINE_REASON_VARIABLE not in env
 
 
-# A scene whose model is a hub id that is not in the cache. argv: blend path, model.
-HUB_SCENE = r"""
-import sys
-import bpy
-import deforum_blender
-from deforum_blender.blender.prompts import add_prompt
-
-blend, model = sys.argv[1:3]
-bpy.ops.wm.read_factory_settings(use_empty=True)
-if not hasattr(bpy.types.Scene, "deforum"):
-    deforum_blender.register()
-scene = bpy.context.scene
-scene.render.resolution_x = scene.render.resolution_y = 64
-scene.render.resolution_percentage = 100
-scene.frame_start, scene.frame_end = 1, 2
-camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
-scene.collection.objects.link(camera)
-scene.camera = camera
-scene.deforum.model = model
-scene.deforum.device = "cpu"
-scene.deforum.make_video = False
-add_prompt(scene, 1, "a valley")
-bpy.ops.wm.save_as_mainfile(filepath=blend)
-"""
-
-
 @pytest.mark.slow
 def test_a_headless_render_with_online_access_off_asks_the_hub_nothing(
     hub: FakeHub,  # noqa: F811 - the fixture
     tmp_path: Path,
 ) -> None:
     blend = tmp_path / "scene.blend"
-    made = run_python(HUB_SCENE, str(blend), HUB_MODEL)
+    made = run_test_script("hub_model_scene", str(blend), HUB_MODEL)
     assert made.returncode == 0, made.stderr[-3000:]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
     env.update(
