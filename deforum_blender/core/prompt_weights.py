@@ -117,3 +117,18 @@ def extract_loras(text: str) -> tuple[str, dict[str, float]]:
 
         raise DeforumInputError("prompt: " + "; ".join(problems))
     return stripped, loras
+
+
+def prompt_record(positive: str, negative: str) -> dict[str, object] | None:
+    """How a frame's prompt is read (weighted runs, LoRAs), for run.json; None when plain."""
+    text, loras = extract_loras(positive)
+    negative_text = extract_loras(negative)[0]
+    if not loras and is_plain(text) and is_plain(negative_text):
+        return None
+    return {
+        "positive": [[run, round(weight, 6)] for run, weight in parse_prompt_attention(text)],
+        "negative": [
+            [run, round(weight, 6)] for run, weight in parse_prompt_attention(negative_text)
+        ],
+        "loras": loras,
+    }

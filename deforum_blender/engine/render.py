@@ -46,7 +46,7 @@ from ..core.job import Job
 from ..core.output_layout import frame_files as finished_frames
 from ..core.output_layout import frame_path
 from ..core.prompt_layout import stills_keyframes
-from ..core.prompt_weights import composable_parts
+from ..core.prompt_weights import composable_parts, prompt_record
 from ..core.prompts import FramePrompt, prompts_for_frames
 from ..core.seeds import seeds_for_frames
 from . import frames as frame_files
@@ -369,6 +369,18 @@ class Renderer:
 
     def frame(self, index: int) -> int:
         return self.job.first_frame + index
+
+    def prompts_read(self) -> dict[str, object]:
+        """Per diffused frame, the weights and LoRAs its prompt was read as (plain: left out);
+        job.json keeps the text as written."""
+        read: dict[str, object] = {}
+        for index in sorted(self.seeds):
+            if index < len(self.prompts):
+                prompt = self.prompts[index]
+                record = prompt_record(prompt.positive, prompt.negative)
+                if record is not None:
+                    read[str(self.frame(index))] = record
+        return read
 
     def warn_composable_prompts(self) -> None:
         """The webui's ``AND`` (composable diffusion) is not run here: say where it is read."""
@@ -779,6 +791,7 @@ class Renderer:
             "diffusion_calls": self.result.diffusion_calls,
             "written_this_run": len(self.result.written),
             "seeds": {str(self.frame(i)): s for i, s in sorted(self.seeds.items())},
+            "prompts_read": self.prompts_read(),
             "seconds": round(time.perf_counter() - started, 4),
             "timings_s": {k: round(v, 4) for k, v in self.result.timings.items()},
             "engine_ms_per_frame": round(

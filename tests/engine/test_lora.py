@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,23 @@ def test_a_prompt_schedule_switching_a_lora_on_changes_the_frames_from_the_switc
     with_lora, plain = frame_files(tmp_path / "lora"), frame_files(tmp_path / "plain")
     same = [np.array_equal(read_frame(with_lora[f]), read_frame(plain[f])) for f in sorted(plain)]
     assert same == [True, True, False, False, False]
+
+
+def test_run_json_records_how_each_prompt_was_read_and_job_json_keeps_the_text(
+    tiny_models: Path, lora_dir: Path, tmp_path: Path
+) -> None:
+    prompts = '{"0": "a (cat:1.3) <lora:tiny:0.5>", "1": "a dog"}'
+    base = {"W": "64", "H": "64", "max_frames": "2", "seed": "5", "animation_mode": "None"}
+    base |= {"steps_schedule": "0: (2)", "make_video": "false", "prompts": prompts}
+    base |= {"lora_dir": str(lora_dir), "model": str(tiny_models / "sd"), "device": "cpu"}
+    render(apply_overrides(Job(), base), tmp_path)
+    run = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    assert run["prompts_read"] == {
+        "1": {
+            "positive": [["a ", 1.0], ["cat", 1.3], [" ", 1.0]],
+            "negative": [["", 1.0]],
+            "loras": {"tiny": 0.5},
+        }
+    }  # frame 2's plain prompt is left out
+    job = json.loads((tmp_path / "job.json").read_text(encoding="utf-8"))
+    assert job["prompts"]["keyframes"]["0"] == "a (cat:1.3) <lora:tiny:0.5>"
