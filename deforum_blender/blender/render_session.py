@@ -30,6 +30,7 @@ import bpy
 from bpy.app.handlers import persistent
 
 from ..core.errors import DeforumInputError
+from ..core.folder_lock import check_free
 from ..core.job import Job
 from ..core.output_layout import (
     DEPTH_DIR,
@@ -182,6 +183,7 @@ def prepare_render(scene: bpy.types.Scene, request: RenderRequest) -> PreparedRe
             f"output folder {str(out)!r} cannot be made ({error.strerror}); choose another "
             "Output Folder"
         ) from None
+    check_free(out)  # before this side clears the folder or renders depth into it
     if not request.resume:
         clear_previous_render(out)
     _render_depth(scene, job, out, request.resume)

@@ -42,6 +42,7 @@ from ..core import atomic
 from ..core import output_layout as layout
 from ..core.deforum_settings import write_settings
 from ..core.errors import DeforumInputError
+from ..core.folder_lock import folder_lock
 from ..core.job import Job
 from ..core.output_layout import frame_files as finished_frames
 from ..core.output_layout import frame_path
@@ -55,7 +56,6 @@ from .coherence import ColorMatcher
 from .depth import resolve_depth_model
 from .diffusion import Cancelled, Diffuser, ModelOptions, load_diffuser, resolve_device
 from .flow import flow_tween
-from .folder_lock import folder_lock
 from .masks import Mask, composite, load_init_mask
 from .motion import FrameWarper, check_depth_files, job_camera_track
 from .noise import add_noise

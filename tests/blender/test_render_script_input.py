@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from deforum_blender.core.folder_lock import folder_lock
 from tests.helpers import run_python, run_render_script
 
 pytestmark = pytest.mark.slow
@@ -81,3 +82,20 @@ def test_a_blend_that_is_not_a_blend_is_bad_input(tmp_path: Path) -> None:
     assert result.returncode == 2
     line = result.stderr.strip().splitlines()[-1]
     assert "--blend" in line and "notes.blend" in line and "give a .blend file" in line, line
+
+
+def test_a_folder_another_render_holds_is_neither_cleared_nor_rendered_into(
+    scene_blend: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    theirs = out / "frames" / "frame_00001.png"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(b"a frame of the render that holds the folder")
+    with folder_lock(out) as holder:
+        result = run_render_script(
+            "--blend", str(scene_blend), "--out", str(out), "--preview", "--depth", "flat",
+            cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    assert f"locked by process {holder.pid}" in result.stderr.strip().splitlines()[-1]
+    assert theirs.read_bytes() == b"a frame of the render that holds the folder"

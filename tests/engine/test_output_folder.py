@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from deforum_blender.core.folder_lock import LOCK_FILE, FolderLockedError, folder_lock
 from deforum_blender.core.output_layout import frame_files, frame_path, frames_dir
-from deforum_blender.engine.folder_lock import LOCK_FILE, FolderLockedError, folder_lock
 from deforum_blender.engine.render import render
 from tests.conftest import ROOT
 from tests.engine.test_render import frame_bytes, tiny_job
@@ -106,7 +106,7 @@ def test_a_lock_held_by_a_live_process_is_never_taken_over(tmp_path: Path) -> No
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from deforum_blender.engine.folder_lock import folder_lock\n"
+            "from deforum_blender.core.folder_lock import folder_lock\n"
             "with folder_lock(sys.argv[1]):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(60)\n",

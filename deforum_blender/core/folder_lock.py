@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import DeforumInputError
+from .errors import DeforumInputError
 
 try:
     import fcntl
@@ -171,3 +171,25 @@ def folder_lock(
         if _same_file(fd, path):
             path.unlink(missing_ok=True)
         os.close(fd)
+
+
+def check_free(out: str | os.PathLike[str]) -> None:
+    """Raise :class:`FolderLockedError` when a live render holds ``out`` (taking nothing).
+
+    For Blender's side, which clears a folder before its worker takes the lock."""
+    folder = Path(out)
+    path = lock_path(folder)
+    if not path.exists():
+        return
+    holder = read_holder(path)
+    if holder is None or holder.host != socket.gethostname():
+        raise _refuse(folder, holder, "" if holder is None else " (another host: not checked)")
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return
+    try:
+        if not _try_flock(fd) or (fcntl is None and _alive(holder.pid)):
+            raise _refuse(folder, holder)
+    finally:
+        os.close(fd)  # closing it releases the flock this check took
