@@ -29,6 +29,7 @@ from typing import Any
 
 from . import job_fields as jf
 from . import settings_registry as registry
+from .atomic import write_text
 from .errors import DeforumInputError
 from .job import JOB_VERSION, Job, JobError, parse_json_text, read_json_file
 from .samplers import DEFAULT_SAMPLER, canonical_sampler
@@ -1007,8 +1008,4 @@ def export_losses(job: Job) -> list[str]:
 
 def write_settings(job: Job, path: str | os.PathLike[str]) -> None:
     """Write ``export_settings(job)`` as an sd-webui-deforum settings file, atomically."""
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp")
-    text = json.dumps(export_settings(job), indent=4, ensure_ascii=False)
-    temporary.write_text(text + "\n", encoding="utf-8")
-    os.replace(temporary, target)
+    write_text(path, json.dumps(export_settings(job), indent=4, ensure_ascii=False) + "\n")

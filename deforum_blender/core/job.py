@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import job_fields as jf
+from .atomic import write_text
 from .camera import DEFAULT_TRANSLATION_SCALE
 from .errors import DeforumInputError
 from .job_fields import FieldSpec, Param
@@ -730,7 +731,4 @@ def load_job(path: str | os.PathLike[str]) -> Job:
 
 def save_job(job: Job, path: str | os.PathLike[str]) -> None:
     """Write ``job`` as JSON, atomically (a temporary file beside it, then a rename)."""
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(json.dumps(job.to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, target)
+    write_text(path, json.dumps(job.to_dict(), indent=2) + "\n")
