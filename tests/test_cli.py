@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from deforum_blender.core.output_layout import frame_files
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, run_python
+from tests.helpers import ROOT, run_python
 
 pytestmark = pytest.mark.slow
 

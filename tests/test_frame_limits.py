@@ -13,7 +13,7 @@ import pytest
 from deforum_blender.core.job import Job, JobError
 from deforum_blender.core.overrides import apply_overrides
 from deforum_blender.core.schedules import MAX_FRAMES
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SETTINGS = ROOT / "tests" / "core" / "data" / "deforum_simple_settings.txt"
 

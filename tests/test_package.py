@@ -6,7 +6,7 @@ import json
 import tomllib
 
 import deforum_blender
-from tests.conftest import ROOT, run_python
+from tests.helpers import ROOT, run_python
 
 HEAVY = ("bpy", "torch", "cv2", "diffusers", "transformers")
 

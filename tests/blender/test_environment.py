@@ -18,7 +18,7 @@ from deforum_blender.blender.environment import (
     venv_python,
 )
 from deforum_blender.core.errors import DeforumInputError
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_setup_creates_a_venv_then_installs_the_pinned_requirements_from_the_cuda_index(

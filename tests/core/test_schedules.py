@@ -24,7 +24,7 @@ from deforum_blender.core.schedules import (
     format_schedule,
     is_schedule_string,
 )
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 REFERENCE = ROOT / "tests" / "core" / "data"
 STRING_SCHEDULES = {

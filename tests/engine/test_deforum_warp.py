@@ -29,7 +29,7 @@ from deforum_blender.engine import deforum_warp as dw
 from deforum_blender.engine.frames import read_frame
 from deforum_blender.engine.motion import FrameWarper, job_camera_track
 from deforum_blender.engine.render import render
-from tests.conftest import run_python
+from tests.helpers import run_python
 
 
 def _texture(height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -20,7 +20,7 @@ from deforum_blender.engine.diffusion import (
     resolve_device,
     resolve_source,
 )
-from tests.conftest import run_python
+from tests.helpers import run_python
 
 pytestmark = pytest.mark.slow
 

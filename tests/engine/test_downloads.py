@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SETTINGS = ROOT / "tests" / "core" / "data" / "deforum_simple_settings.txt"
 HUB_MODEL = "fakeorg/fake-sd"

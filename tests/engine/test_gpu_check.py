@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_gpu_check_quick_runs_on_the_cpu_and_reports_every_figure(tmp_path: Path) -> None:

@@ -22,8 +22,8 @@ import pytest
 from deforum_blender.core.folder_lock import LOCK_FILE, FolderLockedError, folder_lock
 from deforum_blender.core.output_layout import frame_files, frame_path, frames_dir
 from deforum_blender.engine.render import render
-from tests.conftest import ROOT
-from tests.engine.test_render import frame_bytes, tiny_job
+from deforum_blender.engine.tiny_models import tiny_job
+from tests.helpers import ROOT, frame_bytes
 
 SETTINGS = ROOT / "tests" / "core" / "data" / "deforum_simple_settings.txt"
 PREVIEW = ("--set", "W=64", "--set", "H=64", "--set", "depth_source=flat")

@@ -22,8 +22,7 @@ from deforum_blender.core.protocol import EVENTS, decode, encode
 from deforum_blender.engine.frames import read_frame
 from deforum_blender.engine.render import render
 from deforum_blender.engine.tiny_models import tiny_job
-from tests.conftest import ROOT
-from tests.helpers import frame_bytes, run_json
+from tests.helpers import ROOT, frame_bytes, run_json
 
 EVENT_TIMEOUT_S = 180.0
 
