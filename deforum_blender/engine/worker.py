@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import traceback
@@ -241,6 +242,12 @@ def release_models() -> int:
     return count
 
 
+def _terminate(signum: int, frame: object) -> None:
+    from .render import Terminated
+
+    raise Terminated()
+
+
 def main(log_level: str = "INFO") -> int:
     """Serve the protocol on this process's stdin/stdout until shutdown or end of input."""
     # Keep the real stdout for protocol lines only; everything else printing to stdout
@@ -254,7 +261,16 @@ def main(log_level: str = "INFO") -> int:
     # Never closed: the reader thread may still be blocked reading it when we exit. Read as
     # bytes: a line that is not UTF-8 is then one bad request, not the end of reading.
     requests = open(sys.stdin.fileno(), "rb", closefd=False)  # noqa: SIM115
-    status = Worker(requests, events).serve()
+    # SIGTERM raises in the main thread, which runs the renders: the render records
+    # "terminated" in run.json and unlocks its folder before the worker exits.
+    from .render import Terminated
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        status = Worker(requests, events).serve()
+    except Terminated:
+        LOG.info("terminated (SIGTERM)")
+        status = 128 + signal.SIGTERM
     # Exit now, without waiting on the reader thread or the interpreter's teardown of
     # a stdin that thread still holds (either can hang); flush what we wrote first.
     logging.shutdown()

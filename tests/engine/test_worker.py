@@ -319,3 +319,17 @@ def test_malformed_lines_each_get_an_error_and_the_worker_keeps_answering(
         assert worker.event(timeout=30)["type"] == "pong", why
     worker.process.stdin.close()  # still reading: the end of input ends it
     assert worker.process.wait(timeout=5) == 0
+
+
+def test_sigterm_ends_the_worker_with_run_json_saying_terminated_and_the_folder_unlocked(
+    tiny_models: Path, tmp_path: Path, start_worker: Any
+) -> None:
+    worker = start_worker()
+    out = tmp_path / "out"
+    worker.render(tiny_job(tiny_models, max_frames="40", diffusion_cadence="1"), out)
+    run_until(worker, after_frames(1))
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert run_json(out)["status"] == "terminated"
+    assert not (out / ".deforum.lock").exists()
+    assert_every_visible_file_decodes(out)
