@@ -23,6 +23,7 @@ frames an uninterrupted run would have.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -276,10 +277,24 @@ class Renderer:
             device = self.diffuser.device
             self.diffuser.lora_dir = job.model.lora_dir
         self.warper = None if self.track is None else FrameWarper(job, self.track, self.out, device)
-        for message in job.schedule_warnings(seed=self.seed):
+        self.video = VideoInput(job, self.out) if VideoInput.needed(job) else None
+        if self.video is not None:
+            self.n = self.video.prepare()
+            if self.n < job.max_frames:
+                self.emit(
+                    "warning",
+                    message=f"video_init_path: the video has {self.n} frames; rendering "
+                    f"{self.n} of {job.max_frames} (frames {job.first_frame}–"
+                    f"{self.frame(self.n - 1)}), as Deforum does",
+                )
+        # Deforum reads the schedules at the frame count it renders (a shorter video's).
+        timeline = job
+        if self.n < job.max_frames:
+            timeline = dataclasses.replace(job, last_frame=job.first_frame + self.n - 1)
+        for message in timeline.schedule_warnings(seed=self.seed):
             self.emit("warning", message=message)
         self.series = {
-            name: job.series(name, seed=self.seed)
+            name: timeline.series(name, seed=self.seed)
             for name in (
                 "strength",
                 "noise",
@@ -296,16 +311,6 @@ class Renderer:
                 "clip_skip",
             )
         }
-        self.video = VideoInput(job, self.out) if VideoInput.needed(job) else None
-        if self.video is not None:
-            self.n = self.video.prepare()
-            if self.n < job.max_frames:
-                self.emit(
-                    "warning",
-                    message=f"video_init_path: the video has {self.n} frames; rendering "
-                    f"{self.n} of {job.max_frames} (frames {job.first_frame}–"
-                    f"{self.frame(self.n - 1)}), as Deforum does",
-                )
         self.warn_ignored_mask_video()
         self.prompts = self.frame_prompts()
         self.warn_composable_prompts()
@@ -313,7 +318,9 @@ class Renderer:
         keys = [s.key for s in spans if s.key is not None]
         self.keys = keys
         schedule = (
-            job.series("seed", seed=self.seed) if job.seeds.seed_behavior == "schedule" else None
+            timeline.series("seed", seed=self.seed)
+            if job.seeds.seed_behavior == "schedule"
+            else None
         )
         self.seeds = seeds_for_frames(
             keys,

@@ -236,6 +236,29 @@ def test_a_video_shorter_than_max_frames_renders_its_frames_and_says_so(
     assert again.written == [] and not again.cancelled
 
 
+def test_a_shorter_video_reads_the_schedules_at_its_own_frame_count(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    video = grey_video(tmp_path)  # 10 frames, every 2nd taken: 5 frames to render
+    job = video_job(
+        tiny_models,
+        video,
+        extract_nth_frame="2",
+        max_frames="8",
+        strength_schedule="0: (0.2), 6: (0.8)",
+    )
+    warnings: list[str] = []
+    render(
+        job,
+        tmp_path / "out",
+        preview=True,
+        emit=lambda kind, **f: warnings.append(f.get("message", "")),
+    )
+    # As Deforum: max_frames becomes the video's 5 frames before the schedules are read,
+    # so keyframe 6 lies past the end and is dropped (no ramp towards it).
+    assert any("strength" in w and "6" in w and "dropped" in w for w in warnings), warnings
+
+
 def test_video_coherence_takes_a_new_sample_every_n_frames(
     tiny_models: Path, tmp_path: Path
 ) -> None:
