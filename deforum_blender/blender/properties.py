@@ -22,15 +22,14 @@ from typing import Any, cast
 import bpy
 
 from ..core import job_fields as jf
-from ..core.job import Job
-from ..core.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
-from ..core.seeds import SEED_BEHAVIORS, SEED_RANGE
+from ..core.job_fields import FieldSpec
+from ..core.samplers import SAMPLER_NAMES
+from ..core.seeds import SEED_BEHAVIORS
+from ..core.settings_registry import SETTINGS, Setting
 
 # Paths may start with "//" (the .blend's folder); Blender 4.5+ asks for this option.
 _PATH_OPTIONS: Any = {"PATH_SUPPORTS_BLEND_RELATIVE"}
 
-# The Job's own defaults are the settings' defaults: one source of truth.
-_JOB = Job()
 #: The largest value a Blender IntProperty holds (signed 32-bit).
 INT_PROPERTY_MAX = 2**31 - 1
 
@@ -151,96 +150,13 @@ class Animated:
     soft_max: float | None = None
 
 
-# The per-frame parameters that the artist keyframes; ``seed`` is handled on its own
-# (it is also the master seed). Range limits come from jf.PARAMS.
-ANIMATED: tuple[Animated, ...] = (
-    Animated(
-        "strength",
-        "Strength",
-        "Share of the previous frame kept in the next (Deforum's strength_schedule): "
-        "0 makes a new image, 1 keeps it unchanged; the diffusion denoise is 1 − strength",
-        subtype="FACTOR",
-    ),
-    Animated(
-        "noise",
-        "Noise",
-        "Noise added to the warped frame before diffusion (noise_schedule)",
-        subtype="FACTOR",
-    ),
-    Animated(
-        "contrast",
-        "Contrast",
-        "Contrast factor applied to the warped frame before diffusion (contrast_schedule); "
-        "1 leaves it unchanged",
-        soft_max=2.0,
-    ),
-    Animated(
-        "cfg_scale",
-        "CFG Scale",
-        "How closely the image follows the prompt: classifier-free guidance scale "
-        "(cfg_scale_schedule)",
-        soft_max=30.0,
-    ),
-    Animated(
-        "steps",
-        "Steps",
-        "Sampler steps (steps_schedule); only about steps × (1 − strength) of them run "
-        "on each frame after the first",
-        integer=True,
-        soft_max=150.0,
-    ),
-    Animated(
-        "clip_skip",
-        "CLIP Skip",
-        "Text encoder layers skipped from the end (clipskip_schedule): 1 uses the last layer, "
-        "2 the one before it",
-        integer=True,
-    ),
-    Animated(
-        "noise_multiplier",
-        "Noise Multiplier",
-        "Multiplier of the initial latent noise (noise_multiplier_schedule)",
-        soft_max=2.0,
-    ),
-    Animated(
-        "antiblur_amount",
-        "Anti-Blur Amount",
-        "Strength of the unsharp mask that counters blur building up over frames "
-        "(amount_schedule); 0 turns it off",
-        soft_max=2.0,
-    ),
-    Animated(
-        "antiblur_kernel",
-        "Anti-Blur Kernel",
-        "Kernel size of the anti-blur unsharp mask in pixels (kernel_schedule)",
-        integer=True,
-    ),
-    Animated(
-        "antiblur_sigma",
-        "Anti-Blur Sigma",
-        "Gaussian sigma of the anti-blur unsharp mask (sigma_schedule)",
-        soft_max=5.0,
-    ),
-    Animated(
-        "antiblur_threshold",
-        "Anti-Blur Threshold",
-        "Differences smaller than this are not sharpened (threshold_schedule)",
-        soft_max=1.0,
-    ),
-    Animated(
-        "cadence_flow_factor",
-        "Cadence Flow Factor",
-        "Scale of the optical flow used to tween between diffused frames "
-        "(cadence_flow_factor_schedule)",
-        soft_max=2.0,
-    ),
-    Animated(
-        "scene_blend",
-        "Scene Blend",
-        "Share of Blender's own render of the frame mixed into the warped previous frame "
-        "before diffusion: 0 none, 1 the render only",
-        subtype="FACTOR",
-    ),
+# The per-frame parameters that the artist keyframes: those of jf.PARAMS with a label
+# (label, tooltip and range come from there); ``seed`` is handled on its own (it is also
+# the master seed).
+ANIMATED: tuple[Animated, ...] = tuple(
+    Animated(name, spec.label, spec.tooltip, spec.integer, spec.subtype, spec.soft_max)
+    for name, spec in jf.PARAMS.items()
+    if spec.label
 )
 ANIMATED_BY_NAME: dict[str, Animated] = {item.name: item for item in ANIMATED}
 # Every property that holds a per-frame Job parameter (``seed`` included) and so has a
@@ -383,66 +299,12 @@ class DeforumPrompt(bpy.types.PropertyGroup):
 
 
 class DeforumSettings(bpy.types.PropertyGroup):
-    """Every Deforum setting of a scene; per-frame ones are animatable (see ANIMATED)."""
+    """Every Deforum setting of a scene; per-frame ones are animatable (see ANIMATED).
 
-    # Model and output.
-    animation_mode: bpy.props.EnumProperty(
-        name="Animation Mode",
-        description="How each frame moves from the previous one (Deforum's animation_mode)",
-        items=ANIMATION_MODE_ITEMS,
-        default=_JOB.animation_mode,
-    )
-    model: bpy.props.StringProperty(
-        name="Model",
-        description=(
-            "Stable Diffusion model: a Hugging Face id, a diffusers folder or a "
-            ".safetensors checkpoint file"
-        ),
-        default=_JOB.model.id,
-    )
-    model_sha256: bpy.props.StringProperty(
-        name="Model SHA-256",
-        description=(
-            "The expected sha256 of a single-file checkpoint, checked before loading "
-            "(empty: not checked)"
-        ),
-        default="",
-    )
-    allow_pickle: bpy.props.BoolProperty(
-        name="Allow Pickle Checkpoints",
-        description=(
-            "Allow .ckpt/.pt checkpoints, which can run code when loaded: only for files you trust"
-        ),
-        default=_JOB.model.allow_pickle,
-    )
-    attention_slicing: bpy.props.BoolProperty(
-        name="Attention Slicing",
-        description="Compute attention in slices: less GPU memory, a little slower",
-        default=_JOB.model.attention_slicing,
-    )
-    vae_tiling: bpy.props.BoolProperty(
-        name="VAE Tiling",
-        description="Decode and encode images in tiles: large frames on small GPUs",
-        default=_JOB.model.vae_tiling,
-    )
-    cpu_offload: bpy.props.BoolProperty(
-        name="CPU Offload",
-        description="Keep model parts in system memory until they run: least GPU memory, slower",
-        default=_JOB.model.cpu_offload,
-    )
-    lora_dir: bpy.props.StringProperty(
-        name="LoRA Folder",
-        description="Folder of LoRA .safetensors files that prompts name as <lora:NAME:WEIGHT>",
-        default="",
-        subtype="DIR_PATH",
-        options=_PATH_OPTIONS,
-    )
-    device: bpy.props.EnumProperty(
-        name="Device",
-        description="Where the worker runs the model",
-        items=DEVICE_ITEMS,
-        default=_JOB.device,
-    )
+    Only the Blender-only properties are written here; every Job setting with a label in
+    the registry (``core/settings_registry.py``) is added below by :func:`plain_property`.
+    """
+
     output_dir: bpy.props.StringProperty(
         name="Output Folder",
         description=(
@@ -457,25 +319,6 @@ class DeforumSettings(bpy.types.PropertyGroup):
         description="Make the video at the scene's frame rate (Output > Frame Rate)",
         default=True,
     )
-    fps: bpy.props.FloatProperty(
-        name="FPS",
-        description="Frames per second of the video when not using the scene's frame rate",
-        default=_JOB.fps,
-        min=0.001,
-        soft_max=120.0,
-    )
-    make_video: bpy.props.BoolProperty(
-        name="Make Video",
-        description="Stitch the frames into video.mp4 when the render finishes",
-        default=_JOB.output.make_video,
-    )
-    save_depth_maps: bpy.props.BoolProperty(
-        name="Save Depth Maps",
-        description="Also write each frame's depth as a 16-bit PNG (depth/depth_NNNNN.png)",
-        default=_JOB.output.save_depth_maps,
-    )
-
-    # Prompts.
     prompts: bpy.props.CollectionProperty(
         type=DeforumPrompt,
         name="Prompts",
@@ -487,34 +330,6 @@ class DeforumSettings(bpy.types.PropertyGroup):
         default=0,
         min=0,
     )
-    positive_prompts: bpy.props.StringProperty(
-        name="Positive Prompts",
-        description="Put before every prompt (Deforum's positive_prompts)",
-        default=_JOB.prompts.positive_prompts,
-    )
-    negative_prompts: bpy.props.StringProperty(
-        name="Negative Prompts",
-        description="Put after every negative prompt (Deforum's negative_prompts)",
-        default=_JOB.prompts.negative_prompts,
-    )
-    blend_prompts: bpy.props.BoolProperty(
-        name="Blend Prompts",
-        description="Between two prompts, mix them with weights that follow the frame",
-        default=_JOB.prompts.blend,
-    )
-
-    # Seeds and sampler.
-    seed: bpy.props.IntProperty(
-        name="Seed",
-        description=(
-            "Master seed (−1: pick one and record it). With Seed Behavior 'Schedule' its "
-            "keyframes give each frame's seed"
-        ),
-        default=_JOB.seeds.seed,
-        min=-1,
-        # An IntProperty holds a signed 32-bit value; larger seeds live in seed_text.
-        max=min(SEED_RANGE - 1, INT_PROPERTY_MAX),
-    )
     seed_text: bpy.props.StringProperty(
         name="Full Seed",
         description=(
@@ -524,25 +339,6 @@ class DeforumSettings(bpy.types.PropertyGroup):
         ),
         default="",
     )
-    seed_behavior: bpy.props.EnumProperty(
-        name="Seed Behavior",
-        description="How the seed changes from one diffused frame to the next",
-        items=SEED_BEHAVIOR_ITEMS,
-        default=_JOB.seeds.seed_behavior,
-    )
-    seed_iter_N: bpy.props.IntProperty(
-        name="Seed Iter N",
-        description="With Seed Behavior 'Iter': how many diffused frames share a seed",
-        default=_JOB.seeds.seed_iter_N,
-        min=1,
-    )
-    sampler: bpy.props.EnumProperty(
-        name="Sampler",
-        description="The diffusion sampler, by its Automatic1111 name",
-        items=SAMPLER_ITEMS,
-        default=DEFAULT_SAMPLER,
-    )
-
     show_schedules: bpy.props.BoolProperty(
         name="Schedules",
         description=(
@@ -552,277 +348,73 @@ class DeforumSettings(bpy.types.PropertyGroup):
         default=False,
     )
 
-    # Motion.
-    border: bpy.props.EnumProperty(
-        name="Border",
-        description="2D mode: what fills the frame where the warp moves the image away",
-        items=BORDER_ITEMS,
-        default=_JOB.motion.border,
-    )
-    translation_scale: bpy.props.FloatProperty(
-        name="Translation Scale",
-        description=(
-            "Deforum translation units per Blender unit, for showing and exporting the "
-            "camera motion in Deforum's units; 0 = automatic: 200 ÷ the median distance to "
-            "what the camera sees at the current frame (50 when it sees nothing)"
-        ),
-        default=0.0,
-        min=0.0,
-        soft_max=500.0,
-    )
 
-    # Depth.
-    depth_source: bpy.props.EnumProperty(
-        name="Depth Source",
-        description="Where each frame's depth for the 3D warp comes from",
-        items=DEPTH_SOURCE_ITEMS,
-        default="scene",
-    )
-    depth_path: bpy.props.StringProperty(
-        name="Depth Folder",
-        description=(
-            "Folder of per-frame depth maps (depth_NNNNN.npy or 16-bit PNG, relative inverse "
-            "depth) for Depth Source 'Files'"
-        ),
-        default="",
-        subtype="DIR_PATH",
-        options=_PATH_OPTIONS,
-    )
-    depth_model: bpy.props.StringProperty(
-        name="Depth Model",
-        description="Depth-estimation model (Hugging Face id or folder) for Estimated depth",
-        default=_JOB.depth.depth_model,
-    )
-    padding_mode: bpy.props.EnumProperty(
-        name="Padding Mode",
-        description="What the 3D warp samples outside the previous frame (padding_mode)",
-        items=PADDING_MODE_ITEMS,
-        default=_JOB.depth.padding_mode,
-    )
-    sampling_mode: bpy.props.EnumProperty(
-        name="Sampling Mode",
-        description="How the 3D warp resamples the previous frame (sampling_mode)",
-        items=SAMPLING_MODE_ITEMS,
-        default=_JOB.depth.sampling_mode,
-    )
-
-    # Coherence and cadence.
-    color_coherence: bpy.props.EnumProperty(
-        name="Color Coherence",
-        description="Keep colours from drifting by matching each frame to a reference",
-        items=COLOR_COHERENCE_ITEMS,
-        default=_JOB.coherence.color_coherence,
-    )
-    color_coherence_image_path: bpy.props.StringProperty(
-        name="Color Coherence Image",
-        description="Image whose colours every frame is matched to (Color Coherence 'Image')",
-        default=_JOB.coherence.color_coherence_image_path,
-        subtype="FILE_PATH",
-        options=_PATH_OPTIONS,
-    )
-    legacy_colormatch: bpy.props.BoolProperty(
-        name="Legacy Color Match",
-        description=(
-            "Match colours before noise only (Deforum's old behaviour); off: match before noise "
-            "and again after diffusion (Deforum's default)"
-        ),
-        default=_JOB.coherence.legacy_colormatch,
-    )
-    color_coherence_video_every_N_frames: bpy.props.IntProperty(
-        name="Video Colour Every N Frames",
-        description="Color Coherence 'Video Input': take a new colour sample every N frames",
-        default=_JOB.coherence.color_coherence_video_every_N_frames,
-        min=1,
-    )
-    color_force_grayscale: bpy.props.BoolProperty(
-        name="Force Grayscale",
-        description="Turn the frames grey: the warped frame before diffusion and the tweens",
-        default=_JOB.coherence.color_force_grayscale,
-    )
-    noise_type: bpy.props.EnumProperty(
-        name="Noise Type",
-        description="Kind of noise added before diffusion",
-        items=NOISE_TYPE_ITEMS,
-        default=_JOB.coherence.noise_type,
-    )
-    perlin_octaves: bpy.props.IntProperty(
-        name="Perlin Octaves",
-        description="Octaves of the Perlin noise: more adds finer detail",
-        default=_JOB.coherence.perlin_octaves,
-        min=1,
-        max=8,
-    )
-    perlin_persistence: bpy.props.FloatProperty(
-        name="Perlin Persistence",
-        description="How much each finer octave of Perlin noise contributes",
-        default=_JOB.coherence.perlin_persistence,
-        min=0.0,
-        max=1.0,
-        subtype="FACTOR",
-    )
-    diffusion_cadence: bpy.props.IntProperty(
-        name="Cadence",
-        description=(
-            "Diffuse every N-th frame and tween the frames between (Deforum's "
-            "diffusion_cadence); 1 diffuses every frame"
-        ),
-        default=_JOB.cadence.diffusion_cadence,
-        min=1,
-        max=50,
-    )
-    optical_flow_cadence: bpy.props.EnumProperty(
-        name="Optical Flow Cadence",
-        description="How the frames between diffused frames are tweened",
-        items=OPTICAL_FLOW_CADENCE_ITEMS,
-        default=_JOB.cadence.optical_flow_cadence,
-    )
-
-    # Init and mask.
-    use_init: bpy.props.BoolProperty(
-        name="Use Init",
-        description="Start the first frame from an init image instead of noise",
-        default=_JOB.init.use_init,
-    )
-    init_image: bpy.props.StringProperty(
-        name="Init Image",
-        description="Image the first frame starts from",
-        default="",
-        subtype="FILE_PATH",
-        options=_PATH_OPTIONS,
-    )
-    init_strength: bpy.props.FloatProperty(
-        name="Init Strength",
-        description=(
-            "Share of the init image kept in the first frame (Deforum's strength): "
-            "0 ignores it, 1 keeps it unchanged"
-        ),
-        default=_JOB.init.strength,
-        min=0.0,
-        max=1.0,
-        subtype="FACTOR",
-    )
-    use_mask: bpy.props.BoolProperty(
-        name="Use Mask",
-        description="Diffuse only where the mask is white (inpainting)",
-        default=_JOB.init.use_mask,
-    )
-    mask_file: bpy.props.StringProperty(
-        name="Mask File",
-        description="Black-and-white mask image: white areas are diffused",
-        default="",
-        subtype="FILE_PATH",
-        options=_PATH_OPTIONS,
-    )
-    invert_mask: bpy.props.BoolProperty(
-        name="Invert Mask",
-        description="Diffuse where the mask is black instead",
-        default=_JOB.init.invert_mask,
-    )
-    mask_contrast_adjust: bpy.props.FloatProperty(
-        name="Mask Contrast",
-        description="Contrast applied to the mask before use",
-        default=_JOB.init.mask_contrast_adjust,
-        min=0.0,
-        soft_max=4.0,
-    )
-    mask_brightness_adjust: bpy.props.FloatProperty(
-        name="Mask Brightness",
-        description="Brightness applied to the mask before use",
-        default=_JOB.init.mask_brightness_adjust,
-        min=0.0,
-        soft_max=4.0,
-    )
-    overlay_mask: bpy.props.BoolProperty(
-        name="Overlay Mask",
-        description="Paste the unmasked part of the input back over the diffused frame",
-        default=_JOB.init.overlay_mask,
-    )
-    mask_overlay_blur: bpy.props.IntProperty(
-        name="Mask Overlay Blur",
-        description="Blur (pixels) of the mask's edge when overlaying",
-        default=_JOB.init.mask_overlay_blur,
-        min=0,
-        soft_max=64,
-    )
-
-    # Video input.
-    video_init_path: bpy.props.StringProperty(
-        name="Video Init",
-        description="Video whose frames are the init images (Animation Mode 'Video Input')",
-        default="",
-        subtype="FILE_PATH",
-        options=_PATH_OPTIONS,
-    )
-    extract_nth_frame: bpy.props.IntProperty(
-        name="Extract Nth Frame",
-        description="Use every N-th frame of the video",
-        default=_JOB.video_input.extract_nth_frame,
-        min=1,
-    )
-    extract_from_frame: bpy.props.IntProperty(
-        name="Extract From Frame",
-        description="First video frame used (counted from 0)",
-        default=_JOB.video_input.extract_from_frame,
-        min=0,
-    )
-    extract_to_frame: bpy.props.IntProperty(
-        name="Extract To Frame",
-        description="Last video frame used; −1 for the end of the video",
-        default=_JOB.video_input.extract_to_frame,
-        min=-1,
-    )
-    use_mask_video: bpy.props.BoolProperty(
-        name="Use Mask Video",
-        description="Mask each frame with the matching frame of a mask video",
-        default=_JOB.video_input.use_mask_video,
-    )
-    video_mask_path: bpy.props.StringProperty(
-        name="Mask Video",
-        description="Video of black-and-white masks, one per frame",
-        default="",
-        subtype="FILE_PATH",
-        options=_PATH_OPTIONS,
-    )
-
-    # Stills (Animation Mode 'None'), Interpolation, the scene guide.
-    n_batch: bpy.props.IntProperty(
-        name="Images per Prompt",
-        description=(
-            "Animation Mode 'None': this many stills of each prompt, in order (0: one still "
-            "per frame of the range, with the prompt of that frame)"
-        ),
-        default=_JOB.stills.n_batch,
-        min=0,
-        soft_max=100,
-    )
-    interpolate_key_frames: bpy.props.BoolProperty(
-        name="Interpolate Key Frames",
-        description=(
-            "Interpolation: each prompt sits at its own frame (off: every prompt comes "
-            "Interpolate X Frames + 1 frames after the previous one)"
-        ),
-        default=_JOB.interpolate.interpolate_key_frames,
-    )
-    interpolate_x_frames: bpy.props.IntProperty(
-        name="Interpolate X Frames",
-        description="Interpolation: frames between two prompts when not at their own frames",
-        default=_JOB.interpolate.interpolate_x_frames,
-        min=0,
-        soft_max=100,
-    )
-    scene_blend_max_depth: bpy.props.FloatProperty(
-        name="Scene Blend Max Depth",
-        description=(
-            "Blend the scene render only where the scene is nearer than this distance "
-            "(0: everywhere)"
-        ),
-        default=_JOB.scene_guide.scene_blend_max_depth,
-        min=0.0,
-        soft_max=1000.0,
-        subtype="DISTANCE",
-    )
+# Menus whose items carry a label and tooltip of their own; any other choice setting
+# lists its values as they are.
+ENUM_ITEMS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "animation_mode": ANIMATION_MODE_ITEMS,
+    "device": DEVICE_ITEMS,
+    "sampler": SAMPLER_ITEMS,
+    "seed_behavior": SEED_BEHAVIOR_ITEMS,
+    "border": BORDER_ITEMS,
+    "depth_source": DEPTH_SOURCE_ITEMS,
+    "padding_mode": PADDING_MODE_ITEMS,
+    "sampling_mode": SAMPLING_MODE_ITEMS,
+    "color_coherence": COLOR_COHERENCE_ITEMS,
+    "noise_type": NOISE_TYPE_ITEMS,
+    "optical_flow_cadence": OPTICAL_FLOW_CADENCE_ITEMS,
+}
+#: The registry's settings shown as ``scene.deforum`` properties: those with a label.
+PLAIN_SETTINGS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.spec.label)
 
 
+def blender_default(setting: Setting) -> Any:
+    """The property's default: the registry's Blender default, else the Job's ("" for None)."""
+    default = setting.spec.blender_default
+    if default is None:
+        default = setting.default
+    return "" if default is None else default
+
+
+def _limits(spec: FieldSpec, integer: bool) -> dict[str, Any]:
+    """min, max and soft_max of a number property; an int's max fits a signed 32-bit value."""
+    number = int if integer else float
+    maximum = None if spec.blender_unbounded else spec.maximum
+    limits = {
+        "min": spec.minimum if spec.blender_min is None else spec.blender_min,
+        "max": min(maximum, INT_PROPERTY_MAX) if integer and maximum is not None else maximum,
+        "soft_max": spec.soft_max,
+    }
+    return {key: number(value) for key, value in limits.items() if value is not None}
+
+
+def plain_property(setting: Setting) -> Any:
+    """The Blender property of a plain Job setting, made from its registry entry."""
+    spec = setting.spec
+    common: dict[str, Any] = {
+        "name": spec.label,
+        "description": spec.tooltip,
+        "default": blender_default(setting),
+    }
+    if spec.kind in ("choice", "sampler"):
+        items = ENUM_ITEMS.get(setting.key) or _enum_items(spec.choices, {})
+        return bpy.props.EnumProperty(items=items, **common)
+    if spec.kind == "bool":
+        return bpy.props.BoolProperty(**common)
+    if spec.kind == "int":
+        return bpy.props.IntProperty(**common, **_limits(spec, integer=True))
+    if spec.kind == "float":
+        subtype = cast(Any, spec.subtype or "NONE")
+        return bpy.props.FloatProperty(subtype=subtype, **common, **_limits(spec, integer=False))
+    if spec.path:
+        return bpy.props.StringProperty(
+            subtype=cast(Any, spec.path), options=_PATH_OPTIONS, **common
+        )
+    return bpy.props.StringProperty(**common)
+
+
+for _setting in PLAIN_SETTINGS:
+    DeforumSettings.__annotations__[_setting.key] = plain_property(_setting)
 # The per-frame properties and their schedule siblings are made from the ANIMATED table.
 for _item in ANIMATED:
     DeforumSettings.__annotations__[_item.name] = _animated_property(_item)

@@ -54,15 +54,60 @@ def _deforum(default: Any, kind: str, **rules: Any) -> Any:
 class Model:
     """Which Stable Diffusion model: a Hugging Face id, a local folder or a checkpoint file."""
 
-    id: str = _spec(jf.DEFAULT_MODEL, "str", key="model", deforum_key="sd_model_name")
-    allow_pickle: bool = _spec(False, "bool")  # .ckpt/.pt files run code when loaded
-    sha256: str | None = _spec(None, "optional_str", key="model_sha256")
+    id: str = _spec(
+        jf.DEFAULT_MODEL,
+        "str",
+        key="model",
+        deforum_key="sd_model_name",
+        label="Model",
+        tooltip="Stable Diffusion model: a Hugging Face id, a diffusers folder or a "
+        ".safetensors checkpoint file",
+    )
+    allow_pickle: bool = _spec(  # .ckpt/.pt files run code when loaded
+        False,
+        "bool",
+        label="Allow Pickle Checkpoints",
+        tooltip="Allow .ckpt/.pt checkpoints, which can run code when loaded: only for files "
+        "you trust",
+    )
+    sha256: str | None = _spec(
+        None,
+        "optional_str",
+        key="model_sha256",
+        label="Model SHA-256",
+        tooltip="The expected sha256 of a single-file checkpoint, checked before loading "
+        "(empty: not checked)",
+    )
     # GPU memory savers (diffusers): slower, but let big models fit on small cards.
-    attention_slicing: bool = _spec(False, "bool")
-    vae_tiling: bool = _spec(False, "bool")
-    cpu_offload: bool = _spec(False, "bool")
+    attention_slicing: bool = _spec(
+        False,
+        "bool",
+        label="Attention Slicing",
+        tooltip="Compute attention in slices: less GPU memory, a little slower",
+    )
+    vae_tiling: bool = _spec(
+        False,
+        "bool",
+        label="VAE Tiling",
+        tooltip="Decode and encode images in tiles: large frames on small GPUs",
+    )
+    cpu_offload: bool = _spec(
+        False,
+        "bool",
+        label="CPU Offload",
+        tooltip="Keep model parts in system memory until they run: least GPU memory, slower",
+    )
     # Where a prompt's <lora:NAME:WEIGHT> finds NAME.safetensors.
-    lora_dir: str | None = _spec(None, "optional_str", path="DIR_PATH")
+    lora_dir: str | None = _spec(
+        None,
+        "optional_str",
+        path="DIR_PATH",
+        label="LoRA Folder",
+        tooltip="Folder of LoRA .safetensors files that prompts name as <lora:NAME:WEIGHT>",
+        doc="Folder of LoRA `.safetensors` files that prompts name as `<lora:NAME:WEIGHT>`: "
+        "each is loaded once and weighted per frame",
+        deforum_doc="— (the webui's LoRA folder)",
+    )
 
 
 @dataclass(frozen=True)
@@ -73,41 +118,151 @@ class Prompts:
         default_factory=lambda: {"0": "a beautiful landscape"},
         metadata={"spec": FieldSpec("prompts", key="prompts", deforum_key="prompts")},
     )
-    positive_prompts: str = _spec("", "str", deforum_key="positive_prompts")
-    negative_prompts: str = _spec("", "str", deforum_key="negative_prompts")
-    blend: bool = _spec(False, "bool", key="blend_prompts")
+    positive_prompts: str = _spec(
+        "",
+        "str",
+        deforum_key="positive_prompts",
+        label="Positive Prompts",
+        tooltip="Put before every prompt (Deforum's positive_prompts)",
+    )
+    negative_prompts: str = _spec(
+        "",
+        "str",
+        deforum_key="negative_prompts",
+        label="Negative Prompts",
+        tooltip="Put after every negative prompt (Deforum's negative_prompts)",
+    )
+    blend: bool = _spec(
+        False,
+        "bool",
+        key="blend_prompts",
+        label="Blend Prompts",
+        tooltip="Between two prompts, mix them with weights that follow the frame",
+        deforum_doc="— (Deforum blends only in Interpolation mode)",
+    )
 
 
 @dataclass(frozen=True)
 class Seeds:
     """Master seed (−1: pick one and record it) and how it advances per diffused frame."""
 
-    seed: int = _spec(-1, "int", minimum=-1, maximum=SEED_RANGE - 1, deforum_key="seed")
-    seed_behavior: str = _deforum("iter", "choice", choices=SEED_BEHAVIORS)
-    seed_iter_N: int = _deforum(1, "int", minimum=1)
+    seed: int = _spec(
+        -1,
+        "int",
+        minimum=-1,
+        maximum=SEED_RANGE - 1,
+        deforum_key="seed",
+        label="Seed",
+        tooltip="Master seed (−1: pick one and record it). With Seed Behavior 'Schedule' its "
+        "keyframes give each frame's seed",
+        deforum_doc="`seed` (and `seed_schedule`)",
+    )
+    seed_behavior: str = _deforum(
+        "iter",
+        "choice",
+        choices=SEED_BEHAVIORS,
+        label="Seed Behavior",
+        tooltip="How the seed changes from one diffused frame to the next",
+    )
+    seed_iter_N: int = _deforum(
+        1,
+        "int",
+        minimum=1,
+        label="Seed Iter N",
+        tooltip="With Seed Behavior 'Iter': how many diffused frames share a seed",
+    )
 
 
 @dataclass(frozen=True)
 class Motion:
     """The 2D border mode and, when the camera drives the motion, its per-frame track."""
 
-    border: str = _deforum("replicate", "choice", choices=jf.BORDERS)
+    border: str = _deforum(
+        "replicate",
+        "choice",
+        choices=jf.BORDERS,
+        label="Border",
+        tooltip="2D mode: what fills the frame where the warp moves the image away",
+        doc="2D mode: what fills the frame where the warp moves the image away: the edge "
+        "pixels repeated, or the image wrapped round from the opposite side (Deforum's wrap). "
+        "The 2D warp samples bilinearly, as Deforum's does",
+    )
     camera_track: dict[str, Any] | None = _spec(None, "track")  # noqa: RUF009
     # Deforum translation units per scene unit: the camera track in Deforum's units, as
     # the settings file the render writes and an export give it (Blender measures it).
-    translation_scale: float = _spec(DEFAULT_TRANSLATION_SCALE, "float", minimum=1e-6)
+    translation_scale: float = _spec(
+        DEFAULT_TRANSLATION_SCALE,
+        "float",
+        minimum=1e-6,
+        label="Translation Scale",
+        tooltip="Deforum translation units per Blender unit, for showing and exporting the "
+        "camera motion in Deforum's units; 0 = automatic: 200 ÷ the median distance to "
+        "what the camera sees at the current frame (50 when it sees nothing)",
+        # Blender's 0 means "measure it": the scene reader puts the measured scale here.
+        blender_min=0.0,
+        blender_default=0.0,
+        soft_max=500.0,
+        doc="Deforum translation units per Blender unit, for showing and exporting the camera "
+        "motion in Deforum's units; 200 ÷ your subject's distance feels the same in Deforum; "
+        "0 works that out: 200 ÷ the median distance to what the scene camera sees on the "
+        "first frame, or 50 (a subject 4 units away) when it sees nothing. Export, "
+        "`--export-deforum` and a render's `deforum_settings.txt` all use this scale, and an "
+        "import measures it again in the same way, so a file brought back through the webui "
+        "puts the camera where it was. (The Motion panel's figures measure at the current "
+        "frame.) See [conventions](conventions.md#deforums-units-settings-files)",
+        deforum_doc="— (scales `translation_x/y/z` on export)",
+    )
 
 
 @dataclass(frozen=True)
 class Depth:
     """Where depth comes from and how the 3D warp samples."""
 
-    depth_source: str = _spec("estimated", "choice", choices=jf.DEPTH_SOURCES)
-    depth_model: str = _spec(jf.DEFAULT_DEPTH_MODEL, "str")
-    padding_mode: str = _deforum("border", "choice", choices=jf.PADDING_MODES)
-    sampling_mode: str = _deforum("bicubic", "choice", choices=jf.SAMPLING_MODES)
+    depth_source: str = _spec(
+        "estimated",
+        "choice",
+        choices=jf.DEPTH_SOURCES,
+        label="Depth Source",
+        tooltip="Where each frame's depth for the 3D warp comes from",
+        blender_default="scene",  # a Blender scene has its own exact depth
+        deforum_doc="`use_depth_warping` (Flat = off); Scene is ours",
+    )
+    depth_model: str = _spec(
+        jf.DEFAULT_DEPTH_MODEL,
+        "str",
+        label="Depth Model",
+        tooltip="Depth-estimation model (Hugging Face id or folder) for Estimated depth",
+        deforum_doc="`depth_algorithm`",
+    )
+    padding_mode: str = _deforum(
+        "border",
+        "choice",
+        choices=jf.PADDING_MODES,
+        label="Padding Mode",
+        tooltip="What the 3D warp samples outside the previous frame (padding_mode)",
+    )
+    sampling_mode: str = _deforum(
+        "bicubic",
+        "choice",
+        choices=jf.SAMPLING_MODES,
+        label="Sampling Mode",
+        tooltip="How the 3D warp resamples the previous frame (sampling_mode)",
+    )
     # depth_source 'files': a folder of per-frame depth maps named as save_depth_maps names them.
-    depth_path: str | None = _spec(None, "optional_str", path="DIR_PATH")
+    depth_path: str | None = _spec(
+        None,
+        "optional_str",
+        path="DIR_PATH",
+        label="Depth Folder",
+        tooltip="Folder of per-frame depth maps (depth_NNNNN.npy or 16-bit PNG, relative "
+        "inverse depth) for Depth Source 'Files'",
+        doc="Folder of per-frame depth maps (`depth_NNNNN.npy` or 16-bit PNG, relative inverse "
+        "depth, as a depth model predicts) for Depth Source 'Files'; empty: the output "
+        "folder's `depth/`. They are normalised exactly like a model's prediction, so they "
+        "stand in for the model. Every frame but the last needs one; a gap is refused before "
+        "the first frame, naming the frame and the path expected",
+        deforum_doc="— (ours)",
+    )
 
 
 @dataclass(frozen=True)
@@ -123,29 +278,94 @@ class Coherence:
             ("Match Frame 0 LAB", "LAB"),
             ("Match Frame 0 RGB", "RGB"),
         ),
+        label="Color Coherence",
+        tooltip="Keep colours from drifting by matching each frame to a reference",
     )
-    color_coherence_image_path: str = _deforum("", "str", path="FILE_PATH")
-    # Off (Deforum's default): key frames matched to the colour sample before noise and
-    # again after diffusion; on: before noise only. Which frame is the sample: docs/settings.md.
-    legacy_colormatch: bool = _deforum(False, "bool")
-    color_coherence_video_every_N_frames: int = _deforum(1, "int", minimum=1)
-    # Frames in grey: the warped frame before diffusion and the tweens (Deforum's).
-    color_force_grayscale: bool = _deforum(False, "bool")
-    noise_type: str = _deforum("perlin", "choice", choices=jf.NOISE_TYPES)
-    perlin_octaves: int = _deforum(4, "int", minimum=1, maximum=8)
-    perlin_persistence: float = _deforum(0.5, "float", minimum=0.0, maximum=1.0)
+    color_coherence_image_path: str = _deforum(
+        "",
+        "str",
+        path="FILE_PATH",
+        label="Color Coherence Image",
+        tooltip="Image whose colours every frame is matched to (Color Coherence 'Image')",
+    )
+    legacy_colormatch: bool = _deforum(
+        False,
+        "bool",
+        label="Legacy Color Match",
+        tooltip="Match colours before noise only (Deforum's old behaviour); off: match before "
+        "noise and again after diffusion (Deforum's default)",
+        doc="Off (Deforum's default): each key frame is matched to the colour sample before "
+        "noise and again after diffusion; the sample is frame 0 as written (with an init "
+        "image: the first warped key frame). On: matched before noise only, to the first "
+        "warped key frame (frame 0 itself at strength 0 on frame 0). This is what Deforum's "
+        "loop does; it never rolls the sample on to later frames",
+        deforum_doc="`legacy_colormatch` (a file without the key reads as on, as Deforum's "
+        "loader does)",
+    )
+    color_coherence_video_every_N_frames: int = _deforum(
+        1,
+        "int",
+        minimum=1,
+        label="Video Colour Every N Frames",
+        tooltip="Color Coherence 'Video Input': take a new colour sample every N frames",
+        doc="Color Coherence 'Video Input': take a new colour sample from the video only on "
+        "diffused frames whose index is a multiple of N (Deforum's `frame_idx % N == 0`); "
+        "frames between keep the last sample",
+    )
+    color_force_grayscale: bool = _deforum(
+        False,
+        "bool",
+        label="Force Grayscale",
+        tooltip="Turn the frames grey: the warped frame before diffusion and the tweens",
+        doc="Turn the frames grey: the warped frame before diffusion and the tweens, as "
+        "Deforum does (a diffused key frame shown without cadence keeps its colour)",
+    )
+    noise_type: str = _deforum(
+        "perlin",
+        "choice",
+        choices=jf.NOISE_TYPES,
+        label="Noise Type",
+        tooltip="Kind of noise added before diffusion",
+    )
+    perlin_octaves: int = _deforum(
+        4,
+        "int",
+        minimum=1,
+        maximum=8,
+        label="Perlin Octaves",
+        tooltip="Octaves of the Perlin noise: more adds finer detail",
+    )
+    perlin_persistence: float = _deforum(
+        0.5,
+        "float",
+        minimum=0.0,
+        maximum=1.0,
+        label="Perlin Persistence",
+        tooltip="How much each finer octave of Perlin noise contributes",
+        subtype="FACTOR",
+    )
 
 
 @dataclass(frozen=True)
 class Cadence:
     """Diffuse every N-th frame and tween the others."""
 
-    diffusion_cadence: int = _deforum(2, "int", minimum=1, maximum=50)
+    diffusion_cadence: int = _deforum(
+        2,
+        "int",
+        minimum=1,
+        maximum=50,
+        label="Cadence",
+        tooltip="Diffuse every N-th frame and tween the frames between (Deforum's "
+        "diffusion_cadence); 1 diffuses every frame",
+    )
     optical_flow_cadence: str = _deforum(
         "None",
         "choice",
         choices=jf.OPTICAL_FLOW_CADENCE,
         old_values=((False, "None"), (True, "DIS Fine")),
+        label="Optical Flow Cadence",
+        tooltip="How the frames between diffused frames are tweened",
     )
 
 
@@ -153,28 +373,126 @@ class Cadence:
 class Init:
     """An init image for the first frame and an optional inpainting mask."""
 
-    use_init: bool = _deforum(False, "bool")
-    init_image: str | None = _deforum(None, "optional_str", path="FILE_PATH")
-    strength: float = _deforum(0.8, "float", minimum=0.0, maximum=1.0, key="init_strength")
-    use_mask: bool = _deforum(False, "bool")
-    mask_file: str | None = _deforum(None, "optional_str", path="FILE_PATH")
-    invert_mask: bool = _deforum(False, "bool")
-    mask_contrast_adjust: float = _deforum(1.0, "float", minimum=0.0)
-    mask_brightness_adjust: float = _deforum(1.0, "float", minimum=0.0)
-    overlay_mask: bool = _deforum(True, "bool")
-    mask_overlay_blur: int = _deforum(4, "int", minimum=0)
+    use_init: bool = _deforum(
+        False,
+        "bool",
+        label="Use Init",
+        tooltip="Start the first frame from an init image instead of noise",
+    )
+    init_image: str | None = _deforum(
+        None,
+        "optional_str",
+        path="FILE_PATH",
+        label="Init Image",
+        tooltip="Image the first frame starts from",
+    )
+    strength: float = _deforum(
+        0.8,
+        "float",
+        minimum=0.0,
+        maximum=1.0,
+        key="init_strength",
+        label="Init Strength",
+        tooltip="Share of the init image kept in the first frame (Deforum's strength): "
+        "0 ignores it, 1 keeps it unchanged",
+        subtype="FACTOR",
+    )
+    use_mask: bool = _deforum(
+        False,
+        "bool",
+        label="Use Mask",
+        tooltip="Diffuse only where the mask is white (inpainting)",
+    )
+    mask_file: str | None = _deforum(
+        None,
+        "optional_str",
+        path="FILE_PATH",
+        label="Mask File",
+        tooltip="Black-and-white mask image: white areas are diffused",
+    )
+    invert_mask: bool = _deforum(
+        False, "bool", label="Invert Mask", tooltip="Diffuse where the mask is black instead"
+    )
+    mask_contrast_adjust: float = _deforum(
+        1.0,
+        "float",
+        minimum=0.0,
+        label="Mask Contrast",
+        tooltip="Contrast applied to the mask before use",
+        soft_max=4.0,
+    )
+    mask_brightness_adjust: float = _deforum(
+        1.0,
+        "float",
+        minimum=0.0,
+        label="Mask Brightness",
+        tooltip="Brightness applied to the mask before use",
+        soft_max=4.0,
+    )
+    overlay_mask: bool = _deforum(
+        True,
+        "bool",
+        label="Overlay Mask",
+        tooltip="Paste the unmasked part of the input back over the diffused frame",
+    )
+    mask_overlay_blur: int = _deforum(
+        4,
+        "int",
+        minimum=0,
+        label="Mask Overlay Blur",
+        tooltip="Blur (pixels) of the mask's edge when overlaying",
+        soft_max=64,
+    )
 
 
 @dataclass(frozen=True)
 class VideoInput:
     """Video Input mode: the video whose frames are the init images."""
 
-    video_init_path: str | None = _deforum(None, "optional_str", path="FILE_PATH")
-    extract_nth_frame: int = _deforum(1, "int", minimum=1)
-    extract_from_frame: int = _deforum(0, "int", minimum=0)
-    extract_to_frame: int = _deforum(-1, "int", minimum=-1)
-    use_mask_video: bool = _deforum(False, "bool")
-    video_mask_path: str | None = _deforum(None, "optional_str", path="FILE_PATH")
+    video_init_path: str | None = _deforum(
+        None,
+        "optional_str",
+        path="FILE_PATH",
+        label="Video Init",
+        tooltip="Video whose frames are the init images (Animation Mode 'Video Input')",
+        doc="Video whose frames are the init images (Animation Mode 'Video Input'). When it "
+        'gives fewer frames than max_frames, its frames are rendered, with a warning ("the '
+        'video has N frames; rendering N of M"), as Deforum does',
+    )
+    extract_nth_frame: int = _deforum(
+        1, "int", minimum=1, label="Extract Nth Frame", tooltip="Use every N-th frame of the video"
+    )
+    extract_from_frame: int = _deforum(
+        0,
+        "int",
+        minimum=0,
+        label="Extract From Frame",
+        tooltip="First video frame used (counted from 0)",
+    )
+    extract_to_frame: int = _deforum(
+        -1,
+        "int",
+        minimum=-1,
+        label="Extract To Frame",
+        tooltip="Last video frame used; −1 for the end of the video",
+    )
+    use_mask_video: bool = _deforum(
+        False,
+        "bool",
+        label="Use Mask Video",
+        tooltip="Mask each frame with the matching frame of a mask video",
+        doc="Mask each frame with the matching frame of a mask video (white: diffuse, black: "
+        "keep), in Video Input, 2D and 3D modes; in 2D/3D it replaces mask_file (Deforum's "
+        "default mask_schedule `{video_mask}`); ignored, with a warning, in None and "
+        "Interpolation",
+    )
+    video_mask_path: str | None = _deforum(
+        None,
+        "optional_str",
+        path="FILE_PATH",
+        label="Mask Video",
+        tooltip="Video of black-and-white masks, one per frame",
+    )
 
 
 @dataclass(frozen=True)
@@ -182,7 +500,19 @@ class Stills:
     """None mode: stills, not an animation (``n_batch`` 0: one still per frame of the range,
     prompts from the prompt schedule; N ≥ 1: Deforum's N images of each prompt in key order)."""
 
-    n_batch: int = _spec(0, "int", minimum=0, maximum=10000, deforum_key="n_batch")
+    n_batch: int = _spec(
+        0,
+        "int",
+        minimum=0,
+        maximum=10000,
+        deforum_key="n_batch",
+        label="Images per Prompt",
+        blender_unbounded=True,
+        tooltip="Animation Mode 'None': this many stills of each prompt, in order (0: one "
+        "still per frame of the range, with the prompt of that frame)",
+        soft_max=100,
+        deforum_doc="`n_batch` (0 is ours: one still per frame)",
+    )
 
 
 @dataclass(frozen=True)
@@ -193,8 +523,23 @@ class Interpolate:
     prompt is ``interpolate_x_frames + 1`` frames after the previous one, in key order.
     """
 
-    interpolate_key_frames: bool = _deforum(False, "bool")
-    interpolate_x_frames: int = _deforum(4, "int", minimum=0, maximum=10000)
+    interpolate_key_frames: bool = _deforum(
+        False,
+        "bool",
+        label="Interpolate Key Frames",
+        tooltip="Interpolation: each prompt sits at its own frame (off: every prompt comes "
+        "Interpolate X Frames + 1 frames after the previous one)",
+    )
+    interpolate_x_frames: int = _deforum(
+        4,
+        "int",
+        minimum=0,
+        maximum=10000,
+        label="Interpolate X Frames",
+        blender_unbounded=True,
+        tooltip="Interpolation: frames between two prompts when not at their own frames",
+        soft_max=100,
+    )
 
 
 @dataclass(frozen=True)
@@ -205,15 +550,36 @@ class SceneGuide:
     (scene units); 0 blends everywhere.
     """
 
-    scene_blend_max_depth: float = _spec(0.0, "float", minimum=0.0)
+    scene_blend_max_depth: float = _spec(
+        0.0,
+        "float",
+        minimum=0.0,
+        label="Scene Blend Max Depth",
+        tooltip="Blend the scene render only where the scene is nearer than this distance "
+        "(0: everywhere)",
+        subtype="DISTANCE",
+        soft_max=1000.0,
+    )
 
 
 @dataclass(frozen=True)
 class Output:
     """What is written besides the frames."""
 
-    make_video: bool = _spec(True, "bool", deforum_key="skip_video_creation")  # inverted
-    save_depth_maps: bool = _deforum(False, "bool")
+    make_video: bool = _spec(
+        True,
+        "bool",
+        deforum_key="skip_video_creation",  # inverted
+        label="Make Video",
+        tooltip="Stitch the frames into video.mp4 when the render finishes",
+        deforum_doc="`skip_video_creation` (inverted)",
+    )
+    save_depth_maps: bool = _deforum(
+        False,
+        "bool",
+        label="Save Depth Maps",
+        tooltip="Also write each frame's depth as a 16-bit PNG (depth/depth_NNNNN.png)",
+    )
 
 
 def _default_params() -> dict[str, Param]:
@@ -230,12 +596,39 @@ class Job:
     first_frame: int = _spec(1, "int")
     last_frame: int = _spec(120, "int")
     # At most Blender's own frame rate limit: ffmpeg cannot parse rates far above it.
-    fps: float = _spec(15.0, "float", minimum=0.001, maximum=32767, deforum_key="fps")
-    animation_mode: str = _spec(
-        "3D", "choice", choices=jf.ANIMATION_MODES, deforum_key="animation_mode"
+    fps: float = _spec(
+        15.0,
+        "float",
+        minimum=0.001,
+        maximum=32767,
+        deforum_key="fps",
+        label="FPS",
+        blender_unbounded=True,
+        tooltip="Frames per second of the video when not using the scene's frame rate",
+        soft_max=120.0,
     )
-    sampler: str = _spec("Euler a", "sampler", deforum_key="sampler")
-    device: str = _spec("auto", "choice", choices=jf.DEVICES)
+    animation_mode: str = _spec(
+        "3D",
+        "choice",
+        choices=jf.ANIMATION_MODES,
+        deforum_key="animation_mode",
+        label="Animation Mode",
+        tooltip="How each frame moves from the previous one (Deforum's animation_mode)",
+    )
+    sampler: str = _spec(
+        "Euler a",
+        "sampler",
+        deforum_key="sampler",
+        label="Sampler",
+        tooltip="The diffusion sampler, by its Automatic1111 name",
+    )
+    device: str = _spec(
+        "auto",
+        "choice",
+        choices=jf.DEVICES,
+        label="Device",
+        tooltip="Where the worker runs the model",
+    )
     model: Model = field(default_factory=Model)
     params: dict[str, Param] = field(default_factory=_default_params)
     interpolation: dict[str, str] = field(default_factory=dict)  # param -> linear|cubic|step

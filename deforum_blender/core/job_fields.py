@@ -40,6 +40,12 @@ class ParamSpec:
     # The animation modes whose render reads it (empty: every mode). Its range is checked
     # only there: None, Interpolation and Video Input read no motion.
     modes: tuple[str, ...] = ()
+    # Shown in Blender as an animatable property (and in docs/settings.md) when it has a label.
+    label: str = ""
+    tooltip: str = ""
+    integer: bool = False
+    subtype: str = "NONE"  # Blender's number subtype: FACTOR, DISTANCE, …
+    soft_max: float | None = None
 
 
 _2D = ("2D",)
@@ -70,15 +76,69 @@ PARAMS: dict[str, ParamSpec] = {
         "rotation_3d_z", 0.0, meaning="3D rotation, degrees per frame", modes=_3D
     ),
     # Generation.
-    "noise": ParamSpec("noise_schedule", 0.065, 0.0, 1.0, "noise added before diffusion"),
-    "strength": ParamSpec(
-        "strength_schedule", 0.65, 0.0, 1.0, "share of the previous frame kept (denoise = 1 − it)"
+    "noise": ParamSpec(
+        "noise_schedule",
+        0.065,
+        0.0,
+        1.0,
+        "noise added before diffusion",
+        label="Noise",
+        tooltip="Noise added to the warped frame before diffusion (noise_schedule)",
+        subtype="FACTOR",
     ),
-    "contrast": ParamSpec("contrast_schedule", 1.0, 0.0, meaning="contrast factor"),
-    "cfg_scale": ParamSpec("cfg_scale_schedule", 7.0, 0.0, meaning="prompt guidance scale"),
-    "steps": ParamSpec("steps_schedule", 25.0, 1.0, 1000.0, "sampler steps"),
+    "strength": ParamSpec(
+        "strength_schedule",
+        0.65,
+        0.0,
+        1.0,
+        "share of the previous frame kept (denoise = 1 − it)",
+        label="Strength",
+        tooltip="Share of the previous frame kept in the next (Deforum's strength_schedule): "
+        "0 makes a new image, 1 keeps it unchanged; the diffusion denoise is 1 − strength",
+        subtype="FACTOR",
+    ),
+    "contrast": ParamSpec(
+        "contrast_schedule",
+        1.0,
+        0.0,
+        meaning="contrast factor",
+        label="Contrast",
+        tooltip="Contrast factor applied to the warped frame before diffusion "
+        "(contrast_schedule); 1 leaves it unchanged",
+        soft_max=2.0,
+    ),
+    "cfg_scale": ParamSpec(
+        "cfg_scale_schedule",
+        7.0,
+        0.0,
+        meaning="prompt guidance scale",
+        label="CFG Scale",
+        tooltip="How closely the image follows the prompt: classifier-free guidance scale "
+        "(cfg_scale_schedule)",
+        soft_max=30.0,
+    ),
+    "steps": ParamSpec(
+        "steps_schedule",
+        25.0,
+        1.0,
+        1000.0,
+        "sampler steps",
+        label="Steps",
+        tooltip="Sampler steps (steps_schedule); only about steps × (1 − strength) of them run "
+        "on each frame after the first",
+        integer=True,
+        soft_max=150.0,
+    ),
     "clip_skip": ParamSpec(
-        "clipskip_schedule", 1.0, 1.0, 12.0, "CLIP skip: 2 reads the second-last layer"
+        "clipskip_schedule",
+        1.0,
+        1.0,
+        12.0,
+        "CLIP skip: 2 reads the second-last layer",
+        label="CLIP Skip",
+        tooltip="Text encoder layers skipped from the end (clipskip_schedule): 1 uses the last "
+        "layer, 2 the one before it",
+        integer=True,
     ),
     "fov": ParamSpec(
         "fov_schedule", 70.0, 1.0, 179.0, "3D vertical field of view, degrees", modes=_3D
@@ -94,20 +154,77 @@ PARAMS: dict[str, ParamSpec] = {
     "far": ParamSpec("far_schedule", 10000.0, 1e-6, meaning="3D far plane", modes=_3D),
     "seed": ParamSpec("seed_schedule", DEFAULT_SEED_SCHEDULE, meaning="seed per frame"),
     "noise_multiplier": ParamSpec(
-        "noise_multiplier_schedule", 1.05, 0.0, meaning="initial noise multiplier"
+        "noise_multiplier_schedule",
+        1.05,
+        0.0,
+        meaning="initial noise multiplier",
+        label="Noise Multiplier",
+        tooltip="Multiplier of the initial latent noise (noise_multiplier_schedule)",
+        soft_max=2.0,
     ),
     # Anti-blur (unsharp mask).
-    "antiblur_amount": ParamSpec("amount_schedule", 0.1, 0.0, meaning="anti-blur amount"),
-    "antiblur_kernel": ParamSpec("kernel_schedule", 5.0, 0.0, 99.0, "anti-blur kernel size"),
-    "antiblur_sigma": ParamSpec("sigma_schedule", 1.0, 0.0, meaning="anti-blur sigma"),
-    "antiblur_threshold": ParamSpec("threshold_schedule", 0.0, 0.0, meaning="anti-blur threshold"),
+    "antiblur_amount": ParamSpec(
+        "amount_schedule",
+        0.1,
+        0.0,
+        meaning="anti-blur amount",
+        label="Anti-Blur Amount",
+        tooltip="Strength of the unsharp mask that counters blur building up over frames "
+        "(amount_schedule); 0 turns it off",
+        soft_max=2.0,
+    ),
+    "antiblur_kernel": ParamSpec(
+        "kernel_schedule",
+        5.0,
+        0.0,
+        99.0,
+        "anti-blur kernel size",
+        label="Anti-Blur Kernel",
+        tooltip="Kernel size of the anti-blur unsharp mask in pixels (kernel_schedule)",
+        integer=True,
+    ),
+    "antiblur_sigma": ParamSpec(
+        "sigma_schedule",
+        1.0,
+        0.0,
+        meaning="anti-blur sigma",
+        label="Anti-Blur Sigma",
+        tooltip="Gaussian sigma of the anti-blur unsharp mask (sigma_schedule)",
+        soft_max=5.0,
+    ),
+    "antiblur_threshold": ParamSpec(
+        "threshold_schedule",
+        0.0,
+        0.0,
+        meaning="anti-blur threshold",
+        label="Anti-Blur Threshold",
+        tooltip="Differences smaller than this are not sharpened (threshold_schedule)",
+        soft_max=1.0,
+    ),
     # Cadence.
     "cadence_flow_factor": ParamSpec(
-        "cadence_flow_factor_schedule", 1.0, 0.0, meaning="optical-flow cadence factor"
+        "cadence_flow_factor_schedule",
+        1.0,
+        0.0,
+        meaning="optical-flow cadence factor",
+        label="Cadence Flow Factor",
+        tooltip="Scale of the optical flow used to tween between diffused frames "
+        "(cadence_flow_factor_schedule)",
+        soft_max=2.0,
     ),
     # Ours: how much of Blender's own render of the frame is mixed into the warped
     # previous frame before diffusion (0 = none, 1 = the render only).
-    "scene_blend": ParamSpec(None, 0.0, 0.0, 1.0, "share of the scene render mixed in"),
+    "scene_blend": ParamSpec(
+        None,
+        0.0,
+        0.0,
+        1.0,
+        "share of the scene render mixed in",
+        label="Scene Blend",
+        tooltip="Share of Blender's own render of the frame mixed into the warped previous "
+        "frame before diffusion: 0 none, 1 the render only",
+        subtype="FACTOR",
+    ),
 }
 
 PARAM_BY_DEFORUM_KEY: dict[str, str] = {
@@ -138,3 +255,20 @@ class FieldSpec:
     path: str = ""
     # Deforum's older values of this key and what they mean today.
     old_values: tuple[tuple[object, object], ...] = ()
+    # Blender's property (``scene.deforum.<key>``) and docs/settings.md: its label and
+    # tooltip; no label: no property (the scene gives it, e.g. W, H and the frame range).
+    label: str = ""
+    tooltip: str = ""
+    # Blender-only details: the number subtype (FACTOR, DISTANCE), the slider's soft limit,
+    # a lower limit or default that differs from the Job's (0 there meaning "automatic").
+    subtype: str = ""
+    soft_max: float | None = None
+    blender_min: float | None = None
+    blender_default: object = None
+    # No maximum on the Blender property: a bigger value reaches the Job, which refuses it
+    # with a message, instead of Blender clamping it silently.
+    blender_unbounded: bool = False
+    # docs/settings.md: a longer text than the tooltip, and the Deforum-key column's text
+    # where the key alone does not tell (inverted, read from another key, ours).
+    doc: str = ""
+    deforum_doc: str = ""

@@ -216,3 +216,59 @@ def test_settings_and_prompts_survive_save_and_reopen(scene: Any, tmp_path: Path
     # Saving remembered the marker's frame, so the prompt keeps it without the marker.
     reopened.timeline_markers.remove(reopened.timeline_markers[prompt.marker])
     assert prompt.frame == 11
+
+
+def _blender_limits(spec: Any, integer: bool) -> tuple[Any, Any]:
+    """The hard min and max a property made from ``spec`` should have."""
+    low = spec.blender_min if spec.blender_min is not None else spec.minimum
+    high = None if spec.blender_unbounded else spec.maximum
+    if integer and high is not None:
+        high = min(high, properties.INT_PROPERTY_MAX)
+    return low, high
+
+
+def test_plain_properties_are_made_from_the_registry(scene: Any) -> None:
+    props = rna(scene.deforum)
+    assert properties.PLAIN_SETTINGS  # every labelled setting of the registry
+    for setting in properties.PLAIN_SETTINGS:
+        prop, spec = props[setting.key], setting.spec
+        assert (prop.name, prop.description) == (spec.label, spec.tooltip), setting.key
+        default = properties.blender_default(setting)
+        if spec.kind in ("choice", "sampler"):
+            identifiers = [item.identifier for item in prop.enum_items]
+            assert identifiers == list(spec.choices or SAMPLER_NAMES), setting.key
+            assert prop.default == default, setting.key
+        elif spec.kind in ("int", "float"):
+            assert prop.default == pytest.approx(default), setting.key
+            low, high = _blender_limits(spec, spec.kind == "int")
+            assert low is None or prop.hard_min == pytest.approx(low), setting.key
+            assert high is None or prop.hard_max == pytest.approx(high), setting.key
+            if high is None:
+                assert prop.hard_max >= properties.INT_PROPERTY_MAX, setting.key
+            if spec.soft_max is not None:
+                assert prop.soft_max == pytest.approx(spec.soft_max), setting.key
+        else:
+            assert prop.default == default, setting.key
+        assert prop.subtype == (spec.path or spec.subtype or "NONE"), setting.key
+
+
+def test_animated_properties_are_made_from_the_parameter_table(scene: Any) -> None:
+    props = rna(scene.deforum)
+    labelled = [name for name, spec in jf.PARAMS.items() if spec.label]
+    assert [item.name for item in properties.ANIMATED] == labelled
+    for name in labelled:
+        spec = jf.PARAMS[name]
+        prop = props[name]
+        assert (prop.name, prop.description) == (spec.label, spec.tooltip)
+        assert prop.type == ("INT" if spec.integer else "FLOAT")
+        assert prop.subtype == spec.subtype
+
+
+def test_menu_items_keep_their_own_names_and_tooltips(scene: Any) -> None:
+    item = rna(scene.deforum)["depth_source"].enum_items["scene"]
+    assert (item.name, item.description) == (
+        "Scene",
+        "Blender renders the scene's own depth (Z pass): exact and metric",
+    )
+    assert scene.deforum.depth_source == "scene"  # Blender's default, not the Job's
+    assert scene.deforum.translation_scale == 0.0  # 0: measured from the scene

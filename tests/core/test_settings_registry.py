@@ -75,3 +75,23 @@ def test_every_copied_setting_is_exported_and_imported_under_its_deforum_key(
     job, warnings = import_settings(exported)
     assert getattr(getattr(job, setting.group), setting.name) == value
     assert [w for w in warnings if w.startswith(f"{setting.deforum_key} ")] == []  # supported
+
+
+@pytest.mark.parametrize("setting", registry.SETTINGS, ids=lambda s: s.path)
+def test_a_setting_shown_in_blender_has_a_tooltip_and_a_valid_blender_default(
+    setting: registry.Setting,
+) -> None:
+    spec = setting.spec
+    if not spec.label:
+        assert not (spec.tooltip or spec.blender_default is not None), "a tooltip needs a label"
+        return
+    assert len(spec.tooltip) > 10 and not spec.tooltip.endswith(".")
+    if spec.blender_default is not None and spec.kind == "choice":
+        assert spec.blender_default in spec.choices
+    if spec.soft_max is not None and spec.maximum is not None and not spec.blender_unbounded:
+        assert spec.soft_max <= spec.maximum
+
+
+def test_labels_are_unique() -> None:
+    labels = [s.spec.label for s in registry.SETTINGS if s.spec.label]
+    assert len(labels) == len(set(labels))
