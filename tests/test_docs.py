@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from deforum_blender.core import settings_doc
+from deforum_blender.core.settings_doc import render_page
+from deforum_blender.core.settings_registry import BY_KEY
 from tests.helpers import ROOT, run_python
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -70,3 +74,22 @@ def test_readme_shows_the_committed_contact_sheets() -> None:
     for sheet in ("docs/demo_contact_sheet.png", "docs/demo_depth_contact_sheet.png"):
         assert f"]({sheet})" in readme
         assert (ROOT / sheet).stat().st_size < 300_000  # small enough to keep in git
+
+
+def test_the_settings_tables_are_current() -> None:
+    page = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    assert render_page(page) == page, "run python scripts/settings_doc.py"
+
+
+def test_a_registry_change_shows_in_the_settings_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    setting = BY_KEY["perlin_octaves"]
+    changed = replace(setting, spec=replace(setting.spec, tooltip="Octaves, retold"))
+    monkeypatch.setitem(BY_KEY, "perlin_octaves", changed)  # the dict settings_doc reads
+    assert "| Octaves, retold. |" in settings_doc.tables()
+    page = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    assert settings_doc.render_page(page) != page
+
+
+def test_a_page_without_the_markers_is_refused() -> None:
+    with pytest.raises(ValueError, match="markers"):
+        render_page("# Settings\n")

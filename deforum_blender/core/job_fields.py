@@ -46,6 +46,7 @@ class ParamSpec:
     integer: bool = False
     subtype: str = "NONE"  # Blender's number subtype: FACTOR, DISTANCE, …
     soft_max: float | None = None
+    deforum_doc: str = ""  # docs/settings.md's Deforum-key column, where the key alone is not all
 
 
 _2D = ("2D",)
@@ -136,6 +137,7 @@ PARAMS: dict[str, ParamSpec] = {
         12.0,
         "CLIP skip: 2 reads the second-last layer",
         label="CLIP Skip",
+        deforum_doc="`clipskip_schedule` (read when `enable_clipskip_scheduling` is on, else 1)",
         tooltip="Text encoder layers skipped from the end (clipskip_schedule): 1 uses the last "
         "layer, 2 the one before it",
         integer=True,
