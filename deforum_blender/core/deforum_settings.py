@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import controlnet
 from . import job_fields as jf
 from . import settings_registry as registry
 from .atomic import write_text
@@ -73,6 +74,13 @@ DEFORUM_DEFAULTS: dict[str, Any] = {
         for spec in jf.PARAMS.values()
         if spec.deforum_key
     },
+    # ControlNet units: Deforum's defaults are the Job's, but for the webui's "None" model.
+    **{
+        setting.key: setting.default
+        for setting in registry.SETTINGS
+        if setting.group in controlnet.UNIT_GROUPS
+    },
+    **{f"{group}_model": "None" for group in controlnet.UNIT_GROUPS},
 }
 
 # Old key -> (the key Deforum reads today, whether the old key wins over the new one).
@@ -184,7 +192,6 @@ UNSUPPORTED: dict[str, Callable[[Any], bool]] = {
     "r_upscale_video": _inert(False),
     "frame_interpolation_engine": _inert("None"),
     "resume_from_timestring": _inert(False),
-    **{f"cn_{n}_enabled": _inert(False) for n in range(1, 6)},
     # The Colab notebook's guidance and sampling extras (0 / None: off).
     **{
         key: _inert(0, 0.0, None)
@@ -542,12 +549,59 @@ def _imported_extras(settings: Mapping[str, Any], warnings: list[str]) -> dict[s
     return extra
 
 
+def _controlnet_units(settings: Mapping[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """The ``cn_N_*`` keys as the Job's units; webui model names become Hugging Face ids.
+
+    A unit that is on with a module whose detector we lack is kept, switched off and
+    warned about once."""
+    units: dict[str, Any] = {}
+    for group in controlnet.UNIT_GROUPS:
+        unit = {s.name: settings[s.key] for s in registry.SETTINGS if s.group == group}
+        if isinstance(unit["model"], str):
+            unit["model"], problem = controlnet.model_from_webui(unit["model"])
+            if problem and unit["enabled"] is True:
+                warnings.append(f"{group}_model: {problem}")
+        if unit["model"] is None:
+            unit["model"] = ""
+        if isinstance(unit["module"], str):
+            unit["module"] = controlnet.canonical_module(unit["module"])
+            if unit["enabled"] is True and not controlnet.is_supported_module(unit["module"]):
+                warnings.append(
+                    f"{group}_module: {unit['module']!r} needs {controlnet.MISSING_DETECTOR}; "
+                    "the unit is kept but switched off"
+                )
+                unit["enabled"] = False
+        missing = _unit_missing(unit)
+        if unit["enabled"] is True and missing:
+            warnings.append(
+                f"{group}_enabled = true without {group}_{missing}; the unit is kept but "
+                "switched off"
+            )
+            unit["enabled"] = False
+        for name in controlnet.SCHEDULES:  # Deforum writes plain numbers at times
+            if _is_number(unit[name]):
+                unit[name] = f"0:({unit[name]:g})"
+        units[group] = unit
+    return units
+
+
+def _unit_missing(unit: Mapping[str, Any]) -> str | None:
+    """The unit's key a render needs and the file lacks (its model, or an image to read)."""
+    if not unit["model"]:
+        return "model"
+    reads_image = controlnet.canonical_module(str(unit["module"])) in controlnet.IMAGE_MODULES
+    if reads_image and not unit["vid_path"] and unit["loopback_mode"] is not True:
+        return "vid_path"
+    return None
+
+
 def _job_paths() -> dict[str, str]:
     """Job field paths -> the Deforum key a settings file writes them under."""
     paths = {
         f"params.{name}": spec.deforum_key for name, spec in jf.PARAMS.items() if spec.deforum_key
     }
     paths.update({f"{group}.{key}": key for group, keys in COPIED.items() for key in keys})
+    paths.update({s.path: s.key for s in registry.SETTINGS if s.group in controlnet.UNIT_GROUPS})
     paths.update(
         {
             "seeds.seed": "seed",
@@ -661,6 +715,7 @@ def _job_dict(
     }
     for group, keys in COPIED.items():
         job.setdefault(group, {}).update({key: settings[key] for key in keys})
+    job.update(_controlnet_units(settings, warnings))
     extra = _imported_extras(settings, warnings)
     if extra is not None:
         offset = extra.get("first_frame")
@@ -924,6 +979,7 @@ def export_settings(
         "skip_video_creation": not job.output.make_video,
         "fps": job.fps,
         "sd_model_name": job.model.id,
+        **_controlnet_settings(job),
         EXTRA_KEY: _extras(job),
     }
     if job.model.sha256:
@@ -934,6 +990,17 @@ def export_settings(
         settings[EXTRA_KEY][MOTION_FINGERPRINTS] = {
             key: _fingerprint(settings[key]) for key in (*DEFORUM_3D_KEYS, "max_frames")
         }
+    return settings
+
+
+def _controlnet_settings(job: Job) -> dict[str, Any]:
+    """The units as Deforum's ``cn_N_*`` keys (a known model under its webui name)."""
+    settings: dict[str, Any] = {}
+    for setting in registry.SETTINGS:
+        if setting.group in controlnet.UNIT_GROUPS:
+            settings[setting.key] = getattr(getattr(job, setting.group), setting.name)
+    for group in controlnet.UNIT_GROUPS:
+        settings[f"{group}_model"] = controlnet.model_to_webui(getattr(job, group).model)
     return settings
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import controlnet
 from . import job_fields as jf
 from .atomic import write_text
 from .camera import DEFAULT_TRANSLATION_SCALE
@@ -580,6 +581,65 @@ class Output:
         label="Save Depth Maps",
         tooltip="Also write each frame's depth as a 16-bit PNG (depth/depth_NNNNN.png)",
     )
+    # Each ControlNet unit's control image per diffused frame, in <out>/controlnet.
+    save_controlnet_inputs: bool = _spec(False, "bool")
+
+@dataclass(frozen=True)
+class ControlNetUnit:
+    """One ControlNet unit (Deforum's ``cn_N_*``); each of ``cn_1`` … ``cn_5`` is one.
+
+    ``weight``, ``guidance_start`` and ``guidance_end`` are Deforum schedule strings read
+    per frame; a weight of 0 on a frame leaves the unit out of that frame.
+    """
+
+    enabled: bool = False
+    module: str = "none"
+    model: str = ""
+    weight: str = "0:(1)"
+    guidance_start: str = "0:(0.0)"
+    guidance_end: str = "0:(1.0)"
+    control_mode: str = "Balanced"
+    resize_mode: str = "Inner Fit (Scale to Fit)"
+    processor_res: int = 64
+    threshold_a: float = 64.0
+    threshold_b: float = 64.0
+    vid_path: str = ""
+    loopback_mode: bool = False
+
+
+def _unit_class(n: int) -> type[ControlNetUnit]:
+    """The unit ``cn_<n>``: its fields carry the registry specs of Deforum's ``cn_<n>_*``."""
+
+    def spec(name: str, kind: str, **rules: Any) -> tuple[str, Any, Any]:
+        key = f"cn_{n}_{name}"
+        default = next(f.default for f in dataclasses.fields(ControlNetUnit) if f.name == name)
+        return name, Any, _spec(default, kind, key=key, deforum_key=key, **rules)
+
+    fields = [
+        spec("enabled", "bool"),
+        spec("module", "str"),
+        spec("model", "str"),
+        spec("weight", "str"),
+        spec("guidance_start", "str"),
+        spec("guidance_end", "str"),
+        spec("control_mode", "choice", choices=controlnet.CONTROL_MODES),
+        spec("resize_mode", "choice", choices=controlnet.RESIZE_MODES),
+        spec("processor_res", "int", minimum=8, maximum=8192),
+        spec("threshold_a", "float"),
+        spec("threshold_b", "float"),
+        spec("vid_path", "str", path="FILE_PATH"),
+        spec("loopback_mode", "bool"),
+    ]
+    made: type[ControlNetUnit] = dataclasses.make_dataclass(
+        f"ControlNetUnit{n}", fields, bases=(ControlNetUnit,), frozen=True
+    )
+    made.__doc__ = f"ControlNet unit {n} (Deforum's cn_{n}_*)."
+    return made
+
+
+CONTROLNET_UNITS: tuple[type[ControlNetUnit], ...] = tuple(
+    _unit_class(n) for n in range(1, controlnet.UNIT_COUNT + 1)
+)
 
 
 def _default_params() -> dict[str, Param]:
@@ -644,6 +704,11 @@ class Job:
     interpolate: Interpolate = field(default_factory=Interpolate)
     scene_guide: SceneGuide = field(default_factory=SceneGuide)
     output: Output = field(default_factory=Output)
+    cn_1: ControlNetUnit = field(default_factory=CONTROLNET_UNITS[0])
+    cn_2: ControlNetUnit = field(default_factory=CONTROLNET_UNITS[1])
+    cn_3: ControlNetUnit = field(default_factory=CONTROLNET_UNITS[2])
+    cn_4: ControlNetUnit = field(default_factory=CONTROLNET_UNITS[3])
+    cn_5: ControlNetUnit = field(default_factory=CONTROLNET_UNITS[4])
 
     @property
     def max_frames(self) -> int:
@@ -728,6 +793,7 @@ GROUPS: dict[str, type[Any]] = {
     "interpolate": Interpolate,
     "scene_guide": SceneGuide,
     "output": Output,
+    **dict(zip(controlnet.UNIT_GROUPS, CONTROLNET_UNITS, strict=True)),
 }
 TOP_FIELDS = [item.name for item in dataclasses.fields(Job) if "spec" in item.metadata]
 
@@ -1068,6 +1134,10 @@ class _Reader:
         for switched_on, path_value, path, switch in needs:
             if switched_on and not path_value:
                 self.bad(f"{path}: empty while {switch} is on; give a file or turn it off")
+        for group in controlnet.UNIT_GROUPS:
+            unit = getattr(job, group)
+            for problem in controlnet.unit_problems(group, unit, job.max_frames, job.seeds.seed):
+                self.bad(problem)
         video = job.video_input
         if video.extract_to_frame != -1 and video.extract_to_frame < video.extract_from_frame:
             self.bad(

@@ -36,6 +36,8 @@ SCENE_RENDERS_DIR = "scene_render"
 VIDEO_INPUT_DIR = "video_input"
 VIDEO_MASK_DIR = "video_mask"
 EXTRACTION_MARKER = "extracted.json"
+#: With save_controlnet_inputs: each ControlNet unit's control image per diffused frame.
+CONTROLNET_DIR = "controlnet"
 JOB_FILE = "job.json"
 RUN_FILE = "run.json"
 SETTINGS_FILE = "deforum_settings.txt"
@@ -182,3 +184,8 @@ def frame_files(out: str | Path) -> dict[int, Path]:
         if number is not None and path.is_file():
             found[number] = path
     return dict(sorted(found.items()))
+
+
+def controlnet_input_path(out: str | Path, unit: int, frame: int) -> Path:
+    """``<out>/controlnet/cn1_00012.png``: unit 1's control image for Blender frame 12."""
+    return Path(out) / CONTROLNET_DIR / f"cn{int(unit)}_{int(frame):05d}.png"

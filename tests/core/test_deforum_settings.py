@@ -205,7 +205,7 @@ def test_unsupported_settings_warn_only_when_they_would_change_the_render() -> N
         }
     )
     assert "enable_perspective_flip = true is not supported; ignored" in warnings
-    assert "cn_1_enabled = true is not supported; ignored" in warnings
+    assert "cn_1_enabled = true without cn_1_model; the unit is kept but switched off" in warnings
     assert "optical_flow_cadence: 'RAFT' is not supported; using 'DIS Fine'" in warnings
     assert any(w.startswith("depth_algorithm: 'AdaBins' is not supported") for w in warnings)
     assert any(w.startswith("sampler: 'DPM fast' is not supported") for w in warnings)
