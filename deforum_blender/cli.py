@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from .core.errors import DeforumInputError
 
@@ -127,6 +128,49 @@ def _render(args: argparse.Namespace) -> int:
         print("error: terminated (SIGTERM); finished frames are kept (--resume)", file=sys.stderr)
         return 1
     return 1 if result.cancelled else 0
+
+
+def _finish(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .core import output_layout as layout
+    from .core.job import load_job
+    from .core.overrides import apply_overrides, parse_set_arguments
+    from .engine.finish import finish
+
+    out = Path(args.out)
+    job = load_job(layout.job_path(out))
+    if args.set:
+        job = apply_overrides(job, parse_set_arguments(args.set))
+    changes: dict[str, Any] = {}
+    if args.interpolate:
+        engine = job.finish.frame_interpolation_engine
+        changes["frame_interpolation_engine"] = "RIFE v4.6" if engine == "None" else engine
+        changes["frame_interpolation_x_amount"] = args.interpolate
+        changes["frame_interpolation_keep_imgs"] = True
+    if args.interpolation_model:
+        changes["interpolation_model"] = args.interpolation_model
+    if args.slow_mo:
+        changes["frame_interpolation_slow_mo_enabled"] = True
+        changes["frame_interpolation_slow_mo_amount"] = args.slow_mo
+    if args.upscale:
+        changes.update(r_upscale_video=True, r_upscale_factor=f"x{args.upscale}")
+    if args.upscale_model:
+        changes["r_upscale_model"] = args.upscale_model
+    if args.soundtrack:
+        changes.update(add_soundtrack="File", soundtrack_path=args.soundtrack)
+    job = dataclasses.replace(job, finish=dataclasses.replace(job.finish, **changes))
+
+    def emit(kind: str, **fields: object) -> None:
+        if kind == "warning":
+            print(f"warning: {fields['message']}", file=sys.stderr)
+
+    result = finish(job, out, emit=emit)
+    for name, folder in result.folders.items():
+        print(f"{name}: {folder}")
+    if result.video is not None:
+        print(f"video: {result.video} ({result.fps:g} fps)")
+    return 0
 
 
 @contextlib.contextmanager
@@ -259,6 +303,36 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("--resume", action="store_true", help="continue an unfinished run")
     ren.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_help)
     ren.set_defaults(handler=_render)
+
+    fin = commands.add_parser(
+        "finish",
+        help="after the frames: upscale, interpolate and add a soundtrack (Deforum's Output tab)",
+    )
+    fin.add_argument("out", help="a render's output folder (holding job.json and frames/)")
+    fin.add_argument(
+        "--interpolate",
+        type=int,
+        choices=range(2, 11),
+        metavar="N",
+        help="N× frames (2-10); keeps <out>/interpolated/",
+    )
+    fin.add_argument(
+        "--interpolation-model",
+        metavar="PATH",
+        help="interpolation network weights (none: the optical-flow fallback)",
+    )
+    fin.add_argument(
+        "--slow-mo",
+        type=int,
+        choices=range(2, 11),
+        metavar="N",
+        help="slow motion: N× more in-betweens at the same frame rate",
+    )
+    fin.add_argument("--upscale", type=int, choices=(2, 3, 4), help="upscale factor")
+    fin.add_argument("--upscale-model", metavar="PATH", help="upscaler weights file (spandrel)")
+    fin.add_argument("--soundtrack", metavar="FILE", help="sound muxed into video.mp4")
+    fin.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_help)
+    fin.set_defaults(handler=_finish)
 
     work = commands.add_parser(
         "worker", help="serve the JSON-lines render protocol on stdin/stdout (used by Blender)"

@@ -59,6 +59,8 @@ _NOT_COPIED = {
 # ControlNet units have no scene.deforum properties yet: the job keeps them off.
 _NOT_COPIED |= {(s.group, s.name) for s in registry.SETTINGS if s.group.startswith("cn_")}
 _NOT_COPIED.add(("output", "save_controlnet_inputs"))
+# The after-render steps (finish) have no scene.deforum properties yet: the job keeps them off.
+_NOT_COPIED |= {(s.group, s.name) for s in registry.SETTINGS if s.group == "finish"}
 # Text fields that name files: made absolute ("//" is the .blend's folder); empty → None.
 _PATHS = {(s.group, s.name) for s in registry.SETTINGS if s.spec.path}
 _OPTIONAL_TEXT = {(s.group, s.name) for s in registry.SETTINGS if s.spec.kind == "optional_str"}

@@ -188,9 +188,6 @@ UNSUPPORTED: dict[str, Callable[[Any], bool]] = {
     "parseq_manifest": _is_empty,
     "use_looper": _inert(False),
     "make_gif": _inert(False),
-    "add_soundtrack": _inert("None"),
-    "r_upscale_video": _inert(False),
-    "frame_interpolation_engine": _inert("None"),
     "resume_from_timestring": _inert(False),
     # The Colab notebook's guidance and sampling extras (0 / None: off).
     **{
@@ -245,7 +242,6 @@ IGNORED = {
     "color_correction_factor",
     "delete_imgs",
     "delete_input_frames",
-    "soundtrack_path",
     "store_frames_in_ram",
     "sd_model_hash",
     "deforum_git_commit_id",
@@ -976,6 +972,7 @@ def export_settings(
         **{key: getattr(job.video_input, key) for key in COPIED["video_input"]},
         "n_batch": max(job.stills.n_batch, 1),
         **{key: getattr(job.interpolate, key) for key in COPIED["interpolate"]},
+        **{key: getattr(job.finish, key) for key in COPIED["finish"]},
         "skip_video_creation": not job.output.make_video,
         "fps": job.fps,
         "sd_model_name": job.model.id,

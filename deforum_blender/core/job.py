@@ -584,6 +584,36 @@ class Output:
     # Each ControlNet unit's control image per diffused frame, in <out>/controlnet.
     save_controlnet_inputs: bool = _spec(False, "bool")
 
+
+# Deforum's Output tab after the frames (engine/finish.py runs them; docs/settings.md).
+INTERPOLATION_ENGINES = ("None", "RIFE v4.6", "FILM")
+UPSCALE_FACTORS = ("x2", "x3", "x4")
+SOUNDTRACKS = ("None", "File", "Init Video")
+
+
+@dataclass(frozen=True)
+class Finish:
+    """After the frames: interpolation, upscaling and the soundtrack (Deforum's keys).
+
+    Without a network's weights file, interpolation uses the optical-flow fallback.
+    """
+
+    frame_interpolation_engine: str = _deforum("None", "choice", choices=INTERPOLATION_ENGINES)
+    frame_interpolation_x_amount: int = _deforum(2, "int", minimum=2, maximum=10)
+    frame_interpolation_slow_mo_enabled: bool = _deforum(False, "bool")
+    frame_interpolation_slow_mo_amount: int = _deforum(2, "int", minimum=2, maximum=10)
+    frame_interpolation_keep_imgs: bool = _deforum(False, "bool")
+    frame_interpolation_use_upscaled: bool = _deforum(False, "bool")
+    # Ours: the interpolation network's weights file (none: the optical-flow fallback).
+    interpolation_model: str | None = _spec(None, "optional_str", path="FILE_PATH")
+    r_upscale_video: bool = _deforum(False, "bool")
+    # A weights file (.pth/.safetensors) that spandrel loads; Deforum's names need the file.
+    r_upscale_model: str = _deforum("realesr-animevideov3", "str")
+    r_upscale_factor: str = _deforum("x2", "choice", choices=UPSCALE_FACTORS)
+    r_upscale_keep_imgs: bool = _deforum(True, "bool")
+    add_soundtrack: str = _deforum("None", "choice", choices=SOUNDTRACKS)
+    soundtrack_path: str = _deforum("", "str", path="FILE_PATH")
+
 @dataclass(frozen=True)
 class ControlNetUnit:
     """One ControlNet unit (Deforum's ``cn_N_*``); each of ``cn_1`` … ``cn_5`` is one.
@@ -704,6 +734,7 @@ class Job:
     interpolate: Interpolate = field(default_factory=Interpolate)
     scene_guide: SceneGuide = field(default_factory=SceneGuide)
     output: Output = field(default_factory=Output)
+    finish: Finish = field(default_factory=Finish)
     cn_1: ControlNetUnit = field(default_factory=CONTROLNET_UNITS[0])
     cn_2: ControlNetUnit = field(default_factory=CONTROLNET_UNITS[1])
     cn_3: ControlNetUnit = field(default_factory=CONTROLNET_UNITS[2])
@@ -793,6 +824,7 @@ GROUPS: dict[str, type[Any]] = {
     "interpolate": Interpolate,
     "scene_guide": SceneGuide,
     "output": Output,
+    "finish": Finish,
     **dict(zip(controlnet.UNIT_GROUPS, CONTROLNET_UNITS, strict=True)),
 }
 TOP_FIELDS = [item.name for item in dataclasses.fields(Job) if "spec" in item.metadata]

@@ -363,7 +363,12 @@ class Renderer:
             self.emit("cancelled", frames=len(finished_frames(self.out)))
             return self.result
         write_settings(job, layout.settings_path(self.out))
-        if job.output.make_video:
+        from .finish import finish, wanted
+
+        if wanted(job):  # the steps after the frames write the video themselves
+            with self.timed("video"):
+                finish(job, self.out, emit=self.emit, cancel=self.cancel, device=device)
+        elif job.output.make_video:
             from .video import write_video
 
             with self.timed("video"):

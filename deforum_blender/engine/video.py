@@ -35,19 +35,29 @@ def ffmpeg_executable() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
-def write_video(frames: Sequence[Path], out_path: Path, fps: float, *, crf: int = 17) -> Path:
-    """Encode ``frames`` (PNG files, in order) as H.264 ``out_path`` at ``fps``; atomic."""
+def write_video(
+    frames: Sequence[Path],
+    out_path: Path,
+    fps: float,
+    *,
+    crf: int = 17,
+    audio: Path | None = None,
+) -> Path:
+    """Encode ``frames`` (PNG files, in order) as H.264 ``out_path`` at ``fps``; atomic.
+
+    ``audio`` (any file ffmpeg reads: WAV, MP3, a video) is muxed in as AAC, cut or padded
+    with silence to the video's length."""
     if not frames:
         raise DeforumInputError("video: no frames to encode; render at least one frame first")
     if not fps > 0:
         raise DeforumInputError(f"fps: {fps!r} is not a positive number; use e.g. fps=15")
     # ffmpeg picks the container by the suffix, so the hidden name keeps it.
     with replacing(out_path, keep_suffix=True) as temp:
-        _encode(frames, temp, fps, crf)
+        _encode(frames, temp, fps, crf, audio)
     return out_path
 
 
-def _encode(frames: Sequence[Path], temp: Path, fps: float, crf: int) -> None:
+def _encode(frames: Sequence[Path], temp: Path, fps: float, crf: int, audio: Path | None) -> None:
     """Run ffmpeg over the PNG bytes of ``frames``, writing ``temp``; VideoError on failure."""
     command = [
         ffmpeg_executable(),
@@ -62,6 +72,7 @@ def _encode(frames: Sequence[Path], temp: Path, fps: float, crf: int) -> None:
         "png",
         "-i",
         "-",
+        *_audio_input(audio),
         "-c:v",
         "libx264",
         "-pix_fmt",
@@ -88,3 +99,27 @@ def _encode(frames: Sequence[Path], temp: Path, fps: float, crf: int) -> None:
         code = process.wait()
     if code != 0:
         raise VideoError(f"ffmpeg failed ({code}): {stderr.strip()[-500:]}. The frames are kept.")
+
+
+def _audio_input(audio: Path | None) -> list[str]:
+    """ffmpeg arguments adding ``audio``'s first sound stream, the video's length winning."""
+    if audio is None:
+        return []
+    if not Path(audio).is_file():
+        raise DeforumInputError(
+            f"soundtrack_path: no such file {str(audio)!r}; give a local sound or video file"
+        )
+    # apad pads a short track with silence, -shortest then cuts at the video's end.
+    return [
+        "-i",
+        str(audio),
+        "-map",
+        "0:v:0",
+        "-map",
+        "1:a:0",
+        "-c:a",
+        "aac",
+        "-af",
+        "apad",
+        "-shortest",
+    ]
