@@ -59,6 +59,10 @@ DEFORUM_DEFAULTS: dict[str, Any] = {
     "enable_steps_scheduling": False,
     "enable_noise_multiplier_scheduling": True,
     "enable_clipskip_scheduling": False,
+    "enable_sampler_scheduling": False,
+    "sampler_schedule": '0: ("Euler a")',
+    "enable_checkpoint_scheduling": False,
+    "checkpoint_schedule": '0: ("model1.ckpt"), 100: ("model2.safetensors")',
     "use_depth_warping": True,
     "depth_algorithm": "Midas-3-Hybrid",
     "skip_video_creation": False,
@@ -174,8 +178,6 @@ UNSUPPORTED: dict[str, Callable[[Any], bool]] = {
     "reroll_blank_frames": _inert("ignore"),
     "enable_perspective_flip": _inert(False),
     "enable_subseed_scheduling": _inert(False),
-    "enable_sampler_scheduling": _inert(False),
-    "enable_checkpoint_scheduling": _inert(False),
     "enable_ddim_eta_scheduling": _inert(False),
     "enable_ancestral_eta_scheduling": _inert(False),
     "use_noise_mask": _inert(False),
@@ -224,9 +226,7 @@ IGNORED = {
     "pix2pix_img_cfg_scale_schedule",
     "subseed_schedule",
     "subseed_strength_schedule",
-    "sampler_schedule",
     "noise_mask_schedule",
-    "checkpoint_schedule",
     "resume_timestring",
     "ddim_eta_schedule",
     "ancestral_eta_schedule",
@@ -314,6 +314,8 @@ _DEFORUM_ONLY = {
     "enable_steps_scheduling": "bool",
     "enable_noise_multiplier_scheduling": "bool",
     "enable_clipskip_scheduling": "bool",
+    "enable_sampler_scheduling": "bool",
+    "enable_checkpoint_scheduling": "bool",
     "use_depth_warping": "bool",
     "depth_algorithm": "str",
     "aspect_ratio_use_old_formula": "str",  # read as text too: True, "True", "true"
@@ -683,6 +685,7 @@ def _job_dict(
     except DeforumInputError as error:
         problems.append(str(error))
         prompts = dict(Job().prompts.keyframes)
+    switched = _scheduled_choices(settings, frames, seed, warnings)
 
     job: dict[str, Any] = {
         "version": JOB_VERSION,
@@ -711,6 +714,7 @@ def _job_dict(
     }
     for group, keys in COPIED.items():
         job.setdefault(group, {}).update({key: settings[key] for key in keys})
+    _deep_merge(job, switched)
     job.update(_controlnet_units(settings, warnings))
     extra = _imported_extras(settings, warnings)
     if extra is not None:
@@ -760,6 +764,33 @@ def _webui_interpolation(data: Mapping[str, Any], settings: dict[str, Any]) -> b
         return False
     settings["interpolate_key_frames"] = True
     return True
+
+
+def _scheduled_choices(
+    settings: Mapping[str, Any], frames: int, seed: int, warnings: list[str]
+) -> dict[str, Any]:
+    """The Job's sampler and checkpoint schedules, read where Deforum's switches are on;
+    a webui checkpoint name (a bare file name) is warned about, as for sd_model_name."""
+    read: dict[str, Any] = {}
+    if settings["enable_sampler_scheduling"] and settings["sampler_schedule"] is not None:
+        read["sampler_schedule"] = settings["sampler_schedule"]
+    text = settings["checkpoint_schedule"]
+    if not settings["enable_checkpoint_scheduling"] or text is None:
+        return read
+    read["model"] = {"checkpoint_schedule": text}
+    if isinstance(text, str):
+        from .schedules import ScheduleError, evaluate_string_schedule
+
+        try:
+            names = set(evaluate_string_schedule(text, frames, seed=seed))
+        except ScheduleError:
+            return read  # the Job's check names the field and the position
+        for name in sorted(n for n in names if _is_webui_checkpoint_name(n.strip())):
+            warnings.append(
+                f"checkpoint_schedule: {name!r} names a webui checkpoint; give each model as a "
+                "local path or a Hugging Face id here"
+            )
+    return read
 
 
 def _is_webui_checkpoint_name(model: str) -> bool:
@@ -961,6 +992,10 @@ def export_settings(
         "enable_steps_scheduling": not constant_steps,
         "enable_noise_multiplier_scheduling": keep_multiplier,
         "enable_clipskip_scheduling": job.params["clip_skip"] != 1.0,
+        "enable_sampler_scheduling": job.sampler_schedule is not None,
+        "sampler_schedule": job.sampler_schedule or f'0: ("{job.sampler}")',
+        "enable_checkpoint_scheduling": job.model.checkpoint_schedule is not None,
+        "checkpoint_schedule": job.model.checkpoint_schedule or f'0: ("{job.model.id}")',
         **schedules,
         **{key: getattr(job.coherence, key) for key in COPIED["coherence"]},
         **{key: getattr(job.cadence, key) for key in COPIED["cadence"]},

@@ -109,6 +109,10 @@ class Model:
         "each is loaded once and weighted per frame",
         deforum_doc="— (the webui's LoRA folder)",
     )
+    # Where a prompt's NAME finds the textual inversion embedding NAME.safetensors.
+    embeddings_dir: str | None = _spec(None, "optional_str", path="DIR_PATH")
+    # Deforum's checkpoint_schedule (None: off): the model per frame, '0: ("A"), 30: ("B")'.
+    checkpoint_schedule: str | None = _spec(None, "optional_str", deforum_key="checkpoint_schedule")
 
 
 @dataclass(frozen=True)
@@ -614,6 +618,7 @@ class Finish:
     add_soundtrack: str = _deforum("None", "choice", choices=SOUNDTRACKS)
     soundtrack_path: str = _deforum("", "str", path="FILE_PATH")
 
+
 @dataclass(frozen=True)
 class ControlNetUnit:
     """One ControlNet unit (Deforum's ``cn_N_*``); each of ``cn_1`` … ``cn_5`` is one.
@@ -712,6 +717,8 @@ class Job:
         label="Sampler",
         tooltip="The diffusion sampler, by its Automatic1111 name",
     )
+    # Deforum's sampler_schedule (None: off): the sampler per frame, '0: ("Euler a")'.
+    sampler_schedule: str | None = _spec(None, "optional_str", deforum_key="sampler_schedule")
     device: str = _spec(
         "auto",
         "choice",
@@ -772,6 +779,33 @@ class Job:
             if isinstance(value, str):
                 self.series(name, seed=seed, warnings=warnings)
         return warnings
+
+    def frame_samplers(self, *, seed: int | None = None) -> list[str]:
+        """The sampler of every frame: ``sampler_schedule``'s when set, else ``sampler``."""
+        if self.sampler_schedule is None:
+            return [self.sampler] * self.max_frames
+        values = self._string_schedule(self.sampler_schedule, "sampler_schedule", seed)
+        names = {v: canonical_sampler(v, field="sampler_schedule") for v in set(values)}
+        return [names[value] for value in values]
+
+    def frame_models(self, *, seed: int | None = None) -> list[str]:
+        """The model of every frame: ``model.checkpoint_schedule``'s when set, else ``model.id``."""
+        if self.model.checkpoint_schedule is None:
+            return [self.model.id] * self.max_frames
+        path = "model.checkpoint_schedule"
+        values = self._string_schedule(self.model.checkpoint_schedule, path, seed)
+        if any(not value.strip() for value in values):
+            raise DeforumInputError(
+                f"{path}: a keyframe names no model; write a path or Hugging Face id in each, "
+                'e.g. 0: ("/models/a.safetensors"), 30: ("org/model")'
+            )
+        return [value.strip() for value in values]
+
+    def _string_schedule(self, text: str, path: str, seed: int | None) -> list[str]:
+        from .schedules import evaluate_string_schedule
+
+        seed = self.seeds.seed if seed is None else seed
+        return evaluate_string_schedule(text, self.max_frames, field=path, seed=seed)
 
     def frame_prompts(self, *, seed: int | None = None) -> list[FramePrompt]:
         """The prompt of every frame, with the global parts and the optional blend."""
@@ -971,12 +1005,12 @@ class _Reader:
             if key in known:
                 continue
             hint = did_you_mean(key, known)
-            if not hint and not path:
+            if not path and (key in jf.PARAMS or key in jf.PARAM_BY_DEFORUM_KEY):
+                hint = "; per-frame values go in 'params'"  # sure, so before a look-alike
+            elif not hint and not path:
                 homes = [g for g, cls in GROUPS.items() if key in _field_names(cls)]
                 if homes:
                     hint = f"; it belongs in {homes[0]!r}: {{{json.dumps(key)}: …}}"
-                elif key in jf.PARAMS or key in jf.PARAM_BY_DEFORUM_KEY:
-                    hint = "; per-frame values go in 'params'"
             where = f"{path}." if path else ""
             self.bad(f"{where}{key}: unknown key{hint}")
 
@@ -1166,6 +1200,11 @@ class _Reader:
         for switched_on, path_value, path, switch in needs:
             if switched_on and not path_value:
                 self.bad(f"{path}: empty while {switch} is on; give a file or turn it off")
+        for per_frame in (job.frame_samplers, job.frame_models):
+            try:
+                per_frame()
+            except DeforumInputError as error:
+                self.bad(str(error))
         for group in controlnet.UNIT_GROUPS:
             unit = getattr(job, group)
             for problem in controlnet.unit_problems(group, unit, job.max_frames, job.seeds.seed):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.prompt_weights import BREAK, is_plain, parse_prompt_attention
+from .textual_inversion import expand_embedding_ids
 
 CHUNK = 75
 COMMA_BACKTRACK = 20
@@ -51,7 +52,7 @@ def prompt_chunks(tokenizer: Any, text: str) -> list[tuple[list[int], list[float
         if run == BREAK and weight == -1.0:
             close()
             continue
-        for token in ids:
+        for token in expand_embedding_ids(tokenizer, ids):  # all of a multi-vector embedding
             if token == comma:
                 last_comma = len(chunk.tokens)
             elif (
@@ -77,7 +78,8 @@ def needs_webui_encoding(tokenizer: Any, text: str) -> bool:
     """True when ``text`` has weights, BREAK or more tokens than one chunk holds."""
     if not is_plain(text):
         return True
-    return len(tokenizer(text, truncation=False, add_special_tokens=False)["input_ids"]) > CHUNK
+    ids = tokenizer(text, truncation=False, add_special_tokens=False)["input_ids"]
+    return len(expand_embedding_ids(tokenizer, ids)) > CHUNK
 
 
 def encode_text(

@@ -127,8 +127,10 @@ class PromptMorph:
         steps: int,
         cfg: float,
         step_callback: StepCallback | None = None,
+        sampler: str | None = None,
     ) -> Any:
-        """The frame: text-to-image from its mixed embeddings and slerped noise."""
+        """The frame: text-to-image from its mixed embeddings and slerped noise (with
+        ``sampler``, the job's by default)."""
         return diffuser.txt2img_from_embeddings(
             self.embeddings(diffuser, index),
             self.noise(diffuser, index),
@@ -137,6 +139,6 @@ class PromptMorph:
             cfg,
             self.job.W,
             self.job.H,
-            self.job.sampler,
+            sampler or self.job.sampler,
             step_callback=step_callback,
         )
