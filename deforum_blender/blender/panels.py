@@ -216,6 +216,8 @@ class DEFORUM_PT_model(_DeforumSubPanel):
         layout.prop(settings, "model_sha256")
         layout.prop(settings, "allow_pickle")
         layout.prop(settings, "lora_dir")
+        layout.prop(settings, "embeddings_dir")
+        layout.prop(settings, "checkpoint_schedule")
         layout.prop(settings, "device")
         memory = layout.column(heading="GPU Memory", align=True)
         memory.prop(settings, "attention_slicing")
@@ -336,6 +338,7 @@ class DEFORUM_PT_diffusion(_DeforumSubPanel):
         layout.use_property_split = True
         layout.prop(settings, "show_schedules")
         layout.prop(settings, "sampler")
+        layout.prop(settings, "sampler_schedule")
         for name in ("steps", "cfg_scale", "strength", "noise", "noise_multiplier", "clip_skip"):
             _draw_per_frame(layout, settings, name)
         layout.separator()

@@ -110,9 +110,30 @@ class Model:
         deforum_doc="— (the webui's LoRA folder)",
     )
     # Where a prompt's NAME finds the textual inversion embedding NAME.safetensors.
-    embeddings_dir: str | None = _spec(None, "optional_str", path="DIR_PATH")
+    embeddings_dir: str | None = _spec(
+        None,
+        "optional_str",
+        path="DIR_PATH",
+        label="Embeddings Folder",
+        tooltip="Folder of textual inversion embeddings (.safetensors) that prompts name by "
+        "their file name",
+        doc="Folder of textual inversion embeddings: a prompt that says `NAME` as a word loads "
+        "`NAME.safetensors` from it once (`.pt`/`.bin` only with Allow Pickle Checkpoints)",
+        deforum_doc="— (the webui's embeddings folder)",
+    )
     # Deforum's checkpoint_schedule (None: off): the model per frame, '0: ("A"), 30: ("B")'.
-    checkpoint_schedule: str | None = _spec(None, "optional_str", deforum_key="checkpoint_schedule")
+    checkpoint_schedule: str | None = _spec(
+        None,
+        "optional_str",
+        deforum_key="checkpoint_schedule",
+        label="Checkpoint Schedule",
+        tooltip='The model per frame, e.g. 0: ("/models/a.safetensors"), 30: ("org/model"); '
+        "empty: Model on every frame",
+        doc="The model per frame as Deforum's string schedule, each a path or Hugging Face id "
+        "(a webui checkpoint name is refused): the worker switches between frames, loading "
+        "each model once and keeping it",
+        deforum_doc="`checkpoint_schedule` (read when `enable_checkpoint_scheduling` is on)",
+    )
 
 
 @dataclass(frozen=True)
@@ -718,7 +739,17 @@ class Job:
         tooltip="The diffusion sampler, by its Automatic1111 name",
     )
     # Deforum's sampler_schedule (None: off): the sampler per frame, '0: ("Euler a")'.
-    sampler_schedule: str | None = _spec(None, "optional_str", deforum_key="sampler_schedule")
+    sampler_schedule: str | None = _spec(
+        None,
+        "optional_str",
+        deforum_key="sampler_schedule",
+        label="Sampler Schedule",
+        tooltip='The sampler per frame, e.g. 0: ("Euler a"), 30: ("DDIM"); empty: Sampler on '
+        "every frame",
+        doc="The sampler per frame as Deforum's string schedule (A1111 names); empty: "
+        "Sampler on every frame",
+        deforum_doc="`sampler_schedule` (read when `enable_sampler_scheduling` is on)",
+    )
     device: str = _spec(
         "auto",
         "choice",
