@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +37,9 @@ from .prompt_encoding import (
     webui_embeddings,
 )
 from .samplers import make_scheduler
+
+if TYPE_CHECKING:
+    from .controlnet import FrameControl
 
 StepCallback = Callable[[int, int], None]
 """Called after every denoising iteration with (iterations done, total); raise Cancelled to stop."""
@@ -364,11 +367,27 @@ class Diffuser:
         self._lock = threading.Lock()
         self.loras = LoraAdapters(txt2img_pipe)
         self.lora_dir: str | None = None  # where <lora:NAME:…> finds NAME.safetensors
+        # ControlNet pipelines built from these components, by (base pipeline, ControlNets).
+        self._control_pipes: dict[tuple[int, tuple[int, ...]], Any] = {}
 
     @property
     def architecture(self) -> str:
         """The pipeline class name, e.g. ``StableDiffusionPipeline`` (for run.json)."""
         return type(self.txt2img_pipe).__name__
+
+    def control_pipe(self, base: Any, models: list[Any]) -> Any:
+        """``base`` (txt2img or img2img) with ControlNet ``models``, sharing its UNet, VAE and
+        text encoder; several models make a MultiControlNet. Built once per combination."""
+        key = (id(base), tuple(id(model) for model in models))
+        if key not in self._control_pipes:
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+
+            text = base is self.txt2img_pipe
+            auto = AutoPipelineForText2Image if text else AutoPipelineForImage2Image
+            pipe = auto.from_pipe(base, controlnet=models[0] if len(models) == 1 else models)
+            pipe.set_progress_bar_config(disable=True)
+            self._control_pipes[key] = pipe
+        return self._control_pipes[key]
 
     def _step_end(self, step_callback: StepCallback | None) -> Callable[..., dict[str, Any]] | None:
         if step_callback is None:
@@ -428,12 +447,19 @@ class Diffuser:
         step_callback: StepCallback | None = None,
         embeddings: dict[str, Any] | None = None,
         clip_skip: int = 1,
+        control: FrameControl | None = None,
     ) -> NDArray[Any]:
-        """Generate a uint8 H×W×3 image from text (or from ``embeddings`` given instead)."""
+        """Generate a uint8 H×W×3 image from text (or from ``embeddings`` given instead),
+        guided by the ControlNet units of ``control`` when given."""
         _check_size(width, height)
         planned_steps(steps, 1.0)
+        pipe, extra = self.txt2img_pipe, {}
+        if control is not None:
+            pipe = self.control_pipe(pipe, control.models)
+            extra = control.pipeline_inputs()
+            extra["image"] = extra.pop("control_image")  # the text-to-image name of it
         return self._generate(
-            self.txt2img_pipe,
+            pipe,
             sampler,
             seed,
             step_callback,
@@ -442,6 +468,7 @@ class Diffuser:
             guidance_scale=float(cfg),
             width=int(width),
             height=int(height),
+            **extra,
         )
 
     def encode_prompt(self, prompt: str, negative: str, clip_skip: int = 1) -> dict[str, Any]:
@@ -567,8 +594,10 @@ class Diffuser:
         noise_multiplier: float = 1.0,
         embeddings: dict[str, Any] | None = None,
         clip_skip: int = 1,
+        control: FrameControl | None = None,
     ) -> NDArray[Any]:
-        """Re-diffuse a uint8 H×W×3 image with ``denoise`` (= 1 − Deforum strength).
+        """Re-diffuse a uint8 H×W×3 image with ``denoise`` (= 1 − Deforum strength),
+        guided by the ControlNet units of ``control`` when given.
 
         Runs exactly ``planned_steps(steps, denoise)`` sampler steps; denoise 0 returns a copy.
         ``noise_multiplier`` scales the initial noise (1.0: diffusers' own amount).
@@ -581,8 +610,12 @@ class Diffuser:
         wanted = planned_steps(steps, denoise)
         if wanted == 0:
             return image.copy()
+        pipe, extra = self.img2img_pipe, {}
+        if control is not None:
+            pipe = self.control_pipe(pipe, control.models)
+            extra = control.pipeline_inputs()
         return self._generate(
-            self.img2img_pipe,
+            pipe,
             sampler,
             seed,
             step_callback,
@@ -592,6 +625,7 @@ class Diffuser:
             strength=_diffusers_strength(int(steps), wanted),
             num_inference_steps=int(steps),
             guidance_scale=float(cfg),
+            **extra,
         )
 
 

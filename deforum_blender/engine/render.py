@@ -54,6 +54,7 @@ from ..core.seeds import seeds_for_frames
 from . import frames as frame_files
 from .adjust import adjust_contrast, grayscale, unsharp_mask
 from .coherence import ColorMatcher
+from .controlnet import ControlNets
 from .depth import resolve_depth_model
 from .diffusion import Cancelled, Diffuser, ModelOptions, load_diffuser, resolve_device
 from .flow import flow_tween
@@ -227,6 +228,8 @@ class Renderer:
                 probe(getattr(video, name), name)
         if job.animation_mode == "3D" and job.depth.depth_source == "estimated":
             resolve_depth_model(job.depth.depth_model)  # a local folder that is not a model
+        # ControlNet units: their modules and vid_path files (scene files once keys are known).
+        ControlNets(job, self.out, job.max_frames, job.seeds.seed).check([])
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -337,6 +340,7 @@ class Renderer:
         blend = self.series["scene_blend"] if self.morph is None else [0.0] * self.n
         self.scene = SceneGuide(job, self.out, blend)
         self.scene.check([k for k in keys if k not in done])
+        self.prepare_controlnets([k for k in keys if k not in done])
         self.write_run_record(device, status="running", started=started)
         self.running_on = device
         missing = set(range(self.n)) - done
@@ -516,6 +520,22 @@ class Renderer:
         if self.preview:
             return image
         return self.diffuse(key, image, 1.0 - self.series["strength"][key], match_after=after)
+
+    def prepare_controlnets(self, keys: list[int]) -> None:
+        """The ControlNet units: inputs of frames ``keys`` checked, then their models loaded."""
+        self.controlnets = ControlNets(self.job, self.out, self.n, self.seed)
+        if not self.controlnets:
+            return
+        self.controlnets.check(keys)
+        if self.morph is not None:
+            self.emit(
+                "warning",
+                message="ControlNet units: not applied in animation_mode 'Interpolation' "
+                "(its frames are morphs of prompt embeddings)",
+            )
+        if self.diffuser is not None:
+            with self.timed("load"):
+                self.controlnets.load(self.diffuser.device, self.diffuser.dtype)
 
     def color_matcher(self, key: int, warped: Image) -> tuple[ColorMatcher | None, bool]:
         """Deforum's colour sample for key frame ``key`` (whose warped image is ``warped``),
@@ -700,6 +720,11 @@ class Renderer:
                 [(p.positive, p.negative, p.weight) for p in prompt.blend], clip_skip
             )
         )
+        control = (
+            self.controlnets.frame_control(key, image, job.output.save_controlnet_inputs)
+            if self.controlnets
+            else None
+        )
         with self.diffusion_call(key) as on_step:
             if image is None:
                 return self.diffuser.txt2img(
@@ -714,6 +739,7 @@ class Renderer:
                     step_callback=on_step,
                     embeddings=embeddings,
                     clip_skip=clip_skip,
+                    control=control,
                 )
             return self.diffuser.img2img(
                 image,
@@ -728,6 +754,7 @@ class Renderer:
                 noise_multiplier=self.series["noise_multiplier"][key],
                 embeddings=embeddings,
                 clip_skip=clip_skip,
+                control=control,
             )
 
     def tween(

@@ -170,9 +170,26 @@ def build_tiny_depth(folder: Path) -> Path:
     return folder
 
 
+def build_tiny_controlnet(sd: Path, folder: Path) -> Path:
+    """Write a tiny random-weight ControlNet matching the tiny UNet in ``sd``."""
+    import torch
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(sd / "unet")
+    torch.manual_seed(SEED + 4)
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 8, 8, 8))
+    # from_unet zeroes the output convolutions (a fresh ControlNet changes nothing); random
+    # ones make the tiny unit's effect visible in tests.
+    with torch.no_grad():
+        for block in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+            torch.nn.init.normal_(block.weight, std=0.5)
+    controlnet.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 def make_tiny_models(out_dir: Path) -> dict[str, Path]:
     """Write ``out_dir/sd``, ``out_dir/depth`` and ``out_dir/lora/tiny.safetensors`` (a LoRA
-    for the tiny UNet); returns their paths by name."""
+    for the tiny UNet) and ``out_dir/controlnet`` (a ControlNet for it); returns their paths by name."""
     from .lora import build_tiny_lora
 
     sd = build_tiny_sd(out_dir / "sd")
@@ -180,6 +197,7 @@ def make_tiny_models(out_dir: Path) -> dict[str, Path]:
         "sd": sd,
         "depth": build_tiny_depth(out_dir / "depth"),
         "lora": build_tiny_lora(sd, out_dir / "lora" / "tiny.safetensors"),
+        "controlnet": build_tiny_controlnet(sd, out_dir / "controlnet"),
     }
 
 

@@ -1,0 +1,77 @@
+"""ControlNet units in the Job, settings files and --set (no models needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from deforum_blender.core.controlnet import model_from_webui, model_to_webui
+from deforum_blender.core.deforum_settings import export_settings, import_settings
+from deforum_blender.core.job import Job, JobError
+from deforum_blender.core.overrides import apply_overrides
+from deforum_blender.core.scene_inputs import scene_depth_frames, scene_render_frames
+
+
+def test_a_webui_model_name_maps_to_its_hugging_face_id_and_back() -> None:
+    hub, warning = model_from_webui("control_v11f1p_sd15_depth [cfd03158]")
+    assert (hub, warning) == ("lllyasviel/control_v11f1p_sd15_depth", None)
+    assert model_to_webui(hub) == "control_v11f1p_sd15_depth"
+    assert model_from_webui("None") == ("", None)
+
+
+def test_an_unknown_webui_model_name_is_kept_with_a_warning() -> None:
+    name, warning = model_from_webui("my_controlnet [0123abcd]")
+    assert name == "my_controlnet"
+    assert warning is not None and "cannot name on Hugging Face" in warning
+
+
+def test_a_settings_file_unit_with_a_weight_schedule_imports_and_exports_the_same() -> None:
+    settings = export_settings(Job())
+    settings.update(
+        cn_2_enabled=True,
+        cn_2_module="canny",
+        cn_2_vid_path="edges.png",
+        cn_2_weight="0:(1), 2:(0)",
+        cn_2_model="control_v11p_sd15_canny [d14c016b]",
+    )
+    job, warnings = import_settings(settings)
+    assert not [w for w in warnings if w.startswith("cn_")]
+    assert job.cn_2.enabled and job.cn_2.weight == "0:(1), 2:(0)"
+    assert job.cn_2.model == "lllyasviel/control_v11p_sd15_canny"
+    again, _ = import_settings(export_settings(job))
+    assert again.cn_2 == job.cn_2
+
+
+def test_set_reaches_a_unit_and_a_bad_weight_names_the_unit() -> None:
+    job = apply_overrides(
+        Job(), {"cn_3_enabled": "true", "cn_3_module": "scene_depth", "cn_3_model": "cn"}
+    )
+    assert job.cn_3.enabled and job.cn_3.module == "scene_depth"
+    with pytest.raises(JobError, match=r"cn_3\.model: empty while cn_3\.enabled is on"):
+        apply_overrides(Job(), {"cn_3_enabled": "true", "cn_3_module": "scene_depth"})
+    data = Job().to_dict()
+    data["cn_1"]["weight"] = "0:(1"
+    with pytest.raises(JobError, match=r"cn_1\.weight"):
+        Job.from_dict(data)
+
+
+def test_a_scene_unit_asks_blender_for_every_frames_pass() -> None:
+    job = apply_overrides(
+        Job(),
+        {
+            "cn_1_enabled": "true",
+            "cn_1_module": "scene_canny",
+            "cn_1_model": "cn",
+            "max_frames": "4",
+        },
+    )
+    assert scene_render_frames(job) == [1, 2, 3, 4]
+    depth = apply_overrides(
+        Job(),
+        {
+            "cn_2_enabled": "true",
+            "cn_2_module": "scene_depth",
+            "cn_2_model": "cn",
+            "max_frames": "3",
+        },
+    )
+    assert scene_depth_frames(depth) == [1, 2, 3]
