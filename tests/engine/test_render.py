@@ -180,7 +180,7 @@ def test_reference_deforum_settings_files_render_from_the_command_line(
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(frame_files(tmp_path)) == list(range(1, 7))
     assert (tmp_path / "video.mp4").stat().st_size > 0
-    assert "frame 6/6" in result.stderr
+    assert "frame 6 (6/6)" in result.stderr and "Done: 6 frames" in result.stderr
 
 
 def test_bad_jobs_fail_before_the_first_frame_naming_the_field(
