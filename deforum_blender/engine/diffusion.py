@@ -37,6 +37,7 @@ from .prompt_encoding import (
     webui_embeddings,
 )
 from .samplers import make_scheduler
+from .textual_inversion import TextualInversions
 
 if TYPE_CHECKING:
     from .controlnet import FrameControl
@@ -369,6 +370,9 @@ class Diffuser:
         self.lora_dir: str | None = None  # where <lora:NAME:…> finds NAME.safetensors
         # ControlNet pipelines built from these components, by (base pipeline, ControlNets).
         self._control_pipes: dict[tuple[int, tuple[int, ...]], Any] = {}
+        self.embeddings = TextualInversions(txt2img_pipe)
+        self.embeddings_dir: str | None = None  # where a prompt's NAME finds NAME.safetensors
+        self.allow_pickle_embeddings = False  # .pt/.bin embeddings can run code when loaded
 
     @property
     def architecture(self) -> str:
@@ -499,7 +503,8 @@ class Diffuser:
 
     def use_loras(self, prompts: list[tuple[str, str, float]]) -> list[tuple[str, str]]:
         """Weight the LoRAs the prompts name (each prompt's share of the frame), loading them
-        once from :attr:`lora_dir`; the prompts without their tags."""
+        once from :attr:`lora_dir`, and load the embeddings they name from
+        :attr:`embeddings_dir`; the prompts without their LoRA tags."""
         weights: dict[str, float] = {}
         stripped = []
         for positive, negative, share in prompts:
@@ -509,6 +514,8 @@ class Diffuser:
             stripped.append((text, extract_loras(negative)[0]))
         with self._lock:
             self.loras.apply(self.lora_dir, weights)
+            texts = [text for pair in stripped for text in pair]
+            self.embeddings.apply(self.embeddings_dir, self.allow_pickle_embeddings, texts)
         return stripped
 
     def webui_syntax(self, prompt: str, negative: str, clip_skip: int = 1) -> bool:

@@ -56,7 +56,14 @@ from .adjust import adjust_contrast, grayscale, unsharp_mask
 from .coherence import ColorMatcher
 from .controlnet import ControlNets
 from .depth import resolve_depth_model
-from .diffusion import Cancelled, Diffuser, ModelOptions, load_diffuser, resolve_device
+from .diffusion import (
+    Cancelled,
+    Diffuser,
+    ModelOptions,
+    load_diffuser,
+    resolve_device,
+    resolve_source,
+)
 from .flow import flow_tween
 from .masks import Mask, composite, load_init_mask
 from .motion import FrameWarper, check_depth_files, job_camera_track
@@ -183,6 +190,7 @@ class Renderer:
         mode = job.animation_mode
         self.cadence = job.cadence.diffusion_cadence if mode in ("2D", "3D") else 1
         self.diffuser: Diffuser | None = None
+        self.model_in_use = ""  # the model self.diffuser is (checkpoint_schedule switches it)
         self.init_mask: Mask | None = None
 
     # -- checks before the first frame --------------------------------------------------
@@ -228,6 +236,15 @@ class Renderer:
                 probe(getattr(video, name), name)
         if job.animation_mode == "3D" and job.depth.depth_source == "estimated":
             resolve_depth_model(job.depth.depth_model)  # a local folder that is not a model
+        if job.model.checkpoint_schedule is not None and not self.preview:
+            for model in sorted(set(job.frame_models())):
+                try:
+                    resolve_source(model, allow_pickle=job.model.allow_pickle)
+                except DeforumInputError as error:
+                    raise DeforumInputError(
+                        f"model.checkpoint_schedule: {model!r}: {error}; a webui checkpoint "
+                        "name must be given as its file's path"
+                    ) from None
         # ControlNet units: their modules and vid_path files (scene files once keys are known).
         ControlNets(job, self.out, job.max_frames, job.seeds.seed).check([])
 
@@ -265,20 +282,7 @@ class Renderer:
         self.track = job_camera_track(job)
         device = resolve_device(job.device)
         if not self.preview:
-            with self.timed("load"):
-                self.diffuser = load_diffuser(
-                    job.model.id,
-                    ModelOptions(
-                        device=job.device,
-                        allow_pickle=job.model.allow_pickle,
-                        attention_slicing=job.model.attention_slicing,
-                        vae_tiling=job.model.vae_tiling,
-                        cpu_offload=job.model.cpu_offload,
-                        sha256=job.model.sha256,
-                    ),
-                )
-            device = self.diffuser.device
-            self.diffuser.lora_dir = job.model.lora_dir
+            device = self.use_model(job.frame_models(seed=self.seed)[0]).device
         self.warper = None if self.track is None else FrameWarper(job, self.track, self.out, device)
         self.video = VideoInput(job, self.out) if VideoInput.needed(job) else None
         if self.video is not None:
@@ -314,6 +318,8 @@ class Renderer:
                 "clip_skip",
             )
         }
+        self.samplers = timeline.frame_samplers(seed=self.seed)
+        self.checkpoints = timeline.frame_models(seed=self.seed)
         self.warn_ignored_mask_video()
         self.prompts = self.frame_prompts()
         self.warn_composable_prompts()
@@ -385,6 +391,42 @@ class Renderer:
 
     def frame(self, index: int) -> int:
         return self.job.first_frame + index
+
+    def use_model(self, model: str) -> Diffuser:
+        """Make ``model`` the one that diffuses (loaded once: the model cache keeps it)."""
+        job = self.job
+        if self.diffuser is not None and self.model_in_use == model:
+            return self.diffuser
+        options = ModelOptions(
+            device=job.device,
+            allow_pickle=job.model.allow_pickle,
+            attention_slicing=job.model.attention_slicing,
+            vae_tiling=job.model.vae_tiling,
+            cpu_offload=job.model.cpu_offload,
+            sha256=job.model.sha256 if model == job.model.id else None,
+        )
+        with self.timed("load"):
+            diffuser = load_diffuser(model, options)
+        diffuser.lora_dir = job.model.lora_dir
+        diffuser.embeddings_dir = job.model.embeddings_dir
+        diffuser.allow_pickle_embeddings = job.model.allow_pickle
+        self.diffuser, self.model_in_use = diffuser, model
+        return diffuser
+
+    def frame_choices(self) -> dict[str, dict[str, str]]:
+        """Per diffused frame, the sampler and model its schedule gave (when scheduled)."""
+        job, seeds = self.job, getattr(self, "seeds", {})
+        scheduled = {
+            "samplers": getattr(self, "samplers", None) if job.sampler_schedule else None,
+            "checkpoints": getattr(self, "checkpoints", None)
+            if job.model.checkpoint_schedule
+            else None,
+        }
+        return {
+            name: {str(self.frame(i)): values[i] for i in sorted(seeds) if i < len(values)}
+            for name, values in scheduled.items()
+            if values is not None
+        }
 
     def prompts_read(self) -> dict[str, object]:
         """Per diffused frame, the weights and LoRAs its prompt was read as (plain: left out);
@@ -654,12 +696,12 @@ class Renderer:
         assert self.morph is not None
         if self.preview:
             return placeholder_pattern(self.job.W, self.job.H)
-        assert self.diffuser is not None
-        morph, diffuser = self.morph, self.diffuser
+        morph, diffuser = self.morph, self.use_model(self.checkpoints[key])
         steps = max(1, round(self.series["steps"][key]))
+        cfg = self.series["cfg_scale"][key]
         with self.diffusion_call(key) as on_step:
             return np.asarray(
-                morph.generate(diffuser, key, steps, self.series["cfg_scale"][key], on_step),
+                morph.generate(diffuser, key, steps, cfg, on_step, sampler=self.samplers[key]),
                 dtype=np.uint8,
             )
 
@@ -707,11 +749,13 @@ class Renderer:
 
     def generate_image(self, key: int, image: Image | None, denoise: float) -> Image:
         """The diffusion call itself (counted, timed, cancellable)."""
+        self.use_model(self.checkpoints[key])  # checkpoint_schedule: switch between frames
         assert self.diffuser is not None
         job = self.job
         prompt = self.prompts[key]
         steps = max(1, round(self.series["steps"][key]))
         clip_skip = max(1, round(self.series["clip_skip"][key]))
+        sampler = self.samplers[key]
         # Blend Prompts: the neighbouring keyframes' embeddings, mixed by the frame's weights.
         embeddings = (
             None
@@ -735,7 +779,7 @@ class Renderer:
                     self.series["cfg_scale"][key],
                     job.W,
                     job.H,
-                    job.sampler,
+                    sampler,
                     step_callback=on_step,
                     embeddings=embeddings,
                     clip_skip=clip_skip,
@@ -749,7 +793,7 @@ class Renderer:
                 steps,
                 self.series["cfg_scale"][key],
                 min(max(denoise, 0.0), 1.0),
-                job.sampler,
+                sampler,
                 step_callback=on_step,
                 noise_multiplier=self.series["noise_multiplier"][key],
                 embeddings=embeddings,
@@ -831,6 +875,7 @@ class Renderer:
             "written_this_run": len(self.result.written),
             "seeds": {str(self.frame(i)): s for i, s in sorted(self.seeds.items())},
             "prompts_read": self.prompts_read(),
+            **self.frame_choices(),
             "seconds": round(time.perf_counter() - started, 4),
             "timings_s": {k: round(v, 4) for k, v in self.result.timings.items()},
             "engine_ms_per_frame": round(

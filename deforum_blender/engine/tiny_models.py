@@ -188,9 +188,12 @@ def build_tiny_controlnet(sd: Path, folder: Path) -> Path:
 
 
 def make_tiny_models(out_dir: Path) -> dict[str, Path]:
-    """Write ``out_dir/sd``, ``out_dir/depth`` and ``out_dir/lora/tiny.safetensors`` (a LoRA
-    for the tiny UNet) and ``out_dir/controlnet`` (a ControlNet for it); returns their paths by name."""
+    """Write ``out_dir/sd``, ``out_dir/depth``, ``out_dir/lora/tiny.safetensors`` (a LoRA
+    for the tiny UNet), ``out_dir/embeddings/tinyword.safetensors`` (a two-vector
+    textual inversion embedding) and ``out_dir/controlnet`` (a ControlNet for the tiny
+    UNet); returns their paths by name."""
     from .lora import build_tiny_lora
+    from .textual_inversion import build_tiny_embedding
 
     sd = build_tiny_sd(out_dir / "sd")
     return {
@@ -198,6 +201,9 @@ def make_tiny_models(out_dir: Path) -> dict[str, Path]:
         "depth": build_tiny_depth(out_dir / "depth"),
         "lora": build_tiny_lora(sd, out_dir / "lora" / "tiny.safetensors"),
         "controlnet": build_tiny_controlnet(sd, out_dir / "controlnet"),
+        "embedding": build_tiny_embedding(
+            out_dir / "embeddings" / "tinyword.safetensors", TEXT_WIDTH
+        ),
     }
 
 
