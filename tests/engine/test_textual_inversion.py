@@ -109,3 +109,22 @@ def test_a_missing_embeddings_folder_names_the_setting(tiny_models: Path, tmp_pa
             embeds(loaded, "a cat")
     finally:
         diffusion.clear_model_cache()
+
+
+def test_a_webui_pickle_embedding_loads_when_pickles_are_allowed(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    vectors = torch.randn(3, 32, generator=torch.Generator().manual_seed(5))
+    torch.save({"string_to_param": {"*": vectors}, "name": "other"}, tmp_path / "webuiword.pt")
+    loaded = fresh_diffuser(tiny_models)
+    loaded.embeddings_dir, loaded.allow_pickle_embeddings = str(tmp_path), True
+    try:
+        embeds(loaded, "a webuiword cat")
+        tokenizer = loaded.txt2img_pipe.tokenizer
+        ids = tokenizer("webuiword", add_special_tokens=False)["input_ids"]
+        weights = loaded.txt2img_pipe.text_encoder.get_input_embeddings().weight
+        assert bool((weights[expand_embedding_ids(tokenizer, ids)] == vectors).all())
+    finally:
+        diffusion.clear_model_cache()
