@@ -34,9 +34,6 @@ max_frames, first_frame and last_frame change the scene's render size and frame 
 (the camera is read over them); other Deforum keys change this render's job only, and
 scene.deforum names change the scene (kept by --save)."""
 
-# Deforum keys that shape the scene itself (the camera track is read at its size and range).
-SCENE_KEYS = ("W", "H", "max_frames", "first_frame", "last_frame")
-
 
 def script_arguments(argv: list[str]) -> list[str]:
     """The arguments after ``--`` (Blender's own come before it); all of them without it."""
@@ -159,145 +156,10 @@ class Addon:
         self.render_session = module("blender.render_session")
         self.scene_job = module("blender.scene_job")
         self.settings_files = module("blender.settings_files")
+        self.headless = module("blender.headless_settings")
 
 
 # -- the steps ----------------------------------------------------------------------------
-
-
-def split_settings(addon: Addon, scene: Any, items: list[str]) -> tuple[dict[str, str], ...]:
-    """``--set`` items as (scene-shaping Deforum keys, other Deforum keys, scene.deforum names)."""
-    pairs = addon.overrides.parse_set_arguments(items)
-    settings = addon.properties.deforum_settings(scene)
-    scene_names = [p.identifier for p in settings.bl_rna.properties if p.identifier != "rna_type"]
-    shaping: dict[str, str] = {}
-    deforum: dict[str, str] = {}
-    own: dict[str, str] = {}
-    unknown: list[str] = []
-    for key, value in pairs.items():
-        if key in SCENE_KEYS:
-            shaping[key] = value
-        elif key in scene_names and key in addon.overrides.SCENE_ALIASES:
-            own[key] = value
-        elif key in addon.overrides.TARGETS or "." in key:
-            deforum[key] = value
-        elif key in scene_names:
-            own[key] = value
-        else:
-            hint = addon.job.did_you_mean(key, [*addon.overrides.KEYS, *scene_names])
-            unknown.append(f"--set {key}: unknown key{hint}")
-    if unknown:
-        raise addon.errors.DeforumInputError("; ".join(unknown))
-    return shaping, deforum, own
-
-
-def _integer(addon: Addon, key: str, text: str) -> int:
-    try:
-        number = float(text)
-    except ValueError:
-        number = float("nan")
-    if not number.is_integer():
-        raise addon.errors.DeforumInputError(f"--set {key}={text}: write a whole number")
-    return int(number)
-
-
-def check_size(addon: Addon, key: str, text: str, value: int) -> None:
-    """W and H follow the Job's rule, as on the CLI: refused (never rounded or clamped)."""
-    spec = addon.job.field_spec(addon.job.Job, key)
-    step, low, high = spec.multiple_of, int(spec.minimum), int(spec.maximum)
-    problem = None
-    if not low <= value <= high:
-        problem = f"outside {low}–{high}; use a size in that range"
-    elif value % step:
-        problem = f"not a multiple of {step}; use {max(step, round(value / step) * step)}"
-    if problem:
-        raise addon.errors.DeforumInputError(f"--set {key}={text}: {value} is {problem}")
-
-
-def check_frame(addon: Addon, scene: Any, what: str, frame: int) -> None:
-    """A frame Blender's scene can hold (it would clamp others silently)."""
-    rna = scene.bl_rna.properties["frame_start"]
-    if not rna.hard_min <= frame <= rna.hard_max:
-        raise addon.errors.DeforumInputError(
-            f"{what}: frame {frame} is outside Blender's frames {rna.hard_min}–{rna.hard_max}; "
-            "use a frame in that range"
-        )
-
-
-def check_frame_count(addon: Addon, what: str, count: int) -> None:
-    """At most the schedules' frame limit, checked before the camera is read per frame."""
-    limit = addon.schedules.MAX_FRAMES
-    if count > limit:
-        raise addon.errors.DeforumInputError(
-            f"{what}: {count} frames is more than {limit}; render fewer frames"
-        )
-
-
-def set_frames(addon: Addon, scene: Any, frames: tuple[int, int]) -> None:
-    """``--frames A-B`` as the scene's range, checked first."""
-    first, last = frames
-    what = f"--frames {first}-{last}"
-    check_frame_count(addon, what, last - first + 1)
-    check_frame(addon, scene, what, first)
-    check_frame(addon, scene, what, last)
-    scene.frame_start, scene.frame_end = first, last
-
-
-def shape_scene(addon: Addon, scene: Any, shaping: dict[str, str]) -> None:
-    """Apply W, H, max_frames, first_frame and last_frame to the scene's size and range."""
-    for key, text in shaping.items():
-        value = _integer(addon, key, text)
-        what = f"--set {key}={text}"
-        if key == "max_frames":
-            check_frame_count(addon, what, value)
-        if key in ("first_frame", "last_frame"):
-            check_frame(addon, scene, what, value)
-        if key in ("W", "H"):
-            check_size(addon, key, text, value)
-            scene.render.resolution_percentage = 100
-            setattr(scene.render, "resolution_x" if key == "W" else "resolution_y", value)
-        elif key == "first_frame":
-            scene.frame_start = value
-        elif key == "last_frame":
-            scene.frame_end = value
-        else:
-            if value < 1:
-                raise addon.errors.DeforumInputError(f"--set max_frames={text}: at least 1")
-            check_frame(addon, scene, what, scene.frame_start + value - 1)
-            scene.frame_end = scene.frame_start + value - 1
-
-
-def set_scene_properties(addon: Addon, scene: Any, own: dict[str, str]) -> list[str]:
-    """Set ``scene.deforum`` properties from text; returns warnings."""
-    settings = addon.properties.deforum_settings(scene)
-    warnings: list[str] = []
-    animated = set(addon.animation_data.fcurves_by_path(scene))
-    for name, text in own.items():
-        rna = settings.bl_rna.properties[name]
-        try:
-            if rna.type == "BOOLEAN":
-                value: Any = addon.overrides._parse_bool(text)
-            elif rna.type == "INT":
-                value = _integer(addon, name, text)
-            elif rna.type == "FLOAT":
-                value = addon.overrides._parse_number(text)
-            elif rna.type == "ENUM":
-                choices = [item.identifier for item in rna.enum_items]
-                if text not in choices:
-                    raise ValueError(f"use one of {', '.join(choices)}")
-                value = text
-            elif rna.type == "STRING":
-                value = text
-            else:
-                raise ValueError("this property cannot be set from the command line")
-            setattr(settings, name, value)
-        except (ValueError, TypeError) as error:
-            raise addon.errors.DeforumInputError(f"--set {name}={text}: {error}") from None
-        if f"deforum.{name}" in animated:
-            warnings.append(
-                f"--set {name}: scene.deforum.{name} is keyframed, so its keyframes win; "
-                f"set {name}_schedule instead"
-            )
-    return warnings
 
 
 def export_deforum(addon: Addon, scene: Any, deforum: dict[str, str], path: str) -> list[str]:
@@ -331,11 +193,11 @@ def run(args: argparse.Namespace, addon: Addon) -> int:
     if args.import_deforum:
         job, imported = addon.deforum_settings.import_settings(args.import_deforum)
         warnings += imported + addon.settings_files.apply_job(scene, job)
-    shaping, deforum, own = split_settings(addon, scene, args.set)
+    shaping, deforum, own = addon.headless.split_settings(scene, args.set)
     if args.frames:
-        set_frames(addon, scene, args.frames)
-    shape_scene(addon, scene, shaping)
-    warnings += set_scene_properties(addon, scene, own)
+        addon.headless.set_frames(scene, args.frames)
+    addon.headless.shape_scene(scene, shaping)
+    warnings += addon.headless.set_scene_properties(scene, own)
     if args.depth:
         addon.properties.deforum_settings(scene).depth_source = args.depth
     for warning in warnings:

@@ -45,7 +45,7 @@ KEYS = sorted([*TARGETS, "max_frames"])
 SCENE_ALIASES = frozenset(s.key for s in registry.SETTINGS if s.spec.copied and s.key != s.name)
 
 
-def _parse_bool(text: str) -> bool:
+def parse_bool(text: str) -> bool:
     folded = text.strip().lower()
     if folded in ("true", "1", "yes", "on"):
         return True
@@ -54,7 +54,7 @@ def _parse_bool(text: str) -> bool:
     raise ValueError("use true or false")
 
 
-def _parse_number(text: str) -> float:
+def parse_number(text: str) -> float:
     stripped = text.strip()
     _refuse_decimal_comma(stripped)
     number = float(stripped)
@@ -71,9 +71,9 @@ def _refuse_decimal_comma(text: str) -> None:
 def _parse(kind: str, text: str) -> Any:
     """A ``--set`` text as the JSON value a field of ``kind`` holds."""
     if kind == "bool":
-        return _parse_bool(text)
+        return parse_bool(text)
     if kind in ("int", "float"):
-        number = _parse_number(text)
+        number = parse_number(text)
         return int(number) if kind == "int" and number.is_integer() else number
     if kind == "optional_str":
         return None if text.strip() in ("", "None", "null") else text
@@ -97,7 +97,7 @@ def _parse_param(text: str) -> Any:
             raise ValueError(f"not a JSON list ({error.msg})") from None
     _refuse_decimal_comma(stripped)
     try:
-        return _parse_number(stripped)
+        return parse_number(stripped)
     except ValueError:
         return text
 
@@ -122,7 +122,7 @@ def apply_overrides(job: Job, overrides: Mapping[str, str]) -> Job:
     for key, text in overrides.items():
         try:
             if key == "max_frames":
-                number = _parse_number(text)
+                number = parse_number(text)
                 if not number.is_integer():  # never rounded: 2.5 is not 2 frames
                     raise ValueError("write a whole number of frames")
                 frames = int(number)
