@@ -336,6 +336,7 @@ def job_from_scene(
         "fps": scene_fps(scene) if settings.use_scene_fps else _float32(settings.fps),
         "animation_mode": settings.animation_mode,
         "sampler": settings.sampler,
+        "sampler_schedule": settings.sampler_schedule.strip() or None,
         "device": settings.device,
     }
     groups: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}

@@ -155,6 +155,7 @@ def apply_job(scene: bpy.types.Scene, job: Job) -> list[str]:
         setattr(settings, name, "" if value is None else value)
     settings.animation_mode = job.animation_mode
     settings.sampler = job.sampler
+    settings.sampler_schedule = job.sampler_schedule or ""
     settings.device = job.device
     # Seeds above an IntProperty's range (A1111 writes up to 2**32 - 1) go to Full Seed.
     fits = job.seeds.seed <= INT_PROPERTY_MAX

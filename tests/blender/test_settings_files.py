@@ -249,3 +249,24 @@ def render_script() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_sampler_and_checkpoint_schedules_reach_the_scene_and_the_job(
+    scene: Any, tmp_path: Path
+) -> None:
+    samplers, models = '0: ("Euler a"), 3: ("DDIM")', '0: ("/m/a.safetensors"), 2: ("org/b")'
+    path = write_settings(
+        tmp_path / "run_settings.txt",
+        max_frames=6,
+        enable_sampler_scheduling=True,
+        sampler_schedule=samplers,
+        enable_checkpoint_scheduling=True,
+        checkpoint_schedule=models,
+    )
+    assert bpy.ops.deforum.import_settings(filepath=str(path)) == {"FINISHED"}
+    assert (scene.deforum.sampler_schedule, scene.deforum.checkpoint_schedule) == (samplers, models)
+    job = job_from_scene(scene)
+    assert job.frame_samplers() == ["Euler a"] * 3 + ["DDIM"] * 3
+    assert job.frame_models()[1:3] == ["/m/a.safetensors", "org/b"]
+    scene.deforum.sampler_schedule = ""
+    assert job_from_scene(scene).sampler_schedule is None
