@@ -39,15 +39,8 @@ from . import depth as depth_sources
 from .deforum_warp import DeforumMotion, deforum_depth, span_motion, warp_deforum_3d
 from .warp import WarpResult, warp_3d
 
-# Deforum's 3D motion keys, in DeforumMotion.from_schedules' argument order.
-_DEFORUM_3D_MOTION = (
-    "translation_x",
-    "translation_y",
-    "translation_z",
-    "rotation_3d_x",
-    "rotation_3d_y",
-    "rotation_3d_z",
-)
+# Deforum's 3D motion keys (FOV aside), in DeforumMotion.from_schedules' argument order.
+_DEFORUM_3D_MOTION = DEFORUM_3D_KEYS[:6]
 
 
 def job_camera_track(job: Job) -> CameraTrack | None:

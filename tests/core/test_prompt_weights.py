@@ -13,6 +13,11 @@ from deforum_blender.core.prompt_weights import (
 )
 
 
+def assert_runs(parsed: list[tuple[str, float]], expected: list[tuple[str, float]]) -> None:
+    assert [run for run, _ in parsed] == [run for run, _ in expected]
+    assert [w for _, w in parsed] == pytest.approx([w for _, w in expected])
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -43,9 +48,7 @@ from deforum_blender.core.prompt_weights import (
 def test_the_webuis_examples_read_as_the_webui_reads_them(
     text: str, expected: list[tuple[str, float]]
 ) -> None:
-    parsed = parse_prompt_attention(text)
-    assert [run for run, _ in parsed] == [run for run, _ in expected]
-    assert [w for _, w in parsed] == pytest.approx([w for _, w in expected])
+    assert_runs(parse_prompt_attention(text), expected)
 
 
 def test_plain_text_is_plain_and_weighted_text_is_not() -> None:
@@ -78,6 +81,4 @@ def test_a_lora_weight_that_is_not_a_number_names_the_tag() -> None:
 def test_numbers_without_a_leading_zero_and_empty_brackets(
     text: str, expected: list[tuple[str, float]]
 ) -> None:
-    parsed = parse_prompt_attention(text)
-    assert [run for run, _ in parsed] == [run for run, _ in expected]
-    assert [w for _, w in parsed] == pytest.approx([w for _, w in expected])
+    assert_runs(parse_prompt_attention(text), expected)
