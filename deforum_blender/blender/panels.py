@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from bpy.app.handlers import persistent
 
+from ..core import controlnet
 from ..core.camera import (
     motion_to_deforum,
     relative_pose,
@@ -442,6 +443,92 @@ class DEFORUM_PT_video_input(_DeforumSubPanel):
         mask.prop(settings, "video_mask_path")
 
 
+# A unit's fields below its Enabled box, in Deforum's order; each drawn as "ControlNet <N>
+# <label>" would repeat the unit's number, so the short label is shown.
+_UNIT_DETAILS = (
+    "module",
+    "model",
+    "weight",
+    "guidance_start",
+    "guidance_end",
+    "control_mode",
+    "resize_mode",
+    "processor_res",
+    "threshold_a",
+    "threshold_b",
+    "loopback_mode",
+)
+
+
+def _draw_unit(layout: Any, settings: Any, n: int) -> None:
+    """ControlNet unit ``n``: its switch, and its details only while it is on."""
+    box = layout.box()
+    box.prop(settings, f"cn_{n}_enabled", text=f"Unit {n}")
+    if not getattr(settings, f"cn_{n}_enabled"):
+        return
+    for name in _UNIT_DETAILS:
+        box.prop(settings, f"cn_{n}_{name}", text=controlnet.UNIT_LABELS[name][0])
+    module = controlnet.canonical_module(str(getattr(settings, f"cn_{n}_module")))
+    path = box.row()
+    # The image modules read the Image Path unless loopback gives them the frame's init.
+    path.active = module not in controlnet.SCENE_MODULES and not getattr(
+        settings, f"cn_{n}_loopback_mode"
+    )
+    path.prop(settings, f"cn_{n}_vid_path", text=controlnet.UNIT_LABELS["vid_path"][0])
+
+
+class DEFORUM_PT_controlnet(_DeforumSubPanel):
+    """ControlNet units cn_1 … cn_5: control images from the scene's passes or from files"""
+
+    bl_label = "ControlNet"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012 - Blender reads a set
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, _, settings = self.parts(context)
+        layout.use_property_split = True
+        for n in range(1, controlnet.UNIT_COUNT + 1):
+            _draw_unit(layout, settings, n)
+        layout.prop(settings, "save_controlnet_inputs")
+
+
+class DEFORUM_PT_finish(_DeforumSubPanel):
+    """After the frames (Deforum's Output tab): interpolation, upscaling and the soundtrack"""
+
+    bl_label = "Interpolation, Upscaling & Soundtrack"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012 - Blender reads a set
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, _, settings = self.parts(context)
+        layout.use_property_split = True
+        layout.prop(settings, "frame_interpolation_engine")
+        frames = layout.column()
+        frames.active = settings.frame_interpolation_engine != "None"
+        for name in (
+            "interpolation_model",
+            "frame_interpolation_x_amount",
+            "frame_interpolation_slow_mo_enabled",
+        ):
+            frames.prop(settings, name)
+        slow = frames.row()
+        slow.active = frames.active and settings.frame_interpolation_slow_mo_enabled
+        slow.prop(settings, "frame_interpolation_slow_mo_amount")
+        upscaled = frames.row()
+        upscaled.active = frames.active and settings.r_upscale_video
+        upscaled.prop(settings, "frame_interpolation_use_upscaled")
+        frames.prop(settings, "frame_interpolation_keep_imgs")
+        layout.separator()
+        layout.prop(settings, "r_upscale_video")
+        upscale = layout.column()
+        upscale.active = settings.r_upscale_video
+        for name in ("r_upscale_model", "r_upscale_factor", "r_upscale_keep_imgs"):
+            upscale.prop(settings, name)
+        layout.separator()
+        layout.prop(settings, "add_soundtrack")
+        sound = layout.row()
+        sound.active = settings.add_soundtrack == "File"
+        sound.prop(settings, "soundtrack_path")
+
+
 # Drawn in this order; sub-panels after their parent.
 PANELS = (
     DEFORUM_PT_main,
@@ -453,6 +540,8 @@ PANELS = (
     DEFORUM_PT_coherence,
     DEFORUM_PT_init,
     DEFORUM_PT_video_input,
+    DEFORUM_PT_controlnet,
+    DEFORUM_PT_finish,
 )
 _HANDLERS = (
     (bpy.app.handlers.frame_change_post, _on_frame_change),

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -22,6 +23,7 @@ from typing import Any, cast
 import bpy
 import numpy as np
 
+from ..core import controlnet
 from ..core import job_fields as jf
 from ..core import settings_registry as registry
 from ..core.errors import DeforumInputError
@@ -56,11 +58,6 @@ _NOT_COPIED = {
     ("motion", "camera_track"),
     ("motion", "translation_scale"),  # the property's 0 means "measure it"
 }
-# ControlNet units have no scene.deforum properties yet: the job keeps them off.
-_NOT_COPIED |= {(s.group, s.name) for s in registry.SETTINGS if s.group.startswith("cn_")}
-_NOT_COPIED.add(("output", "save_controlnet_inputs"))
-# The after-render steps (finish) have no scene.deforum properties yet: the job keeps them off.
-_NOT_COPIED |= {(s.group, s.name) for s in registry.SETTINGS if s.group == "finish"}
 # Text fields that name files: made absolute ("//" is the .blend's folder); empty → None.
 _PATHS = {(s.group, s.name) for s in registry.SETTINGS if s.spec.path}
 _OPTIONAL_TEXT = {(s.group, s.name) for s in registry.SETTINGS if s.spec.kind == "optional_str"}
@@ -409,6 +406,71 @@ _NEEDS_FILE = (
 )
 
 
+def _missing_file(path: str) -> bool:
+    """True when ``path`` names a local file or folder (absolute after ``//``) that is not there.
+
+    A Hugging Face id (``owner/name``) is not a local path and is never missing here.
+    """
+    resolved = absolute_path(path)
+    return os.path.isabs(resolved) and not os.path.exists(resolved)
+
+
+def _unit_problems(scene: bpy.types.Scene, settings: Any, n: int) -> list[Problem]:
+    """What stops ControlNet unit ``n`` (when it is on), each with its fix."""
+
+    def name(field: str) -> str:
+        return f"cn_{n}_{field}"
+
+    def fix(field: str) -> tuple[tuple[Any, str], ...]:
+        return ((settings, name(field)),)
+
+    unit = f"ControlNet {n}"
+    problems = []
+    for field in controlnet.SCHEDULES:
+        try:
+            check_schedule(str(getattr(settings, name(field))), field=name(field))
+        except ScheduleError as error:
+            problems.append(Problem(str(error), fix(field)))
+    model = str(getattr(settings, name("model"))).strip()
+    if not model:
+        problems.append(Problem(f"{unit} is on but has no model", fix("model")))
+    elif _missing_file(model):
+        problems.append(Problem(f"{unit}: model {model!r} is not there", fix("model")))
+    module = controlnet.canonical_module(str(getattr(settings, name("module"))))
+    path = str(getattr(settings, name("vid_path"))).strip()
+    if module in controlnet.SCENE_MODULES and scene.camera is None:
+        problems.append(
+            Problem(
+                f"{unit}: {module} renders the scene, which has no camera", ((scene, "camera"),)
+            )
+        )
+    elif module not in controlnet.MODULES:
+        problems.append(
+            Problem(
+                f"{unit}: module {module!r} needs a detector this add-on lacks; use one of "
+                f"{', '.join(controlnet.MODULES)}",
+                fix("module"),
+            )
+        )
+    elif module in controlnet.IMAGE_MODULES and not getattr(settings, name("loopback_mode")):
+        if not path:
+            problems.append(Problem(f"{unit}: module {module!r} needs an image", fix("vid_path")))
+        elif _missing_file(path):
+            problems.append(Problem(f"{unit}: image {path!r} is not there", fix("vid_path")))
+    return problems
+
+
+def controlnet_problems(scene: bpy.types.Scene) -> list[Problem]:
+    """What stops the ControlNet units that are on (unit 1 first), each with its fix."""
+    settings = deforum_settings(scene)
+    return [
+        problem
+        for n in range(1, controlnet.UNIT_COUNT + 1)
+        if getattr(settings, f"cn_{n}_enabled")
+        for problem in _unit_problems(scene, settings, n)
+    ]
+
+
 def scene_problems(scene: bpy.types.Scene) -> list[Problem]:
     """What would stop ``scene`` from rendering, each with the properties that fix it."""
     settings = deforum_settings(scene)
@@ -437,6 +499,7 @@ def scene_problems(scene: bpy.types.Scene) -> list[Problem]:
     for switch, needs, path, message in _NEEDS_FILE:
         if getattr(settings, switch) == needs and not getattr(settings, path):
             problems.append(Problem(message, ((settings, path),)))
+    problems += controlnet_problems(scene)
     if settings.output_dir.startswith("//") and not bpy.data.filepath:
         problems.append(
             Problem(

@@ -133,3 +133,63 @@ def unit_problems(group: str, unit: Any, frames: int, seed: int) -> list[str]:
 
 #: A unit's per-frame schedules.
 SCHEDULES = ("weight", "guidance_start", "guidance_end")
+
+#: Each unit field's label and tooltip: Blender's ``scene.deforum.cn_<N>_<field>`` (labelled
+#: "ControlNet <N> <label>") and docs/settings.md's ControlNet rows.
+UNIT_LABELS: dict[str, tuple[str, str]] = {
+    "enabled": ("Enabled", "The unit guides every diffused frame with its control image"),
+    "module": (
+        "Module",
+        "Where the control image comes from: scene_depth, scene_render or scene_canny "
+        "(Blender's exact passes of each frame; they need the scene camera), or the Image "
+        "Path through none, canny, depth, tile or blur",
+    ),
+    "model": (
+        "Model",
+        "The ControlNet: a Hugging Face id, a diffusers folder or a .safetensors file "
+        "(webui names import as the Hugging Face id of the same model)",
+    ),
+    "weight": (
+        "Weight",
+        "A Deforum schedule of the unit's weight per frame, e.g. '0:(1), 30:(0.5)'; "
+        "a weight of 0 leaves the unit out of that frame",
+    ),
+    "guidance_start": (
+        "Guidance Start",
+        "A Deforum schedule of the share of the sampler steps (0 to 1) before the unit "
+        "starts acting",
+    ),
+    "guidance_end": (
+        "Guidance End",
+        "A Deforum schedule of the share of the sampler steps (0 to 1) after which the "
+        "unit stops acting",
+    ),
+    "control_mode": (
+        "Control Mode",
+        "Balanced, or which of the prompt and the ControlNet matters more",
+    ),
+    "resize_mode": ("Resize Mode", "How the control image is fitted to the frame size"),
+    "processor_res": (
+        "Processor Resolution",
+        "Short side, in pixels, that the canny and depth preprocessors work at",
+    ),
+    "threshold_a": (
+        "Threshold A",
+        "Canny's low threshold; tile's down-sampling factor; blur's sigma",
+    ),
+    "threshold_b": ("Threshold B", "Canny's high threshold"),
+    "vid_path": (
+        "Image Path",
+        "An image, a folder of frames or a video that the image modules read (cn_N_vid_path)",
+    ),
+    "loopback_mode": (
+        "Loopback",
+        "The frame's init (the previous frame warped) is the control image instead of the "
+        "Image Path; the first frame runs without the unit",
+    ),
+}
+
+
+def unit_label(n: int, name: str) -> str:
+    """The label of unit ``n``'s field ``name`` (``ControlNet 2 Weight``)."""
+    return f"ControlNet {n} {UNIT_LABELS[name][0]}"

@@ -607,7 +607,13 @@ class Output:
         tooltip="Also write each frame's depth as a 16-bit PNG (depth/depth_NNNNN.png)",
     )
     # Each ControlNet unit's control image per diffused frame, in <out>/controlnet.
-    save_controlnet_inputs: bool = _spec(False, "bool")
+    save_controlnet_inputs: bool = _spec(
+        False,
+        "bool",
+        label="Save ControlNet Inputs",
+        tooltip="Also write each ControlNet unit's control image per diffused frame "
+        "(controlnet/cn<N>_<NNNNN>.png)",
+    )
 
 
 # Deforum's Output tab after the frames (engine/finish.py runs them; docs/settings.md).
@@ -623,21 +629,103 @@ class Finish:
     Without a network's weights file, interpolation uses the optical-flow fallback.
     """
 
-    frame_interpolation_engine: str = _deforum("None", "choice", choices=INTERPOLATION_ENGINES)
-    frame_interpolation_x_amount: int = _deforum(2, "int", minimum=2, maximum=10)
-    frame_interpolation_slow_mo_enabled: bool = _deforum(False, "bool")
-    frame_interpolation_slow_mo_amount: int = _deforum(2, "int", minimum=2, maximum=10)
-    frame_interpolation_keep_imgs: bool = _deforum(False, "bool")
-    frame_interpolation_use_upscaled: bool = _deforum(False, "bool")
+    frame_interpolation_engine: str = _deforum(
+        "None",
+        "choice",
+        choices=INTERPOLATION_ENGINES,
+        label="Frame Interpolation",
+        tooltip="After the frames, add in-between frames into interpolated/ (None: off); "
+        "without an Interpolation Model's weights an optical-flow fallback makes them",
+    )
+    frame_interpolation_x_amount: int = _deforum(
+        2,
+        "int",
+        minimum=2,
+        maximum=10,
+        label="Interpolation Amount",
+        tooltip="Frame interpolation: the frame count's multiplier ((n − 1) × x + 1 frames); "
+        "the video's frame rate grows by it unless Slow Motion is on",
+    )
+    frame_interpolation_slow_mo_enabled: bool = _deforum(
+        False,
+        "bool",
+        label="Slow Motion",
+        tooltip="Frame interpolation keeps the frame rate, so the video plays slower",
+    )
+    frame_interpolation_slow_mo_amount: int = _deforum(
+        2,
+        "int",
+        minimum=2,
+        maximum=10,
+        label="Slow Motion Amount",
+        tooltip="Slow motion: how many times slower the video plays",
+    )
+    frame_interpolation_keep_imgs: bool = _deforum(
+        False,
+        "bool",
+        label="Keep Interpolated Frames",
+        tooltip="Keep interpolated/ after the video is made (off: removed once the video "
+        "holds them)",
+    )
+    frame_interpolation_use_upscaled: bool = _deforum(
+        False,
+        "bool",
+        label="Interpolate Upscaled Frames",
+        tooltip="Interpolate the upscaled frames instead of the rendered ones (when "
+        "upscaling is on)",
+    )
     # Ours: the interpolation network's weights file (none: the optical-flow fallback).
-    interpolation_model: str | None = _spec(None, "optional_str", path="FILE_PATH")
-    r_upscale_video: bool = _deforum(False, "bool")
+    interpolation_model: str | None = _spec(
+        None,
+        "optional_str",
+        path="FILE_PATH",
+        label="Interpolation Model",
+        tooltip="The interpolation network's weights file; empty: the optical-flow "
+        "fallback (OpenCV DIS)",
+    )
+    r_upscale_video: bool = _deforum(
+        False,
+        "bool",
+        label="Upscale",
+        tooltip="After the frames, upscale them into upscaled/ with the Upscale Model",
+    )
     # A weights file (.pth/.safetensors) that spandrel loads; Deforum's names need the file.
-    r_upscale_model: str = _deforum("realesr-animevideov3", "str")
-    r_upscale_factor: str = _deforum("x2", "choice", choices=UPSCALE_FACTORS)
-    r_upscale_keep_imgs: bool = _deforum(True, "bool")
-    add_soundtrack: str = _deforum("None", "choice", choices=SOUNDTRACKS)
-    soundtrack_path: str = _deforum("", "str", path="FILE_PATH")
+    r_upscale_model: str = _deforum(
+        "realesr-animevideov3",
+        "str",
+        path="FILE_PATH",
+        label="Upscale Model",
+        tooltip="The upscaler's weights file (.pth or .safetensors: ESRGAN, Real-ESRGAN, "
+        "SwinIR, …); Deforum's model names need the downloaded file",
+    )
+    r_upscale_factor: str = _deforum(
+        "x2",
+        "choice",
+        choices=UPSCALE_FACTORS,
+        label="Upscale Factor",
+        tooltip="How many times larger the upscaled frames are",
+    )
+    r_upscale_keep_imgs: bool = _deforum(
+        True,
+        "bool",
+        label="Keep Upscaled Frames",
+        tooltip="Keep upscaled/ after the video is made (off: removed once the video holds them)",
+    )
+    add_soundtrack: str = _deforum(
+        "None",
+        "choice",
+        choices=SOUNDTRACKS,
+        label="Soundtrack",
+        tooltip="Sound muxed into video.mp4: none, the Soundtrack File, or the Video "
+        "Input's own sound (the video's length wins)",
+    )
+    soundtrack_path: str = _deforum(
+        "",
+        "str",
+        path="FILE_PATH",
+        label="Soundtrack File",
+        tooltip="The sound file for Soundtrack 'File'",
+    )
 
 
 @dataclass(frozen=True)
@@ -669,7 +757,9 @@ def _unit_class(n: int) -> type[ControlNetUnit]:
     def spec(name: str, kind: str, **rules: Any) -> tuple[str, Any, Any]:
         key = f"cn_{n}_{name}"
         default = next(f.default for f in dataclasses.fields(ControlNetUnit) if f.name == name)
-        return name, Any, _spec(default, kind, key=key, deforum_key=key, **rules)
+        label, tooltip = controlnet.unit_label(n, name), controlnet.UNIT_LABELS[name][1]
+        rules = {"key": key, "deforum_key": key, "label": label, "tooltip": tooltip, **rules}
+        return name, Any, _spec(default, kind, **rules)
 
     fields = [
         spec("enabled", "bool"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import controlnet
 from . import job_fields as jf
 from .samplers import SAMPLER_NAMES
 from .settings_registry import BY_KEY, SETTINGS, Setting
@@ -88,6 +89,17 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "video_init_path", "extract_nth_frame", "extract_from_frame", "extract_to_frame",
         "use_mask_video", "video_mask_path",
     ),
+    # One row per unit field (cn_1's standing for all five units), see _unit_row.
+    "ControlNet": (
+        *(f"cn_1_{name}" for name in controlnet.UNIT_LABELS), "save_controlnet_inputs",
+    ),
+    "Interpolation, Upscaling & Soundtrack": (
+        "frame_interpolation_engine", "interpolation_model", "frame_interpolation_x_amount",
+        "frame_interpolation_slow_mo_enabled", "frame_interpolation_slow_mo_amount",
+        "frame_interpolation_use_upscaled", "frame_interpolation_keep_imgs",
+        "r_upscale_video", "r_upscale_model", "r_upscale_factor", "r_upscale_keep_imgs",
+        "add_soundtrack", "soundtrack_path",
+    ),
 }  # fmt: skip
 SECTION_OF_GROUP: dict[str, str] = {
     "": "Model & Output",
@@ -104,6 +116,8 @@ SECTION_OF_GROUP: dict[str, str] = {
     "scene_guide": "Coherence & Cadence",
     "init": "Init & Mask",
     "video_input": "Video Input",
+    "finish": "Interpolation, Upscaling & Soundtrack",
+    **{group: "ControlNet" for group in controlnet.UNIT_GROUPS},
 }
 
 
@@ -146,11 +160,24 @@ def _param_row(name: str) -> str:
     return f"| {spec.label} | `{name}` | {deforum} | {_shown(spec.default)} | {text} |"
 
 
+def _unit_row(setting: Setting) -> str:
+    """Unit 1's field as the row of that field in every unit: ``cn_1_weight`` … ``cn_5_weight``."""
+    name = setting.name
+    keys = ", ".join(f"`{group}_{name}`" for group in controlnet.UNIT_GROUPS)
+    row = _setting_row(setting).split(" | ")
+    row[0] = f"| {controlnet.UNIT_LABELS[name][0]}"
+    row[1] = keys
+    row[2] = "the same"
+    return " | ".join(row)
+
+
 def _row(key: str) -> str:
     if key in BLENDER_ONLY:
         label, deforum, default, text = BLENDER_ONLY[key]
         return f"| {label} | `{key}` | {deforum} | {default} | {text} |"
     setting = BY_KEY.get(key)
+    if setting is not None and setting.group == controlnet.UNIT_GROUPS[0]:
+        return _unit_row(setting)
     if setting is not None and setting.spec.label:
         return _setting_row(setting)
     return _param_row(key)
@@ -161,6 +188,8 @@ def section_keys() -> dict[str, list[str]]:
     sections = {title: list(keys) for title, keys in SECTIONS.items()}
     listed = {key for keys in SECTIONS.values() for key in keys}
     for setting in SETTINGS:
+        if setting.group in controlnet.UNIT_GROUPS[1:]:
+            continue  # unit 1's rows stand for every unit
         if setting.spec.label and setting.key not in listed:
             sections[SECTION_OF_GROUP.get(setting.group, "Model & Output")].append(setting.key)
     for name, spec in jf.PARAMS.items():

@@ -57,6 +57,8 @@ STATES: list[dict[str, Any]] = [
         "seed_behavior": "schedule",
     },
     {"animation_mode": "Video Input", "use_init": True, "use_mask": True},
+    # Every ControlNet unit on (their details are drawn only then).
+    {f"cn_{n}_enabled": True for n in range(1, 6)},
 ]
 
 
@@ -93,6 +95,8 @@ def test_sub_panels_hang_under_the_deforum_panel_in_the_output_tab() -> None:
         "Coherence & Cadence",
         "Init & Mask",
         "Video Input",
+        "ControlNet",
+        "Interpolation, Upscaling & Soundtrack",
     ]
     assert all(p.bl_parent_id == "DEFORUM_PT_main" for p in subs)
     assert all(p.bl_space_type == "PROPERTIES" for p in panels.PANELS)
@@ -182,3 +186,48 @@ def test_a_full_seed_greys_out_seed_and_shows_itself(scene: Any) -> None:
     record = draw(panels.DEFORUM_PT_diffusion, scene)
     rows = {name: row for data, name, row in record["props"] if data == scene.deforum}
     assert "seed_text" in rows and not rows["seed"].active
+
+
+def test_a_controlnet_units_details_are_drawn_only_while_it_is_on(scene: Any) -> None:
+    scene.deforum.cn_2_enabled = True
+    drawn = drawn_names(draw(panels.DEFORUM_PT_controlnet, scene), scene.deforum)
+    assert {f"cn_{n}_enabled" for n in range(1, 6)} <= drawn
+    assert {"cn_2_model", "cn_2_weight", "cn_2_vid_path", "cn_2_guidance_end"} <= drawn
+    assert not any(
+        name.startswith(("cn_1_", "cn_3_")) for name in drawn - {"cn_1_enabled", "cn_3_enabled"}
+    )
+
+
+def test_a_scene_module_greys_out_the_image_path(scene: Any) -> None:
+    scene.deforum.cn_1_enabled = True
+    for module, active in (("scene_depth", False), ("canny", True)):
+        scene.deforum.cn_1_module = module
+        record = draw(panels.DEFORUM_PT_controlnet, scene)
+        (row,) = [row for data, name, row in record["props"] if name == "cn_1_vid_path"]
+        assert row.active is active
+
+
+def test_a_controlnet_unit_without_a_model_or_camera_shows_its_fix(
+    scene: Any, tmp_path: Any
+) -> None:
+    settings = scene.deforum
+    settings.cn_1_enabled = True
+    settings.cn_1_module = "scene_depth"
+    scene.camera = None
+    record = draw(panels.DEFORUM_PT_main, scene)
+    assert any("ControlNet 1 is on but has no model" in label for label in record["labels"])
+    assert any(
+        "scene_depth renders the scene, which has no camera" in label for label in record["labels"]
+    )
+    assert {"cn_1_model"} <= drawn_names(record, settings)
+    assert "camera" in drawn_names(record, scene)
+    settings.cn_1_model = str(tmp_path / "missing")
+    settings.cn_1_module = "canny"
+    settings.cn_1_vid_path = str(tmp_path / "gone.mp4")
+    labels = draw(panels.DEFORUM_PT_main, scene)["labels"]
+    assert any("ControlNet 1: model" in label and "is not there" in label for label in labels)
+    assert any("ControlNet 1: image" in label and "is not there" in label for label in labels)
+    settings.cn_1_model = "lllyasviel/control_v11p_sd15_canny"  # a hub id: not a local path
+    settings.cn_1_loopback_mode = True  # the image comes from the frame's init
+    labels = draw(panels.DEFORUM_PT_main, scene)["labels"]
+    assert not any("ControlNet" in label for label in labels)
