@@ -1,0 +1,87 @@
+"""ControlNet units and the after-render (finish) settings as scene.deforum properties (bpy)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from deforum_blender.blender.scene_job import job_from_scene  # noqa: E402
+from deforum_blender.blender.settings_files import apply_job  # noqa: E402
+from deforum_blender.core.job import Job  # noqa: E402
+
+
+@pytest.fixture
+def scene(registered_scene: Any) -> Any:
+    """The registered add-on's scene, in a mode that needs neither camera nor prompts."""
+    registered_scene.frame_start, registered_scene.frame_end = 1, 4
+    registered_scene.render.resolution_x = registered_scene.render.resolution_y = 64
+    registered_scene.deforum.animation_mode = "None"
+    return registered_scene
+
+
+def test_every_unit_field_is_a_labelled_property_of_the_unit(scene: Any) -> None:
+    props = scene.deforum.bl_rna.properties
+    assert props["cn_3_model"].name == "ControlNet 3 Model"
+    assert props["cn_5_vid_path"].subtype == "FILE_PATH"
+    assert [item.identifier for item in props["cn_1_control_mode"].enum_items] == [
+        "Balanced",
+        "My prompt is more important",
+        "ControlNet is more important",
+    ]
+    for name in ("interpolation_model", "soundtrack_path", "r_upscale_model"):
+        assert props[name].subtype == "FILE_PATH", name
+
+
+def test_a_units_properties_reach_the_job(scene: Any, tmp_path: Path) -> None:
+    settings = scene.deforum
+    settings.cn_2_enabled = True
+    settings.cn_2_module = "canny"
+    settings.cn_2_model = "lllyasviel/control_v11p_sd15_canny"
+    settings.cn_2_weight = "0:(1), 2:(0.5)"
+    settings.cn_2_vid_path = str(tmp_path / "edges.png")
+    settings.cn_2_threshold_a = 100.0
+    settings.save_controlnet_inputs = True
+    job = job_from_scene(scene, need_prompts=False)
+    assert job.cn_2.enabled and job.cn_2.module == "canny"
+    assert job.cn_2.weight == "0:(1), 2:(0.5)" and job.cn_2.threshold_a == 100.0
+    assert job.cn_2.vid_path == str(tmp_path / "edges.png")
+    assert job.output.save_controlnet_inputs
+    assert not job.cn_1.enabled
+
+
+def test_the_finish_properties_reach_the_job(scene: Any) -> None:
+    settings = scene.deforum
+    settings.frame_interpolation_engine = "FILM"
+    settings.frame_interpolation_x_amount = 4
+    settings.r_upscale_video = True
+    settings.r_upscale_factor = "x4"
+    settings.add_soundtrack = "File"
+    settings.soundtrack_path = "/sounds/song.wav"
+    finish = job_from_scene(scene, need_prompts=False).finish
+    assert (finish.frame_interpolation_engine, finish.frame_interpolation_x_amount) == ("FILM", 4)
+    assert finish.r_upscale_video and finish.r_upscale_factor == "x4"
+    assert (finish.add_soundtrack, finish.soundtrack_path) == ("File", "/sounds/song.wav")
+    assert finish.interpolation_model is None  # the empty field: the optical-flow fallback
+
+
+def test_an_imported_unit_fills_the_scene_and_comes_back(scene: Any) -> None:
+    job = Job.from_dict(
+        {
+            "version": 1,
+            "animation_mode": "None",
+            "W": 64,
+            "H": 64,
+            "cn_4": {"enabled": True, "module": "scene_depth", "model": "/models/depth"},
+            "finish": {"r_upscale_video": True},
+        }
+    )
+    apply_job(scene, job)
+    assert scene.deforum.cn_4_enabled and scene.deforum.cn_4_module == "scene_depth"
+    assert scene.deforum.r_upscale_video
+    scene.deforum.animation_mode = "None"
+    again = job_from_scene(scene, need_prompts=False)
+    assert again.cn_4 == job.cn_4 and again.finish == job.finish
