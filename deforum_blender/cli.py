@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .core.errors import DeforumInputError
+from .core.model_catalog import KINDS
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -217,6 +218,61 @@ def _downloads_asked_for(args: argparse.Namespace) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _models_list(args: argparse.Namespace) -> int:
+    from .engine.models import list_models, model_line
+
+    found = list_models([Path(folder) for folder in args.folder or ()], kind=args.kind)
+    for model in found:
+        print(model_line(model))
+    if not found:
+        print("no models found (`models suggested` names some to pull)", file=sys.stderr)
+    return 0
+
+
+def _models_pull(args: argparse.Namespace) -> int:
+    from .engine.models import progress_line, pull_model
+
+    def report(done: int, total: int, rate: float, left: float | None) -> None:
+        print(f"{args.id}: {progress_line(done, total, rate, left)}", file=sys.stderr, flush=True)
+
+    try:
+        pulled = pull_model(
+            args.id,
+            revision=args.revision,
+            kind=args.kind,
+            sha256=args.sha256,
+            allow_pickle=args.allow_pickle,
+            report=report,
+            warn=lambda message: print(f"warning: {message}", file=sys.stderr),
+        )
+    except KeyboardInterrupt:
+        print(
+            f"error: interrupted; `models pull {args.id}` again resumes (the partial files "
+            "are kept and never used as a model)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{pulled.kind:<12} {pulled.repo_id}  {pulled.path}")
+    return 0
+
+
+def _models_remove(args: argparse.Namespace) -> int:
+    from .engine.models import human_size, remove_model
+
+    freed = remove_model(args.id)
+    print(f"removed {args.id} ({human_size(freed)} freed)")
+    return 0
+
+
+def _models_suggested(args: argparse.Namespace) -> int:
+    from .core.model_catalog import SUGGESTED
+
+    for model in SUGGESTED:
+        if args.kind in (None, model.kind):
+            print(f"{model.kind:<12} {model.id:<46} {model.licence:<32} {model.note}")
+    return 0
+
+
 def _worker(args: argparse.Namespace) -> int:
     from .engine.worker import main as serve
 
@@ -333,6 +389,41 @@ def build_parser() -> argparse.ArgumentParser:
     fin.add_argument("--soundtrack", metavar="FILE", help="sound muxed into video.mp4")
     fin.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_help)
     fin.set_defaults(handler=_finish)
+
+    mod = commands.add_parser(
+        "models", help="models on this machine: list, pull from the hub, remove, suggested"
+    )
+    mod_commands = mod.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    kinds = tuple(KINDS)
+    mod_list = mod_commands.add_parser(
+        "list", help="models in the Hugging Face cache and model folders, by kind"
+    )
+    mod_list.add_argument("--kind", choices=kinds, help="only this kind")
+    mod_list.add_argument(
+        "--folder", action="append", metavar="DIR", help="also look in DIR (repeatable)"
+    )
+    pull = mod_commands.add_parser(
+        "pull", help="download a Hugging Face model into the cache (resumes a partial one)"
+    )
+    pull.add_argument("id", help="Hugging Face id, e.g. stabilityai/sd-turbo")
+    pull.add_argument("--kind", choices=kinds, help="warn when the model is not of this kind")
+    pull.add_argument("--revision", help="branch, tag or commit (default: main)")
+    pull.add_argument("--sha256", metavar="HEX", help="expected sha256 of a one-file checkpoint")
+    pull.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="also fetch .ckpt/.bin/.pt weights (they can run code when loaded)",
+    )
+    remove = mod_commands.add_parser("remove", help="delete a model from the Hugging Face cache")
+    remove.add_argument("id", help="Hugging Face id as `models list` shows it")
+    suggested = mod_commands.add_parser(
+        "suggested", help="models we suggest per kind, with their licences"
+    )
+    suggested.add_argument("--kind", choices=kinds, help="only this kind")
+    mod_list.set_defaults(handler=_models_list)
+    pull.set_defaults(handler=_models_pull)
+    remove.set_defaults(handler=_models_remove)
+    suggested.set_defaults(handler=_models_suggested)
 
     work = commands.add_parser(
         "worker", help="serve the JSON-lines render protocol on stdin/stdout (used by Blender)"

@@ -229,8 +229,9 @@ def require_cached(field: str, repo_id: str, filename: str) -> None:
     raise DeforumInputError(
         f"{field}: {repo_id!r} is not a local file or folder, and the Hugging Face cache "
         f"({constants.HF_HUB_CACHE}) holds no copy of it; it is not downloaded: "
-        f"{download_refusal()}; or download it with `hf download {repo_id}` using the same "
-        f"HF_HOME, or set {field} to a local folder"
+        f"{download_refusal()}; or fetch it with `python -m deforum_blender models pull "
+        f"{repo_id}` (or `hf download {repo_id}`) using the same HF_HOME, or set {field} to a "
+        "local folder"
     )
 
 
@@ -252,7 +253,8 @@ def _require_hub_model(repo_id: str, online: bool = True) -> None:
             f"model: {repo_id!r} is not a local file or folder, and the Hugging Face cache "
             f"({constants.HF_HUB_CACHE}) holds no copy of it"
             + (" (HF_HUB_OFFLINE=1 forbids downloading)" if constants.HF_HUB_OFFLINE else "")
-            + f"; download it with `hf download {repo_id}` using the same HF_HOME, "
+            + f"; fetch it with `python -m deforum_blender models pull {repo_id}` (or "
+            f"`hf download {repo_id}`) using the same HF_HOME, "
             "or set model to a local diffusers folder or .safetensors file"
         ) from error
     except RepositoryNotFoundError as error:
