@@ -31,6 +31,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Formats the engine never loads (ONNX, Flax, TensorFlow, OpenVINO, Core ML): not pulled.
 _SKIPPED_SUFFIXES = (".onnx", ".onnx_data", ".msgpack", ".h5", ".ot", ".tflite", ".mlmodel")
 _SKIPPED_FOLDERS = ("onnx/", "openvino/", "coreml/", "flax/")
+_VARIANT = re.compile(r"\.(fp16|fp32|bf16|ema|non_ema)\.")
 
 #: Called with (bytes done, bytes to fetch, bytes per second, seconds left or None).
 ProgressReport = Callable[[int, int, float, float | None], None]
@@ -166,6 +167,8 @@ def _plan(files: list[str], allow_pickle: bool) -> tuple[list[str], list[str]]:
     safe_folders = {
         os.path.dirname(name) for name in kept if name.lower().endswith(SAFETENSORS_SUFFIXES)
     }
+    if "model_index.json" in kept:  # a diffusers pipeline: what from_pretrained reads
+        kept = [name for name in kept if not _duplicate_weights(name, kept)]
     plan, pickles = [], []
     for name in kept:
         if name.lower().endswith(PICKLE_SUFFIXES):
@@ -176,6 +179,18 @@ def _plan(files: list[str], allow_pickle: bool) -> tuple[list[str], list[str]]:
                 continue
         plan.append(name)
     return plan, pickles
+
+
+def _duplicate_weights(name: str, files: list[str]) -> bool:
+    """A pipeline's top-level single-file checkpoint, or a variant (``x.fp16.safetensors``)
+    beside the plain weights: diffusers' from_pretrained reads neither."""
+    if not name.lower().endswith(WEIGHT_SUFFIXES):
+        return False
+    folder, base = os.path.split(name)
+    if not folder:
+        return True
+    plain = _VARIANT.sub(".", base)
+    return plain != base and os.path.join(folder, plain) in files
 
 
 def _check_free_space(cache_dir: Path, needed: int, repo_id: str) -> None:

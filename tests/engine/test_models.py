@@ -270,3 +270,35 @@ def test_suggested_models_name_their_licences() -> None:
     assert {m.kind for m in SUGGESTED} == {"sd", "controlnet", "depth", "tiny-vae"}
     assert all(m.licence and m.kind in KINDS for m in SUGGESTED)
     assert "madebyollin/taesd" in {m.id for m in SUGGESTED}
+
+
+def test_a_missing_hub_model_names_the_command_that_fetches_it() -> None:
+    from deforum_blender.engine.diffusion import require_cached
+
+    with pytest.raises(DeforumInputError) as caught:
+        require_cached("depth_model", "nobody-here/no-such-depth", "config.json")
+    assert "`python -m deforum_blender models pull nobody-here/no-such-depth`" in str(caught.value)
+
+
+def test_a_pipeline_pull_skips_single_file_copies_and_variants_it_does_not_load() -> None:
+    from deforum_blender.engine.models import _plan
+
+    files = [
+        "model_index.json",
+        "v1-5-pruned.safetensors",
+        "v1-5-pruned.ckpt",
+        "unet/config.json",
+        "unet/diffusion_pytorch_model.safetensors",
+        "unet/diffusion_pytorch_model.fp16.safetensors",
+        "unet/diffusion_pytorch_model.bin",
+        "vae/diffusion_pytorch_model.fp16.safetensors",  # only a variant: kept
+        "text_encoder/model.onnx",
+    ]
+    plan, pickles = _plan(files, allow_pickle=False)
+    assert plan == [
+        "model_index.json",
+        "unet/config.json",
+        "unet/diffusion_pytorch_model.safetensors",
+        "vae/diffusion_pytorch_model.fp16.safetensors",
+    ]
+    assert pickles == []
