@@ -27,7 +27,8 @@ demo = importlib.util.module_from_spec(spec)
 sys.modules["demo_scene"] = demo
 spec.loader.exec_module(demo)
 from deforum_blender.blender.animation_data import fcurves
-from deforum_blender.blender.scene_job import job_from_scene, scene_problems
+from deforum_blender.blender.scene_job import job_from_scene
+from deforum_blender.blender.scene_problems import scene_problems
 
 import bpy
 scene = demo.build_scene(sys.argv[2], demo.TINY, frames=24)

@@ -31,7 +31,7 @@ from . import environment, worker_client
 from .environment import EnvironmentSetup
 from .preferences import ADDON_PACKAGE
 from .render_session import active_session
-from .scene_job import Problem
+from .scene_problems import Problem
 from .ui import OperatorResult, popup, reported, tag_redraw
 from .worker_client import ENV_VARIABLE, SETUP_OPERATOR, WorkerPython, WorkerPythonError
 

@@ -32,15 +32,8 @@ from .camera_track import camera_data_of, render_size_of, scene_translation_scal
 from .environment_ops import worker_problem
 from .progress_ui import draw_progress, draw_render_buttons
 from .properties import deforum_settings, schedule_property_name
-from .scene_job import (
-    MOTION_MODES,
-    render_size,
-    scene_fps,
-    scene_problems,
-    schedule_problem,
-    seed_keys_unused,
-    seed_text_problem,
-)
+from .scene_job import MOTION_MODES, render_size, scene_fps, seed_text_problem
+from .scene_problems import scene_problems, schedule_problem, seed_keys_unused
 
 # -- remembered camera poses (for the Motion sub-panel) ------------------------------------
 

@@ -10,26 +10,23 @@
   property's range as Blender clamps them when it animates the property.
 * Prompts from the prompt list, each at its marker's frame.
 
-``scene_problems(scene)`` lists what would stop a render, for the panel.
+What would stop a render, for the panel: ``scene_problems.py``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import bpy
 import numpy as np
 
-from ..core import controlnet
 from ..core import job_fields as jf
 from ..core import settings_registry as registry
 from ..core.errors import DeforumInputError
 from ..core.job import GROUPS, JOB_VERSION, Job
 from ..core.prompts import NEGATIVE_MARKER
-from ..core.schedules import ScheduleError, check_schedule, evaluate_schedule
+from ..core.schedules import evaluate_schedule
 from ..core.seeds import SEED_RANGE
 from .animation_data import fcurves_by_path
 from .camera_track import (
@@ -73,15 +70,6 @@ def copied_fields() -> list[tuple[str, str, str]]:
         for setting in registry.SETTINGS
         if setting.group and (setting.group, setting.name) not in _NOT_COPIED
     ]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something that stops a render, with the properties that fix it (``(owner, name)``)."""
-
-    message: str
-    fixes: tuple[tuple[Any, str], ...] = ()
-    operator: str | None = None  # an operator that fixes it in one click
 
 
 # -- size, range, paths -------------------------------------------------------------------
@@ -147,7 +135,8 @@ def _driven(scene: bpy.types.Scene) -> set[str]:
     return {driver.data_path for driver in animation.drivers if not driver.mute}
 
 
-def _data_path(name: str) -> str:
+def data_path(name: str) -> str:
+    """The F-curve data path of scene.deforum property ``name``."""
     return f"{SETTINGS_PATH}.{name}"
 
 
@@ -175,7 +164,7 @@ def _animated_values(
     values: dict[str, list[float]] = {}
     by_frame_set: list[str] = []
     for name in names:
-        path = _data_path(name)
+        path = data_path(name)
         if path in driven:
             by_frame_set.append(name)  # a driver may read anything: evaluate the scene
         elif path in fcurves:
@@ -201,7 +190,8 @@ def _values_by_frame_set(
     return values
 
 
-def _schedule_text(settings: Any, name: str) -> str:
+def schedule_text(settings: Any, name: str) -> str:
+    """The schedule string typed over per-frame property ``name`` (empty: none)."""
     return str(getattr(settings, schedule_property_name(name))).strip()
 
 
@@ -209,7 +199,7 @@ def _param_values(scene: bpy.types.Scene, frames: range) -> dict[str, jf.Param]:
     """The Job's ``params`` from the settings: schedule text, sampled F-curves or constants."""
     settings = deforum_settings(scene)
     params: dict[str, jf.Param] = {}
-    scheduled = {name: _schedule_text(settings, name) for name in PER_FRAME_NAMES}
+    scheduled = {name: schedule_text(settings, name) for name in PER_FRAME_NAMES}
     for name, text in scheduled.items():
         if text:
             # Checked here so the message names the property the artist typed into.
@@ -254,7 +244,7 @@ def _master_seed(scene: bpy.types.Scene, frames: range) -> int:
         raise DeforumInputError(problem)
     if settings.seed_text.strip():
         return int(settings.seed_text)
-    fcurve = fcurves_by_path(scene).get(_data_path("seed"))
+    fcurve = fcurves_by_path(scene).get(data_path("seed"))
     if fcurve is None:
         return int(deforum_settings(scene).seed)
     return int(_clamper(deforum_settings(scene), "seed")(fcurve.evaluate(frames.start)))
@@ -350,170 +340,3 @@ def job_from_scene(
     data.update(groups)
     data["params"] = _param_values(scene, frames)
     return Job.from_dict(data)
-
-
-# -- problems for the panel ---------------------------------------------------------------
-
-
-def schedule_problem(settings: Any, name: str) -> str | None:
-    """The error of ``<name>_schedule`` when it cannot be read, else None."""
-    text = _schedule_text(settings, name)
-    if not text:
-        return None
-    try:
-        check_schedule(text, field=schedule_property_name(name))
-    except ScheduleError as error:
-        return str(error)
-    return None
-
-
-def _camera_problems(scene: bpy.types.Scene) -> list[Problem]:
-    mode = deforum_settings(scene).animation_mode
-    if mode not in MOTION_MODES:
-        return []
-    camera = scene.camera
-    if camera is None:
-        if mode not in CAMERA_REQUIRED_MODES:
-            return []
-        return [Problem("no scene camera: the 3D motion comes from it", ((scene, "camera"),))]
-    if camera.type != "CAMERA":
-        return [
-            Problem(
-                f"scene camera {camera.name!r} is a {camera.type} object, not a camera",
-                ((scene, "camera"),),
-            )
-        ]
-    data = cast(bpy.types.Camera, camera.data)
-    if data.type != "PERSP":
-        kind = {"ORTHO": "orthographic", "PANO": "panoramic"}.get(data.type, "")
-        return [
-            Problem(
-                f"camera {camera.name!r} is {kind}: Deforum motion needs a perspective camera",
-                ((data, "type"),),
-            )
-        ]
-    return []
-
-
-# (switch property, its value that needs a file, file property, message)
-_NEEDS_FILE = (
-    ("use_init", True, "init_image", "Use Init is on but no init image is chosen"),
-    ("use_mask", True, "mask_file", "Use Mask is on but no mask file is chosen"),
-    ("use_mask_video", True, "video_mask_path", "Use Mask Video is on but no video is chosen"),
-    ("color_coherence", "Image", "color_coherence_image_path", "Color Coherence needs an image"),
-    ("animation_mode", "Video Input", "video_init_path", "Video Input needs a video"),
-    ("depth_source", "files", "depth_path", "Depth Source 'Files' needs a Depth Folder"),
-)
-
-
-def _missing_file(path: str) -> bool:
-    """True when ``path`` names a local file or folder (absolute after ``//``) that is not there.
-
-    A Hugging Face id (``owner/name``) is not a local path and is never missing here.
-    """
-    resolved = absolute_path(path)
-    return os.path.isabs(resolved) and not os.path.exists(resolved)
-
-
-def _unit_problems(scene: bpy.types.Scene, settings: Any, n: int) -> list[Problem]:
-    """What stops ControlNet unit ``n`` (when it is on), each with its fix."""
-
-    def name(field: str) -> str:
-        return f"cn_{n}_{field}"
-
-    def fix(field: str) -> tuple[tuple[Any, str], ...]:
-        return ((settings, name(field)),)
-
-    unit = f"ControlNet {n}"
-    problems = []
-    for field in controlnet.SCHEDULES:
-        try:
-            check_schedule(str(getattr(settings, name(field))), field=name(field))
-        except ScheduleError as error:
-            problems.append(Problem(str(error), fix(field)))
-    model = str(getattr(settings, name("model"))).strip()
-    if not model:
-        problems.append(Problem(f"{unit} is on but has no model", fix("model")))
-    elif _missing_file(model):
-        problems.append(Problem(f"{unit}: model {model!r} is not there", fix("model")))
-    module = controlnet.canonical_module(str(getattr(settings, name("module"))))
-    path = str(getattr(settings, name("vid_path"))).strip()
-    if module in controlnet.SCENE_MODULES and scene.camera is None:
-        problems.append(
-            Problem(
-                f"{unit}: {module} renders the scene, which has no camera", ((scene, "camera"),)
-            )
-        )
-    elif module not in controlnet.MODULES:
-        problems.append(
-            Problem(
-                f"{unit}: module {module!r} needs a detector this add-on lacks; use one of "
-                f"{', '.join(controlnet.MODULES)}",
-                fix("module"),
-            )
-        )
-    elif module in controlnet.IMAGE_MODULES and not getattr(settings, name("loopback_mode")):
-        if not path:
-            problems.append(Problem(f"{unit}: module {module!r} needs an image", fix("vid_path")))
-        elif _missing_file(path):
-            problems.append(Problem(f"{unit}: image {path!r} is not there", fix("vid_path")))
-    return problems
-
-
-def controlnet_problems(scene: bpy.types.Scene) -> list[Problem]:
-    """What stops the ControlNet units that are on (unit 1 first), each with its fix."""
-    settings = deforum_settings(scene)
-    return [
-        problem
-        for n in range(1, controlnet.UNIT_COUNT + 1)
-        if getattr(settings, f"cn_{n}_enabled")
-        for problem in _unit_problems(scene, settings, n)
-    ]
-
-
-def scene_problems(scene: bpy.types.Scene) -> list[Problem]:
-    """What would stop ``scene`` from rendering, each with the properties that fix it."""
-    settings = deforum_settings(scene)
-    problems = _camera_problems(scene)
-    if scene.frame_end < scene.frame_start:
-        problems.append(
-            Problem("the frame range is empty", ((scene, "frame_start"), (scene, "frame_end")))
-        )
-    _, _, size_message = render_size(scene)
-    if size_message:
-        problems.append(
-            Problem(
-                size_message,
-                ((scene.render, "resolution_x"), (scene.render, "resolution_y")),
-            )
-        )
-    if not settings.prompts:
-        problems.append(Problem("no prompts yet", operator="deforum.prompt_add"))
-    seed_message = seed_text_problem(settings)
-    if seed_message:
-        problems.append(Problem(seed_message, ((settings, "seed_text"),)))
-    for name in PER_FRAME_NAMES:
-        message = schedule_problem(settings, name)
-        if message:
-            problems.append(Problem(message, ((settings, schedule_property_name(name)),)))
-    for switch, needs, path, message in _NEEDS_FILE:
-        if getattr(settings, switch) == needs and not getattr(settings, path):
-            problems.append(Problem(message, ((settings, path),)))
-    problems += controlnet_problems(scene)
-    if settings.output_dir.startswith("//") and not bpy.data.filepath:
-        problems.append(
-            Problem(
-                "the output folder is relative to the .blend, which is not saved yet",
-                ((settings, "output_dir"),),
-            )
-        )
-    return problems
-
-
-def seed_keys_unused(scene: bpy.types.Scene) -> bool:
-    """True when Seed is keyframed or scheduled but Seed Behavior ignores it."""
-    settings = deforum_settings(scene)
-    has_keys = _data_path("seed") in fcurves_by_path(scene) or bool(
-        _schedule_text(settings, "seed")
-    )
-    return has_keys and settings.seed_behavior != "schedule"

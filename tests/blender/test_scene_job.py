@@ -15,8 +15,8 @@ from deforum_blender.blender.scene_job import (  # noqa: E402
     job_from_scene,
     output_folder,
     render_size,
-    scene_problems,
 )
+from deforum_blender.blender.scene_problems import scene_problems  # noqa: E402
 from deforum_blender.core.errors import DeforumInputError  # noqa: E402
 from deforum_blender.core.job import Job  # noqa: E402
 

@@ -22,7 +22,8 @@ from deforum_blender.blender.render_session import (  # noqa: E402
     RenderSession,
     prepare_render,
 )
-from deforum_blender.blender.scene_job import job_from_scene, scene_problems  # noqa: E402
+from deforum_blender.blender.scene_job import job_from_scene  # noqa: E402
+from deforum_blender.blender.scene_problems import scene_problems  # noqa: E402
 from deforum_blender.blender.settings_files import translation_scale  # noqa: E402
 from deforum_blender.core import deforum_settings  # noqa: E402
 from deforum_blender.core.camera import deforum_motion  # noqa: E402
