@@ -111,7 +111,8 @@ def choose_model(explicit: str | None) -> ModelChoice:
             # Fail now, not after Blender has rendered the depth of every frame.
             raise SystemExit(
                 f"demo: {source}: not in the Hugging Face cache and the hub cannot be reached; "
-                f"download it first (hf download {wanted}) or give a local diffusers folder"
+                f"download it first (python -m deforum_blender models pull {wanted}) or give a "
+                "local diffusers folder"
             )
         return ModelChoice(wanted, f"{wanted} (from {source})")
     if in_hf_cache(DEFAULT_MODEL):
