@@ -29,10 +29,18 @@ class LoraAdapters:
         self.weights: dict[str, float] = {}
 
     def apply(self, folder: str | None, weights: dict[str, float]) -> None:
-        """Load what ``weights`` names (once), then set every adapter's weight for this call."""
-        for name in weights:
-            if name not in self.loaded:
+        """Load what ``weights`` names (once), then set every adapter's weight for this call.
+
+        A LoRA first named at weight 0 is not loaded yet (its file is still checked when a
+        folder is set), so frames before a LoRA is switched on are exactly the plain ones.
+        """
+        for name, weight in weights.items():
+            if name in self.loaded:
+                continue
+            if weight != 0.0:
                 self.load(folder, name)
+            elif folder:
+                lora_file(folder, name)
         wanted = {name: weights.get(name, 0.0) for name in self.loaded}
         if not self.loaded or wanted == self.weights:
             return
@@ -40,20 +48,26 @@ class LoraAdapters:
         self.weights = wanted
 
     def load(self, folder: str | None, name: str) -> None:
-        if not folder:
-            raise DeforumInputError(
-                f"prompt: <lora:{name}:…> needs a LoRA folder; set lora_dir (--set lora_dir=DIR, "
-                f"or the add-on's LoRA Folder) to the folder holding {name}.safetensors"
-            )
-        path = Path(folder).expanduser() / f"{name}.safetensors"
-        if not path.is_file():
-            offered = ", ".join(lora_names(path.parent)) or "none"
-            raise DeforumInputError(
-                f"prompt: <lora:{name}:…>: no {path.name} in {str(path.parent)!r} "
-                f"(LoRAs there: {offered}); check the name or lora_dir"
-            )
+        path = lora_file(folder, name)
         self.pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name)
         self.loaded[name] = path
+
+
+def lora_file(folder: str | None, name: str) -> Path:
+    """``NAME.safetensors`` in the LoRA folder; a clear error when either is missing."""
+    if not folder:
+        raise DeforumInputError(
+            f"prompt: <lora:{name}:…> needs a LoRA folder; set lora_dir (--set lora_dir=DIR, "
+            f"or the add-on's LoRA Folder) to the folder holding {name}.safetensors"
+        )
+    path = Path(folder).expanduser() / f"{name}.safetensors"
+    if not path.is_file():
+        offered = ", ".join(lora_names(path.parent)) or "none"
+        raise DeforumInputError(
+            f"prompt: <lora:{name}:…>: no {path.name} in {str(path.parent)!r} "
+            f"(LoRAs there: {offered}); check the name or lora_dir"
+        )
+    return path
 
 
 def build_tiny_lora(sd_folder: Path, target: Path) -> Path:

@@ -190,3 +190,35 @@ def test_clip_skip_2_reads_the_second_last_layer_through_the_final_norm(
         last = diffuser.encode_prompt("a cat", "")["prompt_embeds"]
     torch.testing.assert_close(skipped, expected)
     assert not torch.allclose(skipped, last)
+
+
+WEBUI_PROMPTS = [
+    "masterpiece, (best quality:1.2), a (red:1.3) fox in [snow], ((detailed fur))",
+    "portrait of a woman, (freckles:0.8), (((cinematic lighting))), <lora:other:0>",
+    "landscape BREAK (sunset sky:1.1), [[fog]] at dawn",
+]
+
+
+@pytest.mark.parametrize("prompt", WEBUI_PROMPTS)
+def test_webui_style_prompts_reach_the_tokenizer_without_their_syntax(
+    diffuser: Diffuser, prompt: str
+) -> None:
+    pipe = diffuser.txt2img_pipe
+    real_tokenizer = pipe.tokenizer
+    seen: list[str] = []
+
+    def tokenizer(texts: Any, **kwargs: Any) -> Any:
+        seen.extend([texts] if isinstance(texts, str) else texts)
+        return real_tokenizer(texts, **kwargs)
+
+    for name in ("get_vocab", "bos_token_id", "eos_token_id", "pad_token_id"):
+        setattr(tokenizer, name, getattr(real_tokenizer, name))
+    pipe.tokenizer = tokenizer
+    try:
+        # <lora:other:0>: a LoRA at weight 0 is never loaded, but its tag is still removed.
+        diffuser.text_inputs(prompt, "(blurry:1.4), [lowres]")
+    finally:
+        pipe.tokenizer = real_tokenizer
+    assert seen, "the prompt was encoded through the webui path"
+    for text in seen:
+        assert not any(mark in text for mark in ("(", ")", "[", "]", "<lora", ":1.")), text
