@@ -17,6 +17,7 @@ from . import (
     render_session,
     sequencer_panel,
     settings_files,
+    sound_bake,
 )
 
 # Registered in order, unregistered in reverse (PropertyGroups before the pointers to them;
@@ -32,6 +33,7 @@ _MODULES = (
     render_session,
     operators,
     environment_ops,
+    sound_bake,
 )
 
 

@@ -335,6 +335,7 @@ class DEFORUM_PT_diffusion(_DeforumSubPanel):
         layout.prop(settings, "sampler_schedule")
         for name in ("steps", "cfg_scale", "strength", "noise", "noise_multiplier", "clip_skip"):
             _draw_per_frame(layout, settings, name)
+        layout.operator("deforum.bake_sound", icon="SOUND", text="Bake Sound to Setting…")
         layout.separator()
         full_seed = settings.seed_text.strip()
         column = _draw_per_frame(layout, settings, "seed", overridden=bool(full_seed))
