@@ -18,7 +18,14 @@ from typing import Any, cast
 import bpy
 
 from ..core.errors import DeforumInputError
-from .animation_data import LINEAR, drop_animation, ensure_action, key_series
+from .animation_data import (
+    LINEAR,
+    channelbags,
+    drop_animation,
+    ensure_action,
+    fcurves,
+    key_series,
+)
 from .properties import ANIMATED_BY_NAME, deforum_settings, schedule_property_name
 from .scene_job import data_path
 from .ui import OperatorResult, reported
@@ -70,38 +77,61 @@ def check_bake(bake: SoundBake) -> None:
             f"Bake Sound: frequency band {bake.low:g}-{bake.high:g} Hz is empty; "
             "set Lowest Frequency below Highest Frequency"
         )
+    import aud  # Blender's audio library, the one the bake reads with
+
+    audio: Any = aud  # its stubs lack Sound(path) and the error type
+    try:
+        _specs = audio.Sound(str(path)).specs  # reads the header only
+    except audio.error as error:
+        raise DeforumInputError(
+            f"Bake Sound: Blender cannot read sound file {bake.path!r} ({error}); "
+            "convert it to WAV or FLAC"
+        ) from error
 
 
 def bake_sound(scene: bpy.types.Scene, bake: SoundBake) -> BakeResult:
     """Bake ``bake.path``'s loudness in the band onto ``scene.deforum.<name>``, remapped."""
     check_bake(bake)
+    path = data_path(bake.name)
+    _check_visible(scene, path)  # before anything is replaced
     settings = deforum_settings(scene)
     schedule = schedule_property_name(bake.name)
     cleared = str(getattr(settings, schedule)).strip()
     setattr(settings, schedule, "")  # a schedule would override the baked curve
-    path = data_path(bake.name)
     drop_animation(scene, path)  # old keys, modifiers and drivers
     action = ensure_action(scene, f"{scene.name} Deforum")
     value = float(getattr(settings, bake.name))
     fcurve = key_series(action, scene, path, [float(scene.frame_start)], [value], [LINEAR])
     with _only_selected(fcurve), _graph_editor():
-        try:
-            bpy.ops.graph.sound_to_samples(
-                filepath=str(Path(bpy.path.abspath(bake.path))),
-                low=bake.low,
-                high=bake.high,
-                attack=bake.attack,
-                release=bake.release,
-            )
-        except RuntimeError as error:
-            raise DeforumInputError(
-                f"Bake Sound: Blender cannot read sound file {bake.path!r} ({error}); "
-                "convert it to WAV or FLAC"
-            ) from error
+        bpy.ops.graph.sound_to_samples(
+            filepath=str(Path(bpy.path.abspath(bake.path))),
+            low=bake.low,
+            high=bake.high,
+            attack=bake.attack,
+            release=bake.release,
+        )
     peak = max((float(point.co[1]) for point in fcurve.sampled_points), default=0.0)
     scale = peak if bake.normalize else 1.0
     _remap(fcurve, float(scene.frame_start), scale, bake.minimum, bake.maximum)
     return BakeResult(fcurve, peak, cleared)
+
+
+def _check_visible(scene: bpy.types.Scene, path: str) -> None:
+    """Raise when the Graph Editor would not show ``path``'s F-curve (its filters hide it)."""
+    existing = [fcurve for fcurve in fcurves(scene) if fcurve.data_path == path]
+    action = ensure_action(scene, f"{scene.name} Deforum")
+    probe = existing[0] if existing else action.fcurve_ensure_for_datablock(scene, path)
+    with _only_selected(probe), _graph_editor():
+        visible = bool(cast(Any, bpy.ops.graph.sound_to_samples).poll())
+    if not existing:
+        for bag in channelbags(scene):
+            if probe in list(bag.fcurves):
+                bag.fcurves.remove(probe)
+    if not visible:
+        raise DeforumInputError(
+            f"Bake Sound: the Graph Editor's filters hide {path!r}; clear the Graph "
+            "Editor's search and 'Only Show' filters and bake again"
+        )
 
 
 def _remap(fcurve: Any, start: float, scale: float, minimum: float, maximum: float) -> None:

@@ -120,3 +120,29 @@ def test_an_unreadable_sound_file_names_the_fix(scene: Any, tmp_path: Path) -> N
     song.write_text("not audio")
     with pytest.raises(DeforumInputError, match="convert it to WAV"):
         bake_sound(scene, SoundBake("strength", str(song)))
+
+
+def test_a_graph_editor_filter_that_hides_the_setting_names_the_fix(
+    scene: Any, tmp_path: Path
+) -> None:
+    area = bpy.context.window.screen.areas[0]
+    area.type = "GRAPH_EDITOR"
+    area.spaces.active.dopesheet.filter_text = "no such channel"
+    scene.deforum.strength_schedule = "0: (0.3)"
+    scene.deforum.keyframe_insert("strength", frame=10)
+    with pytest.raises(DeforumInputError, match="clear the Graph Editor's search"):
+        bake_sound(scene, SoundBake("strength", str(write_tone(tmp_path / "t.wav"))))
+    assert area.type == "GRAPH_EDITOR"
+    assert scene.deforum.strength_schedule == "0: (0.3)"  # nothing was replaced
+    assert len(fcurves_by_path(scene)["deforum.strength"].keyframe_points) == 1
+
+
+def test_a_hidden_setting_without_keys_is_left_without_an_fcurve(
+    scene: Any, tmp_path: Path
+) -> None:
+    area = bpy.context.window.screen.areas[0]
+    area.type = "GRAPH_EDITOR"
+    area.spaces.active.dopesheet.filter_text = "no such channel"
+    with pytest.raises(DeforumInputError, match="filters hide"):
+        bake_sound(scene, SoundBake("strength", str(write_tone(tmp_path / "t.wav"))))
+    assert "deforum.strength" not in fcurves_by_path(scene)
