@@ -39,14 +39,15 @@ from ..core.output_layout import (
     frames_dir,
     is_temp_name,
     scene_depth_dir,
+    scene_normal_dir,
     scene_render_path,
     scene_renders_dir,
 )
 from ..core.overrides import apply_overrides
 from ..core.protocol import ends_render
-from ..core.scene_inputs import scene_depth_frames
+from ..core.scene_inputs import scene_depth_frames, scene_normal_frames
 from . import image_strip, progress
-from .depth_pass import depth_file, render_scene_depth
+from .depth_pass import depth_file, normal_file, render_scene_depth
 from .scene_job import job_from_scene, output_folder
 from .scene_render import kept_frame, render_frame, render_scene_guide
 from .ui import popup, push_undo, tag_redraw
@@ -97,6 +98,7 @@ def clear_previous_render(out: Path) -> None:
         frames_dir(out): ("frame_", ".png", ".json"),
         out / DEPTH_DIR: ("depth_", ".png"),
         scene_depth_dir(out): ("depth_", ".npy"),
+        scene_normal_dir(out): ("normal_", ".npy"),
         scene_renders_dir(out): ("frame_", ".png"),
     }
     for folder, (prefix, *suffixes) in folders.items():
@@ -151,13 +153,16 @@ def _with_init(scene: bpy.types.Scene, job: Job, request: RenderRequest, out: Pa
 
 
 def _render_depth(scene: bpy.types.Scene, job: Job, out: Path, resume: bool) -> None:
-    """The scene's Z pass for every frame the worker needs (missing ones when resuming)."""
-    folder = scene_depth_dir(out)
+    """The scene's Z pass (and Normal pass) for every frame the worker needs (missing ones
+    when resuming)."""
+    folder, normal_folder = scene_depth_dir(out), scene_normal_dir(out)
     frames = scene_depth_frames(job)  # the frames whose Z pass the worker reads
+    normal_frames = scene_normal_frames(job)  # and whose normals scene_normal units read
     if resume:
         frames = [f for f in frames if not depth_file(folder, f).is_file()]
-    if frames:
-        render_scene_depth(scene, frames, folder)
+        normal_frames = [f for f in normal_frames if not normal_file(normal_folder, f).is_file()]
+    if frames or normal_frames:
+        render_scene_depth(scene, frames, folder, normal_frames, normal_folder)
 
 
 def prepare_render(scene: bpy.types.Scene, request: RenderRequest) -> PreparedRender:

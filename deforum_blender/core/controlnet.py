@@ -1,9 +1,10 @@
 """ControlNet units (Deforum's ``cn_1`` … ``cn_5``): their choices, modules and model names.
 
 Pure tables and checks shared by the Job, the settings import and the engine. A unit's
-control image comes from the scene (``scene_depth``, ``scene_render``, ``scene_canny``),
-from its ``vid_path`` through a preprocessor that needs no download (``none``, ``canny``,
-``depth``, ``tile``, ``blur``), or, with ``loopback_mode``, from the frame's init.
+control image comes from the scene (``scene_depth``, ``scene_normal``, ``scene_render``,
+``scene_canny``), from its ``vid_path`` through a preprocessor that needs no download
+(``none``, ``canny``, ``depth``, ``tile``, ``blur``), or, with ``loopback_mode``, from the
+frame's init.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ UNIT_GROUPS = tuple(f"cn_{n}" for n in range(1, UNIT_COUNT + 1))
 CONTROL_MODES = ("Balanced", "My prompt is more important", "ControlNet is more important")
 RESIZE_MODES = ("Inner Fit (Scale to Fit)", "Outer Fit (Shrink to Fit)", "Just Resize")
 #: Exact, per-frame sources that Blender leaves in the output folder.
-SCENE_MODULES = ("scene_depth", "scene_render", "scene_canny")
+SCENE_MODULES = ("scene_depth", "scene_normal", "scene_render", "scene_canny")
 #: Preprocessors of ``vid_path`` (or the loopback image) that need no download.
 IMAGE_MODULES = ("none", "canny", "depth", "tile", "blur")
 MODULES = SCENE_MODULES + IMAGE_MODULES
@@ -140,9 +141,9 @@ UNIT_LABELS: dict[str, tuple[str, str]] = {
     "enabled": ("Enabled", "The unit guides every diffused frame with its control image"),
     "module": (
         "Module",
-        "Where the control image comes from: scene_depth, scene_render or scene_canny "
-        "(Blender's exact passes of each frame; they need the scene camera), or the Image "
-        "Path through none, canny, depth, tile or blur",
+        "Where the control image comes from: scene_depth, scene_normal, scene_render or "
+        "scene_canny (Blender's exact passes of each frame; they need the scene camera), or "
+        "the Image Path through none, canny, depth, tile or blur",
     ),
     "model": (
         "Model",

@@ -9,7 +9,9 @@ The worker logs to ``<out>/worker.log`` while it renders into the folder.
 
 Blender leaves inputs for the worker in the same folder (for the frames
 ``core/scene_inputs.py`` lists): the scene's Z pass as ``<out>/scene_depth/depth_<NNNNN>.npy``
-(float32, scene units), for an init from the scene Blender's own render of the first frame
+(float32, scene units), its Normal pass in camera space as
+``<out>/scene_normal/normal_<NNNNN>.npy`` (float32 H×W×3, x right, y up, z toward the
+camera; 0 where no surface), for an init from the scene Blender's own render of the first frame
 as ``<out>/init/scene_render.png`` and, for scene-guided rendering (``scene_blend``), its
 render of every frame as ``<out>/scene_render/frame_<NNNNN>.png``.
 Video Input mode extracts the video once into ``<out>/video_input/frame_<NNNNN>.png``
@@ -26,6 +28,8 @@ FRAMES_DIR = "frames"
 DEPTH_DIR = "depth"
 #: Where the Blender layer leaves the scene's Z pass for the worker (``engine/motion.py``).
 SCENE_DEPTH_DIR = "scene_depth"
+#: Where the Blender layer leaves the scene's normals in camera space (``scene_normal`` units).
+SCENE_NORMAL_DIR = "scene_normal"
 #: Where the Blender layer leaves its own render of the first frame, for an init from it.
 INIT_DIR = "init"
 SCENE_RENDER_FILE = "scene_render.png"
@@ -72,6 +76,11 @@ def scene_depth_name(frame: int) -> str:
     return f"depth_{int(frame):05d}.npy"
 
 
+def scene_normal_name(frame: int) -> str:
+    """``normal_00012.npy``: the scene's camera-space normals of Blender frame 12."""
+    return f"normal_{int(frame):05d}.npy"
+
+
 def temp_name(final_name: str) -> str:
     """The hidden name a file is written under before its rename: ``.frame_00012.png.tmp``."""
     return f".{final_name}{TEMP_SUFFIX}"
@@ -95,6 +104,16 @@ def scene_depth_dir(out: str | Path) -> Path:
 def scene_depth_frame_path(out: str | Path, frame: int) -> Path:
     """``<out>/scene_depth/depth_<NNNNN>.npy``: the scene's Z pass of ``frame``."""
     return scene_depth_dir(out) / scene_depth_name(frame)
+
+
+def scene_normal_dir(out: str | Path) -> Path:
+    """``<out>/scene_normal``: the scene's camera-space normals, one ``normal_<NNNNN>.npy`` each."""
+    return Path(out) / SCENE_NORMAL_DIR
+
+
+def scene_normal_frame_path(out: str | Path, frame: int) -> Path:
+    """``<out>/scene_normal/normal_<NNNNN>.npy``: the scene's normals of ``frame``."""
+    return scene_normal_dir(out) / scene_normal_name(frame)
 
 
 def job_path(out: str | Path) -> Path:

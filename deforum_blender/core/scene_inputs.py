@@ -5,7 +5,8 @@ The worker reads the Z pass of every frame of a 3D job with ``depth_source`` 'sc
 (``engine/motion.py``) and of every scene-guided frame when ``scene_blend_max_depth``
 masks the guide by depth; it reads Blender's render of every frame whose ``scene_blend``
 is above 0 (``engine/scene_guide.py``); ControlNet units with a ``scene_*`` module read
-them on every frame. Blender renders exactly these frames.
+them on every frame (``scene_normal``: the Normal pass, rendered with the Z pass). Blender
+renders exactly these frames.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ def scene_depth_frames(job: Job) -> list[int]:
         return list(range(job.first_frame, job.last_frame + 1))
     if job.scene_guide.scene_blend_max_depth > 0:
         return scene_render_frames(job)
+    return []
+
+
+def scene_normal_frames(job: Job) -> list[int]:
+    """Blender frames whose Normal pass the worker reads: all, for a ``scene_normal`` unit."""
+    if _controlnet_reads(job, ("scene_normal",)):
+        return list(range(job.first_frame, job.last_frame + 1))
     return []
 
 

@@ -4,7 +4,8 @@ For each diffused frame, :meth:`ControlNets.frame_control` gives the units that 
 it (enabled, weight above 0 on that frame) with their control image, weight and guidance
 start/end, or None when no unit acts (then the plain pipeline runs, unchanged). Control
 images come from the scene (``scene_depth``: the Z pass as inverse depth, near bright,
-normalised per frame; ``scene_render``; ``scene_canny``: ``cv2.Canny`` of that render),
+normalised per frame; ``scene_normal``: the camera-space Normal pass as a normal map, see
+:func:`normal_image`; ``scene_render``; ``scene_canny``: ``cv2.Canny`` of that render),
 from ``vid_path`` (an image, a folder of frames or a video) or with ``loopback_mode``
 from the frame's init (the previous frame warped to this one), through the module.
 
@@ -28,13 +29,23 @@ from numpy.typing import NDArray
 from ..core import controlnet as cn
 from ..core.errors import DeforumInputError
 from ..core.job import ControlNetUnit, Job
-from ..core.output_layout import controlnet_input_path, scene_depth_dir, scene_render_frame_path
+from ..core.output_layout import (
+    controlnet_input_path,
+    scene_depth_dir,
+    scene_normal_frame_path,
+    scene_render_frame_path,
+)
 from ..core.schedules import evaluate_schedule
 
 Image = NDArray[np.uint8]
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 SOFT_INJECTION = 0.825  # A1111's "My prompt is more important" decay per block
+#: The normal ControlNets' colours (control_v11p_sd15_normalbae, ScanNet's protocol): for
+#: each of R, G, B, the camera-space axis (x right, y up, z toward the camera) and its sign.
+#: Red grows as a surface turns to face the camera's left, green as it faces up, blue as it
+#: faces the camera, so a surface facing the camera is (128, 128, 255).
+NORMAL_CHANNELS = ((0, -1.0), (1, 1.0), (2, 1.0))
 
 
 @dataclass
@@ -105,6 +116,37 @@ def inverse_depth_image(depth: NDArray[Any]) -> Image:
     scaled = (inverse - low) / (high - low) if high > low else np.zeros_like(inverse)
     grey = np.asarray(np.rint(scaled * 255.0), dtype=np.uint8)
     return np.repeat(grey[..., None], 3, axis=2)
+
+
+def normal_image(normals: NDArray[Any]) -> Image:
+    """Camera-space normals (H×W×3) as the normal ControlNets' colours (:data:`NORMAL_CHANNELS`).
+
+    Where no surface was hit (a zero normal) the colour is that of a surface facing the
+    camera, as the BAE estimator paints the sky and far walls: black is no normal at all.
+    """
+    vectors = np.asarray(normals, dtype=np.float64)
+    length = np.linalg.norm(vectors, axis=2, keepdims=True)
+    facing = np.array([0.0, 0.0, 1.0])
+    unit = np.where(length > 1e-6, vectors / np.maximum(length, 1e-12), facing)
+    signed = np.stack([sign * unit[..., axis] for axis, sign in NORMAL_CHANNELS], axis=2)
+    return np.asarray(np.clip(np.rint((signed + 1.0) * 127.5), 0, 255), dtype=np.uint8)
+
+
+def load_scene_normals(path: Path, field_name: str) -> NDArray[np.float32]:
+    """One frame's camera-space normals (float32 H×W×3 ``.npy`` written by Blender)."""
+    try:
+        normals = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DeforumInputError(
+            f"{field_name}: cannot read normals at {str(path)!r} ({error}); render from Blender "
+            "again"
+        ) from error
+    if normals.ndim != 3 or normals.shape[2] != 3 or not np.isfinite(normals).all():
+        raise DeforumInputError(
+            f"{field_name}: {str(path)!r} holds {normals.dtype} {normals.shape}, not finite "
+            "H×W×3 normals; render from Blender again"
+        )
+    return np.asarray(normals, dtype=np.float32)
 
 
 def canny(image: Image, low: float, high: float) -> Image:
@@ -254,8 +296,7 @@ class ControlNets:
                 if not path.is_file():
                     raise DeforumInputError(
                         f"{name}_module: {module!r} reads {path}, which is missing; render from "
-                        "Blender (depth_source 'scene' writes the Z pass, scene_blend the renders)"
-                        ", or use another module"
+                        "Blender (it writes the passes the units read), or use another module"
                     )
 
     def scene_file(self, module: str, frame: int) -> Path:
@@ -263,6 +304,8 @@ class ControlNets:
             from .depth import scene_depth_path
 
             return scene_depth_path(scene_depth_dir(self.out), frame)
+        if module == "scene_normal":
+            return scene_normal_frame_path(self.out, frame)
         return scene_render_frame_path(self.out, frame)
 
     def load(self, device: str, dtype: Any) -> None:
@@ -286,6 +329,9 @@ class ControlNets:
 
             image = inverse_depth_image(load_scene_depth(self.scene_file(module, frame)))
             return fit(image, job.W, job.H, unit.resize_mode)
+        if module == "scene_normal":
+            normals = load_scene_normals(self.scene_file(module, frame), f"cn_{n}_module")
+            return fit(normal_image(normals), job.W, job.H, unit.resize_mode)
         if module in ("scene_render", "scene_canny"):
             render = fit(
                 _read_rgb(self.scene_file(module, frame), f"cn_{n}_module"),

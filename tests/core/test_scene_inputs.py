@@ -42,3 +42,16 @@ def test_interpolation_mode_renders_no_scene_frames() -> None:
 
     guided = job(animation_mode="Interpolation", scene_blend="0: (1)")
     assert scene_render_frames(guided) == []
+
+
+def test_a_scene_normal_unit_needs_the_normal_pass_of_every_frame_and_no_z_pass() -> None:
+    from deforum_blender.core.output_layout import scene_normal_frame_path
+    from deforum_blender.core.scene_inputs import scene_depth_frames, scene_normal_frames
+
+    unit = job(animation_mode="2D", cn_1_enabled="true", cn_1_module="scene_normal", cn_1_model="m")
+    assert scene_normal_frames(unit) == [3, 4, 5, 6]
+    assert scene_depth_frames(unit) == []
+    assert scene_normal_frames(job(animation_mode="3D", depth_source="scene")) == []
+    off = job(animation_mode="2D", cn_1_enabled="false", cn_1_module="scene_normal")
+    assert scene_normal_frames(off) == []
+    assert scene_normal_frame_path("out", 12).as_posix() == "out/scene_normal/normal_00012.npy"
