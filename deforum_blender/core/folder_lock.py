@@ -120,8 +120,9 @@ def _create(path: Path) -> int | None:
     return fd
 
 
-def _take_over(out: Path, path: Path, warn: Callable[[str], None]) -> int | None:
-    """The descriptor of a stale lock taken over; None when it vanished meanwhile.
+def _open_stale(out: Path, path: Path) -> tuple[int, Holder] | None:
+    """A flock-ed descriptor of a lock nobody holds any more, and its holder; None when the
+    file vanished meanwhile.
 
     Raises :class:`FolderLockedError` when a live render holds it, or when its holder
     cannot be checked (another host, or a file still being written)."""
@@ -137,6 +138,16 @@ def _take_over(out: Path, path: Path, warn: Callable[[str], None]) -> int | None
     if not _try_flock(fd) or (fcntl is None and _alive(holder.pid)):
         os.close(fd)
         raise _refuse(out, read_holder(path))
+    return fd, holder
+
+
+def _take_over(out: Path, path: Path, warn: Callable[[str], None]) -> int | None:
+    """The descriptor of a stale lock taken over; None when it vanished or changed meanwhile
+    (raises as :func:`_open_stale` does)."""
+    opened = _open_stale(out, path)
+    if opened is None:
+        return None
+    fd, holder = opened
     if not _same_file(fd, path) or read_holder(path) != holder:
         os.close(fd)  # released or replaced since it was read: start again
         return None
@@ -181,15 +192,6 @@ def check_free(out: str | os.PathLike[str]) -> None:
     path = lock_path(folder)
     if not path.exists():
         return
-    holder = read_holder(path)
-    if holder is None or holder.host != socket.gethostname():
-        raise _refuse(folder, holder, "" if holder is None else " (another host: not checked)")
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        return
-    try:
-        if not _try_flock(fd) or (fcntl is None and _alive(holder.pid)):
-            raise _refuse(folder, holder)
-    finally:
-        os.close(fd)  # closing it releases the flock this check took
+    opened = _open_stale(folder, path)
+    if opened is not None:
+        os.close(opened[0])  # closing it releases the flock this check took

@@ -369,6 +369,7 @@ class Diffuser:
         self._scheduler_config = txt2img_pipe.scheduler.config
         self._lock = threading.Lock()
         self.loras = LoraAdapters(txt2img_pipe)
+        self._encoded: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.lora_dir: str | None = None  # where <lora:NAME:…> finds NAME.safetensors
         # ControlNet pipelines built from these components, by (base pipeline, ControlNets).
         self._control_pipes: dict[tuple[int, tuple[int, ...]], Any] = {}
@@ -488,6 +489,23 @@ class Diffuser:
         return self._encode(prompt, negative, clip_skip)
 
     def _encode(self, prompt: str, negative: str, clip_skip: int = 1) -> dict[str, Any]:
+        """The embeddings, encoded once per prompt while the LoRA weights and the loaded
+        embeddings stay the same (a blend re-asks for the same keyframes every frame)."""
+        key = (
+            prompt,
+            negative,
+            clip_skip,
+            tuple(sorted(self.loras.weights.items())),
+            tuple(sorted(self.embeddings.loaded)),
+        )
+        cached = self._encoded.get(key)
+        if cached is None:
+            if len(self._encoded) >= _ENCODED_KEPT:
+                self._encoded.pop(next(iter(self._encoded)))  # the oldest
+            cached = self._encoded[key] = self._encode_now(prompt, negative, clip_skip)
+        return dict(cached)
+
+    def _encode_now(self, prompt: str, negative: str, clip_skip: int) -> dict[str, Any]:
         import torch
 
         if self.webui_syntax(prompt, negative, clip_skip):
@@ -637,6 +655,8 @@ class Diffuser:
             **extra,
         )
 
+
+_ENCODED_KEPT = 32  # prompts whose embeddings a Diffuser keeps
 
 # What encode_prompt returns, in order (SD gives the first two, SDXL all four).
 _EMBEDDING_NAMES = (
