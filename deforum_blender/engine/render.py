@@ -209,7 +209,9 @@ class Renderer:
         check_depth_files(job, self.out)  # before any model loads
         try:
             self.out.mkdir(parents=True, exist_ok=True)
-            probe = self.out / ".write_test"
+            # A name of this process's own: two renders started at once must not remove each
+            # other's probe (the loser must hear of the lock, not of an unwritable folder).
+            probe = self.out / f".write_test.{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as error:
