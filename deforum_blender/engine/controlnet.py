@@ -274,6 +274,7 @@ class ControlNets:
         self.sources: dict[int, ImageSource] = {}
         self.models: dict[int, Any] = {}
         self.estimator: Any = None
+        self.idle: set[tuple[int, int]] = set()  # (unit, key): weighted but no image (loopback)
 
     def __bool__(self) -> bool:
         return bool(self.units)
@@ -386,6 +387,40 @@ class ControlNets:
         inverse = 1.0 / np.maximum(predicted, 1e-6) if self.estimator.metric else predicted
         return inverse_depth_image(1.0 / np.maximum(inverse, 1e-6))
 
+    def input_source(self, unit: ControlNetUnit) -> str:
+        """Where a unit's control image came from, as run.json says it."""
+        module = cn.canonical_module(unit.module)
+        if module in cn.SCENE_MODULES:
+            folder = self.scene_file(module, self.job.first_frame).parent
+            return f"scene: {folder.relative_to(self.out).as_posix()}/"
+        if unit.loopback_mode:
+            return "loopback: the frame's init"
+        return f"vid_path: {unit.vid_path}"
+
+    def record(self, keys: list[int]) -> dict[str, dict[str, Any]]:
+        """What each unit used (run.json's ``controlnet``): model, module, input and, per
+        diffused frame of ``keys`` it acted on, its weight and guidance range."""
+        record = {}
+        for n, unit in self.units:
+            schedules = self.schedules[n]
+            frames = {
+                str(self.job.first_frame + key): {
+                    "weight": schedules["weight"][key],
+                    "guidance": [schedules["guidance_start"][key], schedules["guidance_end"][key]],
+                }
+                for key in keys
+                if schedules["weight"][key] > 0.0 and (n, key) not in self.idle
+            }
+            record[f"cn_{n}"] = {
+                "model": unit.model,
+                "module": cn.canonical_module(unit.module),
+                "input": self.input_source(unit),
+                "control_mode": unit.control_mode,
+                "resize_mode": unit.resize_mode,
+                "frames": frames,
+            }
+        return record
+
     def frame_control(self, key: int, init: Image | None, save: bool) -> FrameControl | None:
         """The units acting on frame index ``key`` (None when none does)."""
         control = FrameControl([], [], [], [], [], guess_mode=False)
@@ -395,6 +430,7 @@ class ControlNets:
                 continue  # a weight of 0 leaves the unit out of this frame
             image = self.control_image(n, unit, key, init)
             if image is None:
+                self.idle.add((n, key))
                 continue
             if save:
                 from .frames import write_png_atomic

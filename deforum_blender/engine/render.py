@@ -430,6 +430,14 @@ class Renderer:
             if values is not None
         }
 
+    def controlnet_record(self) -> dict[str, dict[str, Any]]:
+        """What each ControlNet unit used on the diffused frames (none in a preview or a
+        morph, where no unit acts)."""
+        units: ControlNets | None = getattr(self, "controlnets", None)
+        if not units or self.preview or self.morph is not None:
+            return {}
+        return units.record(sorted(self.seeds))
+
     def prompts_read(self) -> dict[str, object]:
         """Per diffused frame, the weights and LoRAs its prompt was read as (plain: left out);
         job.json keeps the text as written."""
@@ -878,6 +886,7 @@ class Renderer:
             "seeds": {str(self.frame(i)): s for i, s in sorted(self.seeds.items())},
             "prompts_read": self.prompts_read(),
             **self.frame_choices(),
+            "controlnet": self.controlnet_record(),
             "seconds": round(time.perf_counter() - started, 4),
             "timings_s": {k: round(v, 4) for k, v in self.result.timings.items()},
             "engine_ms_per_frame": round(

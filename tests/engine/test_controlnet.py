@@ -160,6 +160,39 @@ def test_save_controlnet_inputs_writes_each_units_image_per_diffused_frame(
         assert saved.max() == 255
 
 
+def test_run_json_records_what_each_unit_used_on_each_diffused_frame(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    image = edge_image(tmp_path)
+    job = unit_job(
+        tiny_models,
+        image,
+        diffusion_cadence="1",
+        cn_1_weight="0:(1), 1:(0), 2:(0.5)",
+        cn_1_guidance_end="0:(0.75)",
+        cn_2_enabled="true",
+        cn_2_module="tile",
+        cn_2_loopback_mode="true",
+        cn_2_model=str(tiny_models / "controlnet"),
+        cn_2_control_mode="My prompt is more important",
+    )
+    out = tmp_path / "out"
+    render(job, out)
+    record = run_json(out)["controlnet"]
+    assert sorted(record) == ["cn_1", "cn_2"]
+    first = record["cn_1"]
+    assert (first["model"], first["module"]) == (str(tiny_models / "controlnet"), "canny")
+    assert first["input"] == f"vid_path: {image}"
+    assert first["frames"] == {  # frame 2 has weight 0: the unit left it out
+        "1": {"weight": 1.0, "guidance": [0.0, 0.75]},
+        "3": {"weight": 0.5, "guidance": [0.0, 0.75]},
+    }
+    second = record["cn_2"]
+    assert second["input"] == "loopback: the frame's init"
+    assert second["control_mode"] == "My prompt is more important"
+    assert sorted(second["frames"]) == ["2", "3"]  # frame 1 has no init to loop back
+
+
 def test_scene_depth_control_images_follow_the_inverse_z_pass(
     tiny_models: Path, tmp_path: Path
 ) -> None:
@@ -183,6 +216,7 @@ def test_scene_depth_control_images_follow_the_inverse_z_pass(
         save_controlnet_inputs="true",
     )
     render(job, out)
+    assert run_json(out)["controlnet"]["cn_1"]["input"] == "scene: scene_depth/"
     for frame in sorted(int(frame) for frame in run_json(out)["seeds"]):
         z = depths[frame]
         control = read_frame(controlnet_input_path(out, 1, frame))[..., 0].astype(float)
