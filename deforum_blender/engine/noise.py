@@ -131,6 +131,32 @@ def perlin_envelope(
     return np.asarray(total, dtype=np.float32)
 
 
+def noise_image(
+    size: tuple[int, int],
+    seed: int,
+    frame: int,
+    noise_type: str = "perlin",
+    perlin_cells: tuple[float, float] = (8, 8),
+    perlin_octaves: int = 4,
+    perlin_persistence: float = 0.5,
+    purpose: str = "noise",
+) -> NDArray[np.uint8]:
+    """The noise frame (uint8 H×W×3) that ``add_noise`` blends in, drawn from
+    ``(seed, frame, purpose)`` alone: the one rule the CPU and GPU paths share."""
+    import cv2
+
+    height, width = size
+    rng = frame_rng(seed, frame, purpose)
+    noise = gaussian_noise(rng, (height, width, 3))
+    if noise_type == "perlin":
+        envelope = perlin_envelope(
+            height, width, rng, perlin_cells, perlin_octaves, perlin_persistence
+        )
+        np.multiply(noise, envelope[..., None], out=noise)
+    # saturate(round(127.5·n + 127.5)) straight to uint8.
+    return np.asarray(cv2.addWeighted(noise, 127.5, noise, 0.0, 127.5, dtype=cv2.CV_8U))
+
+
 def add_noise(
     image: NDArray[Any],
     amount: float,
@@ -161,16 +187,18 @@ def add_noise(
     if amount == 0.0:
         return image.copy()
     height, width = image.shape[:2]
-    rng = frame_rng(seed, frame, purpose)
-    noise = gaussian_noise(rng, image.shape)
-    if kind == "perlin":
-        envelope = perlin_envelope(
-            height, width, rng, perlin_cells, perlin_octaves, perlin_persistence
-        )
-        np.multiply(noise, envelope[..., None], out=noise)
-    # saturate(round(127.5·n + 127.5)) straight to uint8, then Deforum's weighted blend.
-    noise_image = cv2.addWeighted(noise, 127.5, noise, 0.0, 127.5, dtype=cv2.CV_8U)
-    noised = cv2.addWeighted(image, 1.0 - float(amount), noise_image, float(amount), 0.0)
+    noise = noise_image(
+        (height, width),
+        seed,
+        frame,
+        kind,
+        perlin_cells,
+        perlin_octaves,
+        perlin_persistence,
+        purpose,
+    )
+    # Deforum's weighted blend.
+    noised = cv2.addWeighted(image, 1.0 - float(amount), noise, float(amount), 0.0)
     if mask is not None:
         outside = np.asarray(mask) == 0
         outside = outside[..., None] if outside.ndim == 2 else outside
