@@ -421,6 +421,12 @@ def warp_3d(
             "depth: the 3D warp needs the target or the source frame's depth; "
             "use depth_source 'scene', 'estimated' or 'flat'"
         )
+    if source_depth is None and device == "cpu":
+        plane = _flat_depth(target_depth, shape)
+        if plane is not None:
+            flat = _warp_plane(image, plane, k_source, k_target, pose, sampling, padding)
+            if flat is not None:
+                return flat
     checked_source = (
         None if source_depth is None else check_depth("source_depth", source_depth, shape)
     )
@@ -441,6 +447,115 @@ def warp_3d(
         )
         valid = valid & ~hidden
     return WarpResult(warped, valid, depth)
+
+
+def _flat_depth(depth: Any, shape: tuple[int, int]) -> FloatArray | None:
+    """``depth`` as float32 H×W when it is one finite, positive value at the frame's size."""
+    if depth is None:
+        return None
+    array = np.asarray(depth)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.shape != shape or array.dtype.kind != "f":
+        return None
+    first = float(array.flat[0])
+    # NaN never equals itself, so a NaN-filled map is not flat and check_depth names it.
+    if not (math.isfinite(first) and first > 0) or not bool((array == array.flat[0]).all()):
+        return None
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def plane_homography(depth: float, k_source: Any, k_target: Any, pose: Any) -> NDArray[np.float64]:
+    """The 3×3 matrix taking a target pixel index to its source pixel index (cv2 units) when
+    everything lies on the plane ``depth`` in front of the target camera.
+
+    Row 2 is the point's depth in the source camera (its homogeneous weight).
+    """
+    a, b = _source_projection(k_source, k_target, pose)
+    # depth·A·[u, v, 1] + b = (depth·A + b·e3ᵀ)·[u, v, 1]; u, v = index + 0.5.
+    to_centre = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    matrix: NDArray[np.float64] = (depth * a + np.outer(b, (0.0, 0.0, 1.0))) @ to_centre
+    return matrix
+
+
+def homography_in_view(matrix: NDArray[np.float64], shape: tuple[int, int]) -> BoolArray:
+    """Target pixels whose source position lies inside the image (``ReprojectionMaps.in_view``).
+
+    For a homography with a positive weight everywhere each bound is linear in the column,
+    so every row's valid columns are one interval: no per-pixel map is needed.
+    """
+    height, width = shape
+    rows = np.arange(height, dtype=np.float64)
+    low = np.zeros(height)
+    high = np.full(height, float(width - 1))
+    weight = matrix[2]
+    # index ≥ -0.5 and index ≤ size - 0.5, as `coefficient·column + rest ≥ 0` per row.
+    bounds = (
+        (matrix[0] + 0.5 * weight),
+        ((width - 0.5) * weight - matrix[0]),
+        (matrix[1] + 0.5 * weight),
+        ((height - 0.5) * weight - matrix[1]),
+    )
+    # A sample exactly on the bound is in view; the tie must survive rounding (1e-6 column).
+    tie = 1e-6
+    for line in bounds:
+        slope, rest = line[0], line[1] * rows + line[2]
+        if slope > 0:
+            np.maximum(low, np.ceil(-rest / slope - tie), out=low)
+        elif slope < 0:
+            np.minimum(high, np.floor(-rest / slope + tie), out=high)
+        else:
+            high[rest < -tie] = -1.0
+    start = np.clip(low, 0, width).astype(np.int32)
+    stop = np.clip(high + 1, 0, width).astype(np.int32)
+    valid = np.ones(shape, dtype=np.bool_)
+    # Only rows that are not wholly in view need a comparison.
+    cut = np.flatnonzero((start > 0) | (stop < width))
+    if cut.size:
+        columns = np.arange(width, dtype=np.int32)[None, :]
+        inside = columns >= start[cut, None]
+        inside &= columns < stop[cut, None]
+        valid[cut] = inside
+    return valid
+
+
+def _warp_plane(
+    image: NDArray[Any],
+    target_depth: FloatArray,
+    k_source: Any,
+    k_target: Any,
+    pose: Any,
+    sampling: str,
+    padding: str,
+) -> WarpResult | None:
+    """The warp of a flat (constant) target depth: one ``cv2.warpPerspective``.
+
+    None when part of the plane lies behind the source camera (the maps path sends
+    those pixels to padding, a homography would mirror them back into view).
+    """
+    import cv2
+
+    height, width = image.shape[:2]
+    # OpenCV's warps take up to four channels; its nearest-neighbour warpPerspective rounds
+    # some positions differently from remap's, so nearest keeps the maps.
+    if (image.ndim == 3 and image.shape[2] > 4) or sampling == "nearest":
+        return None
+    matrix = plane_homography(float(target_depth.flat[0]), k_source, k_target, pose)
+    corners = np.array(
+        [[0.0, width - 1.0, 0.0, width - 1.0], [0.0, 0.0, height - 1.0, height - 1.0]]
+    )
+    # The weight is linear in the pixel, so positive at the four corners means everywhere.
+    if not np.all(matrix[2, :2] @ corners + matrix[2, 2] > 0):
+        return None
+    warped = cv2.warpPerspective(
+        image,
+        matrix,
+        (width, height),
+        flags=getattr(cv2, _CV2_SAMPLING[sampling]) | cv2.WARP_INVERSE_MAP,
+        borderMode=getattr(cv2, _CV2_PADDING[padding]),
+    )
+    valid = homography_in_view(matrix, (height, width))
+    return WarpResult(np.asarray(warped), valid, target_depth)
 
 
 def warp_to_frame(
