@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import (
     environment_ops,
+    model_manager,
     operators,
     panels,
     preferences,
@@ -33,6 +34,7 @@ _MODULES = (
     render_session,
     operators,
     environment_ops,
+    model_manager,
     sound_bake,
 )
 

@@ -206,7 +206,10 @@ class DEFORUM_PT_model(_DeforumSubPanel):
         spacing = morph.row()
         spacing.active = morph.active and not settings.interpolate_key_frames
         spacing.prop(settings, "interpolate_x_frames")
-        layout.prop(settings, "model")
+        model = layout.row(align=True)
+        model.prop(settings, "model")
+        # The models on this machine, in a popup (Preferences > Add-ons > Deforum lists all).
+        model.operator("deforum.pick_model", text="", icon="DOWNARROW_HLT")
         layout.prop(settings, "model_sha256")
         layout.prop(settings, "allow_pickle")
         layout.prop(settings, "lora_dir")

@@ -147,3 +147,12 @@ def remove_cached(repo_id: str, cache_dir: Path | None = None) -> int:
     freed = _tree_size(repo / "blobs") if (repo / "blobs").is_dir() else 0
     shutil.rmtree(repo)
     return freed
+
+
+def human_size(size: float) -> str:
+    """``1.5 GB`` style (decimal units, as the hub shows sizes; as ``models list`` prints)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(size) < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"

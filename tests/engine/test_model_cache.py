@@ -90,3 +90,11 @@ def test_removing_a_cached_model_frees_its_blobs(tmp_path: Path) -> None:
     with pytest.raises(DeforumInputError, match="'fakeorg/nope' is not in the Hugging Face"):
         remove_cached("fakeorg/nope", cache)
     assert os.path.isdir(cache)
+
+
+@pytest.mark.parametrize("size", [0, 999, 1000, 1_234_567, 5e9, 3e12])
+def test_sizes_read_as_models_list_prints_them(size: float) -> None:
+    from deforum_blender.core.model_cache import human_size as core_size
+    from deforum_blender.engine.models import human_size as engine_size
+
+    assert core_size(size) == engine_size(size)

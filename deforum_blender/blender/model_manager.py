@@ -1,0 +1,466 @@
+"""The model manager: the models on this machine in the add-on's preferences, downloads with
+progress, removal, and the Model & Output picker that sets the scene's model.
+
+The list comes from ``core.model_cache`` (the hub cache and the preferences' model folders,
+read without huggingface_hub) and is remembered until Refresh, a download or a removal,
+so drawing stays fast. A download runs ``models pull`` in the worker environment
+(:class:`model_download.ModelDownload`); in the UI a ``bpy.app.timers`` tick follows it
+and redraws the preferences and the status bar; in background mode the operator waits.
+Downloads happen only while Blender's online access is on.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from ..core.errors import DeforumInputError
+from ..core.model_cache import LocalModel, hub_cache_dir, human_size, local_models, remove_cached
+from ..core.model_catalog import KINDS, SUGGESTED
+from .model_download import ModelDownload
+from .properties import deforum_settings
+from .ui import OperatorResult, popup, reported, tag_redraw
+
+TICK_SECONDS = 0.25  # how often the UI timer looks at the download
+REDRAWN_AREAS = ("PREFERENCES",)
+PICKED_KINDS = ("sd",)  # what the scene's Model field takes
+
+# -- the list (remembered: drawing never walks the disk) -----------------------------------
+
+_LISTED: dict[tuple[Path, tuple[str, ...]], tuple[list[LocalModel], list[str]]] = {}
+
+
+def _addon_preferences() -> Any | None:
+    # Imported here: environment_ops imports the render session, which imports much.
+    from .environment_ops import addon_preferences
+
+    return addon_preferences()
+
+
+def model_folders() -> tuple[str, ...]:
+    """The model folders set in the preferences (none when the add-on is not enabled)."""
+    preferences = _addon_preferences()
+    if preferences is None:
+        return ()
+    return tuple(item.path for item in preferences.model_folders if item.path.strip())
+
+
+def listed_models() -> tuple[list[LocalModel], list[str]]:
+    """The models on this machine and the model-folder problems, remembered until refreshed."""
+    folders = model_folders()
+    key = (hub_cache_dir(), folders)
+    if key not in _LISTED:
+        _LISTED.clear()
+        paths = [Path(bpy.path.abspath(folder)) for folder in folders]
+        _LISTED[key] = local_models(paths)
+    return _LISTED[key]
+
+
+def forget_models() -> None:
+    """List the models again on the next draw (after a download, a removal, Refresh)."""
+    _LISTED.clear()
+
+
+def pickable_models() -> list[LocalModel]:
+    """Whole models of the kinds the scene's Model field takes."""
+    return [m for m in listed_models()[0] if m.kind in PICKED_KINDS and m.complete]
+
+
+# -- the download ---------------------------------------------------------------------------
+
+_DOWNLOADS: list[ModelDownload] = []  # the latest download of this Blender session
+
+
+def current_download() -> ModelDownload | None:
+    """The latest download of this session, running or finished."""
+    return _DOWNLOADS[-1] if _DOWNLOADS else None
+
+
+def running_download() -> ModelDownload | None:
+    """The download still running, if any."""
+    download = current_download()
+    return download if download is not None and not download.finished else None
+
+
+def check_online_access(repo_id: str) -> None:
+    """Refuse to download while Blender's online access is off, naming how to turn it on."""
+    if bpy.app.online_access:
+        return
+    fix = (
+        "start Blender without --offline-mode"
+        if bpy.app.online_access_override
+        else "allow it in Preferences > System > Network > Allow Online Access"
+    )
+    raise DeforumInputError(
+        f"downloading {repo_id!r} needs online access, which is off; {fix} "
+        f"(or run `python -m deforum_blender models pull {repo_id}` yourself)"
+    )
+
+
+def start_download(repo_id: str, kind: str | None = None, *, blocking: bool) -> ModelDownload:
+    """Start ``models pull`` (followed by the UI timer), or with ``blocking`` wait for it.
+
+    Raises DeforumInputError for an empty id, online access off, a download already
+    running, or no worker environment.
+    """
+    from .environment_ops import worker_python_cached
+    from .worker_client import worker_env
+
+    repo_id = repo_id.strip()
+    if not repo_id:
+        raise DeforumInputError(
+            "Download: the Hugging Face id is empty; type one (org/name), e.g. stabilityai/sd-turbo"
+        )
+    check_online_access(repo_id)
+    if running_download() is not None:
+        raise DeforumInputError("a model is being downloaded; wait for it or cancel it")
+    found, problem = worker_python_cached()
+    if found is None:
+        message = problem.message if problem is not None else "no worker Python"
+        raise DeforumInputError(f"models are downloaded by the worker's Python: {message}")
+    download = ModelDownload(
+        repo_id, found.path, kind=kind, env=worker_env(), on_line=print if blocking else None
+    )
+    _DOWNLOADS[:] = [download]
+    download.start()
+    if blocking:
+        download.wait()
+        forget_models()
+    else:
+        bpy.app.timers.register(tick, first_interval=TICK_SECONDS)
+    return download
+
+
+def tick() -> float | None:
+    """The UI timer: redraw what shows the download; None once it has ended."""
+    download = current_download()
+    if download is None:
+        return None
+    tag_redraw(REDRAWN_AREAS)
+    if not download.finished:
+        return TICK_SECONDS
+    forget_models()
+    ok = download.succeeded or download.cancelled
+    print(f"Deforum: {download.text()}", file=sys.stdout if ok else sys.stderr)
+    popup(download.text(), "INFO" if ok else "ERROR")
+    return None
+
+
+# -- drawing --------------------------------------------------------------------------------
+
+
+def draw_download(layout: Any, download: ModelDownload) -> None:
+    """The running download's bar and Cancel, or how the last one ended."""
+    if not download.finished:
+        row = layout.row(align=True)
+        row.progress(factor=download.fraction, type="BAR", text=download.text())
+        row.operator("deforum.cancel_download", text="", icon="CANCEL")
+        return
+    row = layout.row()
+    row.alert = not (download.succeeded or download.cancelled)
+    icon = "CHECKMARK" if download.succeeded else ("CANCEL" if download.cancelled else "ERROR")
+    row.label(text=download.text(), icon=icon)
+
+
+def _model_row(layout: Any, model: LocalModel) -> None:
+    row = layout.row()
+    row.alert = not model.complete
+    text = f"{model.name}   {human_size(model.size)}   [{model.source}]"
+    if not model.complete:
+        text += f"   incomplete (missing {', '.join(model.missing)})"
+    row.label(text=text, icon="FILE_FOLDER" if model.source == "folder" else "URL")
+    if model.source == "hf-cache":
+        if not model.complete:
+            finish = row.operator("deforum.download_model", text="Finish", icon="IMPORT")
+            finish.repo_id = model.name
+        remove = row.operator("deforum.remove_model", text="", icon="TRASH")
+        remove.repo_id = model.name
+
+
+def draw_models(layout: Any) -> None:
+    """The preferences' model manager: folders, the models by kind, download, suggestions."""
+    preferences = _addon_preferences()  # None until enabled: no folders, no id field yet
+    box = layout.box()
+    header = box.row()
+    header.label(text="Models", icon="FILE_3D")
+    header.operator("deforum.refresh_models", text="", icon="FILE_REFRESH")
+    box.label(text=f"Hugging Face cache: {hub_cache_dir()}", icon="DISK_DRIVE")
+    if preferences is not None:
+        for index, folder in enumerate(preferences.model_folders):
+            row = box.row(align=True)
+            row.prop(folder, "path", text="Model Folder")
+            remove = row.operator("deforum.remove_model_folder", text="", icon="X")
+            remove.index = index
+        box.operator("deforum.add_model_folder", icon="ADD")
+
+    found, problems = listed_models()
+    for problem in problems:
+        alert = box.row()
+        alert.alert = True
+        alert.label(text=problem, icon="ERROR")
+    if not found:
+        box.label(text="No models yet: download one below", icon="INFO")
+    for kind, title in KINDS.items():
+        models = [model for model in found if model.kind == kind]
+        if models:
+            column = box.column(align=True)
+            column.label(text=f"{title} ({len(models)})")
+            for model in models:
+                _model_row(column, model)
+
+    download_box = box.box()
+    if preferences is not None:
+        row = download_box.row(align=True)
+        row.prop(preferences, "download_id")
+        row.operator("deforum.download_model", text="Download", icon="IMPORT")
+    if not bpy.app.online_access:
+        download_box.label(
+            text="Online access is off: Preferences > System > Network > Allow Online Access",
+            icon="INFO",
+        )
+    download = current_download()
+    if download is not None:
+        draw_download(download_box, download)
+
+    cached = {model.name for model in found if model.complete}
+    suggested = box.column(align=True)
+    suggested.label(text="Suggested Models")
+    for suggestion in SUGGESTED:
+        row = suggested.row()
+        title = KINDS[suggestion.kind]
+        row.label(text=f"{title}: {suggestion.id} ({suggestion.note}; {suggestion.licence})")
+        if suggestion.id in cached:
+            row.label(text="", icon="CHECKMARK")
+        else:
+            button = row.operator("deforum.download_model", text="", icon="IMPORT")
+            button.repo_id = suggestion.id
+
+
+def draw_status(header: Any, _context: Any) -> None:
+    """The status bar: the running download's progress."""
+    download = running_download()
+    if download is not None:
+        header.layout.progress(factor=download.fraction, type="BAR", text=download.text())
+
+
+def draw_picker_menu(menu: Any, _context: Any) -> None:
+    """The picker's popup: one button per whole Stable Diffusion model on this machine."""
+    models = pickable_models()
+    if not models:
+        menu.layout.label(text="No Stable Diffusion models yet: Preferences > Add-ons > Deforum")
+    for model in models:
+        button = menu.layout.operator("deforum.pick_model", text=model.name)
+        button.name = model.name
+
+
+# -- operators ------------------------------------------------------------------------------
+
+
+class DEFORUM_OT_download_model(bpy.types.Operator):
+    """Download a model from the Hugging Face hub into its cache (needs online access)"""
+
+    bl_idname = "deforum.download_model"
+    bl_label = "Download Model"
+    bl_options = {"REGISTER"}  # noqa: RUF012 - Blender reads a set
+
+    repo_id: bpy.props.StringProperty(
+        name="Hugging Face Id",
+        description="The model to download, as org/name; empty: the id typed in the preferences",
+        default="",
+    )
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if running_download() is not None:
+            cls.poll_message_set("A model is being downloaded")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> OperatorResult:
+        preferences = _addon_preferences()
+        repo_id = self.repo_id or (preferences.download_id if preferences is not None else "")
+        background = bool(bpy.app.background)
+        download = reported(self, lambda: start_download(repo_id, blocking=background))
+        if download is None:
+            return {"CANCELLED"}
+        if not background:
+            self.report({"INFO"}, f"Deforum: downloading {download.repo_id}")
+            return {"FINISHED"}
+        if not download.succeeded:
+            self.report({"ERROR"}, f"Deforum: {download.text()}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Deforum: {download.text()}")
+        return {"FINISHED"}
+
+
+class DEFORUM_OT_cancel_download(bpy.types.Operator):
+    """Stop the model download (Download again resumes it)"""
+
+    bl_idname = "deforum.cancel_download"
+    bl_label = "Cancel Download"
+    bl_options = {"REGISTER"}  # noqa: RUF012 - Blender reads a set
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return running_download() is not None
+
+    def execute(self, context: bpy.types.Context) -> OperatorResult:
+        download = running_download()
+        if download is not None:
+            download.cancel()
+        return {"FINISHED"}
+
+
+class DEFORUM_OT_remove_model(bpy.types.Operator):
+    """Delete this model from the Hugging Face cache (download it again to get it back)"""
+
+    bl_idname = "deforum.remove_model"
+    bl_label = "Remove Model"
+    bl_options = {"REGISTER"}  # noqa: RUF012 - Blender reads a set
+
+    repo_id: bpy.props.StringProperty(
+        name="Hugging Face Id", description="The cached model to delete, as org/name", default=""
+    )
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OperatorResult:
+        manager = context.window_manager
+        assert manager is not None
+        return manager.invoke_confirm(
+            self, event, title="Remove Model", message=f"Delete {self.repo_id} from the cache?"
+        )
+
+    def execute(self, context: bpy.types.Context) -> OperatorResult:
+        download = running_download()
+        if download is not None and download.repo_id == self.repo_id.strip():
+            self.report({"ERROR"}, f"{self.repo_id} is being downloaded; cancel it first")
+            return {"CANCELLED"}
+        freed = reported(self, lambda: remove_cached(self.repo_id))
+        forget_models()
+        if freed is None:
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Deforum: removed {self.repo_id} ({human_size(freed)} freed)")
+        return {"FINISHED"}
+
+
+class DEFORUM_OT_refresh_models(bpy.types.Operator):
+    """Look for models in the Hugging Face cache and the model folders again"""
+
+    bl_idname = "deforum.refresh_models"
+    bl_label = "Refresh Models"
+    bl_options = {"REGISTER"}  # noqa: RUF012 - Blender reads a set
+
+    def execute(self, context: bpy.types.Context) -> OperatorResult:
+        forget_models()
+        tag_redraw(REDRAWN_AREAS, status_bar=False)
+        return {"FINISHED"}
+
+
+def _mark_dirty(context: bpy.types.Context) -> None:
+    """Changed preferences are saved on exit (with auto-save) like any edited in the UI."""
+    if context.preferences is not None:
+        context.preferences.is_dirty = True
+
+
+class DEFORUM_OT_add_model_folder(bpy.types.Operator):
+    """Add a folder to look for models in (diffusers folders, .safetensors files)"""
+
+    bl_idname = "deforum.add_model_folder"
+    bl_label = "Add Model Folder"
+    bl_options = {"REGISTER"}  # noqa: RUF012 - Blender reads a set
+
+    def execute(self, context: bpy.types.Context) -> OperatorResult:
+        preferences = _addon_preferences()
+        if preferences is None:
+            self.report({"ERROR"}, "Deforum: enable the add-on to set its model folders")
+            return {"CANCELLED"}
+        preferences.model_folders.add()
+        _mark_dirty(context)
+        return {"FINISHED"}
+
+
+class DEFORUM_OT_remove_model_folder(bpy.types.Operator):
+    """Stop looking for models in this folder (its files stay)"""
+
+    bl_idname = "deforum.remove_model_folder"
+    bl_label = "Remove Model Folder"
+    bl_options = {"REGISTER"}  # noqa: RUF012 - Blender reads a set
+
+    index: bpy.props.IntProperty(name="Index", description="Which model folder", min=0)
+
+    def execute(self, context: bpy.types.Context) -> OperatorResult:
+        preferences = _addon_preferences()
+        if preferences is None or self.index >= len(preferences.model_folders):
+            self.report({"ERROR"}, f"Deforum: there is no model folder number {self.index + 1}")
+            return {"CANCELLED"}
+        preferences.model_folders.remove(self.index)
+        _mark_dirty(context)
+        forget_models()
+        return {"FINISHED"}
+
+
+class DEFORUM_OT_pick_model(bpy.types.Operator):
+    """Set the scene's model to one on this machine (the add-on's preferences list them)"""
+
+    bl_idname = "deforum.pick_model"
+    bl_label = "Pick Model"
+    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 - Blender reads a set
+
+    name: bpy.props.StringProperty(
+        name="Model", description="Hugging Face id or path of the model", default=""
+    )
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return context.scene is not None and hasattr(context.scene, "deforum")
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OperatorResult:
+        if self.name:
+            return self.execute(context)
+        manager = context.window_manager
+        assert manager is not None
+        manager.popup_menu(draw_picker_menu, title="Models on This Machine", icon="FILE_3D")
+        return {"CANCELLED"}  # the menu's buttons set the model, each its own step
+
+    def execute(self, context: bpy.types.Context) -> OperatorResult:
+        if not self.name.strip():
+            self.report({"ERROR"}, "Deforum: pick a model: the name is empty")
+            return {"CANCELLED"}
+        scene = context.scene
+        assert scene is not None
+        deforum_settings(scene).model = self.name
+        self.report({"INFO"}, f"Deforum: the model is {self.name}")
+        return {"FINISHED"}
+
+
+CLASSES = (
+    DEFORUM_OT_download_model,
+    DEFORUM_OT_cancel_download,
+    DEFORUM_OT_remove_model,
+    DEFORUM_OT_refresh_models,
+    DEFORUM_OT_add_model_folder,
+    DEFORUM_OT_remove_model_folder,
+    DEFORUM_OT_pick_model,
+)
+
+
+def register() -> None:
+    """Register the operators and the status bar's download progress."""
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.STATUSBAR_HT_header.append(draw_status)
+
+
+def unregister() -> None:
+    """Stop following a download (cancelled: no one would show its end) and unregister."""
+    download = running_download()
+    if download is not None:
+        download.cancel()
+    if bpy.app.timers.is_registered(tick):
+        bpy.app.timers.unregister(tick)
+    bpy.types.STATUSBAR_HT_header.remove(draw_status)
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)
+    forget_models()

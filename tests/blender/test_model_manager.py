@@ -1,0 +1,205 @@
+"""The model manager in real Blender (the ``bpy`` module): the preferences list the tiny
+models in a model folder and in the Hugging Face cache; Download refuses while online access
+is off and otherwise runs ``models pull`` against a hub served on localhost while the UI
+timer ticks; Remove deletes a cached model; the Model & Output picker sets the scene's model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+import addon_utils  # type: ignore[import-not-found]  # noqa: E402 - bpy's own module
+
+from deforum_blender.blender import environment_ops, model_manager, panels  # noqa: E402
+from deforum_blender.blender.preferences import ADDON_PACKAGE  # noqa: E402
+from deforum_blender.blender.worker_client import ENV_VARIABLE  # noqa: E402
+from tests.blender.test_environment_ops import PreferencesLayout  # noqa: E402
+from tests.fake_hub import ServingHub, serving_hub  # noqa: E402
+from tests.helpers import draw  # noqa: E402
+
+HUB_SD = "fakeorg/tiny-sd"
+
+
+class ManagerLayout(PreferencesLayout):
+    """The preferences' recording layout, plus the buttons' settings and progress bars."""
+
+    def _child(self, function: str, **kwargs: Any) -> ManagerLayout:
+        self._check(function, kwargs)
+        child = ManagerLayout(self.record)
+        self.record.setdefault("containers", []).append(child)
+        return child
+
+    def operator(self, idname: str, **kwargs: Any) -> Any:
+        super().operator(idname, **kwargs)
+        button = SimpleNamespace(idname=idname)
+        self.record.setdefault("buttons", []).append(button)
+        return button
+
+    def progress(self, **kwargs: Any) -> None:
+        self._check("progress", kwargs)
+        self.record.setdefault("progress", []).append(kwargs.get("text", ""))
+
+
+def draw_preferences() -> dict[str, list[Any]]:
+    record: dict[str, list[Any]] = {}
+    preferences = bpy.context.preferences.addons[ADDON_PACKAGE].preferences
+    type(preferences).draw(SimpleNamespace(layout=ManagerLayout(record)), bpy.context)
+    return record
+
+
+def buttons(record: dict[str, list[Any]], idname: str) -> list[Any]:
+    return [b for b in record.get("buttons", []) if b.idname == idname]
+
+
+@pytest.fixture
+def hub(tiny_models: Path) -> Iterator[ServingHub]:
+    with serving_hub() as server:
+        server.add_folder(HUB_SD, tiny_models / "sd")
+        yield server
+
+
+@pytest.fixture
+def manager(hub: ServingHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The add-on enabled, with a fresh Hugging Face cache and the local hub; yields HF_HOME."""
+    for name in [n for n in __import__("os").environ if n.startswith(("HF_", "HUGGINGFACE_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("BLENDER_USER_DATAFILES", str(tmp_path / "datafiles"))  # no add-on venv
+    monkeypatch.delenv(ENV_VARIABLE, raising=False)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    assert addon_utils.enable(ADDON_PACKAGE, default_set=True, handle_error=None) is not None
+    environment_ops.forget_worker_python()
+    model_manager.forget_models()
+    try:
+        yield tmp_path / "hf_home"
+    finally:
+        bpy.context.preferences.system.use_online_access = False
+        addon_utils.disable(ADDON_PACKAGE, default_set=True)
+        environment_ops.forget_worker_python()
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def add_model_folder(folder: Path) -> None:
+    preferences = bpy.context.preferences.addons[ADDON_PACKAGE].preferences
+    assert bpy.ops.deforum.add_model_folder() == {"FINISHED"}
+    preferences.model_folders[-1].path = str(folder)
+    model_manager.forget_models()
+
+
+def file_downloads(hub: ServingHub) -> list[str]:
+    return [r for r in hub.requests if r.startswith("GET") and "/resolve/" in r]
+
+
+def test_download_refuses_while_online_access_is_off(manager: Path, hub: ServingHub) -> None:
+    bpy.context.preferences.system.use_online_access = False
+    assert not bpy.app.online_access
+    with pytest.raises(RuntimeError, match="Preferences > System > Network > Allow Online"):
+        bpy.ops.deforum.download_model(repo_id=HUB_SD)
+    assert model_manager.current_download() is None
+    assert hub.requests == [] and not manager.exists()
+    labels = draw_preferences()["labels"]
+    assert any(label.startswith("Online access is off") for label in labels)
+
+
+def test_in_the_ui_a_download_runs_while_the_timer_ticks_and_the_model_is_listed(
+    manager: Path, hub: ServingHub, tiny_models: Path
+) -> None:
+    add_model_folder(tiny_models)
+    before = {m.name: m.kind for m in model_manager.listed_models()[0]}
+    assert before == {
+        str(tiny_models / "controlnet"): "controlnet",
+        str(tiny_models / "depth"): "depth",
+        str(tiny_models / "embeddings" / "tinyword.safetensors"): "other",
+        str(tiny_models / "lora" / "tiny.safetensors"): "lora",
+        str(tiny_models / "sd"): "sd",
+    }
+    bpy.context.preferences.system.use_online_access = True
+    download = model_manager.start_download(HUB_SD, blocking=False)
+    assert bpy.app.timers.is_registered(model_manager.tick)
+    # Timers never fire in background mode: drive the tick as Blender's UI would.
+    ticks = [model_manager.tick()]
+    assert not download.finished  # the operator returned while the download runs
+    running = draw_preferences()
+    status: dict[str, list[Any]] = {}
+    model_manager.draw_status(SimpleNamespace(layout=ManagerLayout(status)), bpy.context)
+    assert not bpy.ops.deforum.download_model.poll()  # one download at a time
+    assert bpy.ops.deforum.cancel_download.poll()
+    deadline = time.monotonic() + 300
+    while ticks[-1] is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        ticks.append(model_manager.tick())
+    assert download.succeeded, "\n".join(download.lines)
+    assert ticks[0] == model_manager.TICK_SECONDS and ticks[-1] is None
+    assert all(tick == model_manager.TICK_SECONDS for tick in ticks[:-1])
+    assert any(f"Downloading {HUB_SD}" in text for text in running["progress"])
+    assert buttons(running, "deforum.cancel_download")
+    assert status["progress"] and status["progress"][0].startswith(f"Downloading {HUB_SD}")
+    # The CLI's progress lines came through: bytes, rate, ETA, and the end.
+    assert download.fraction == 1.0 and download.progress.endswith("/s, done")
+    assert any(r.endswith("/unet/diffusion_pytorch_model.safetensors") for r in file_downloads(hub))
+
+    after = {m.name: m for m in model_manager.listed_models()[0]}
+    cached = after[HUB_SD]
+    assert (cached.kind, cached.source, cached.complete) == ("sd", "hf-cache", True)
+    assert cached.path.parent == manager / "hub" / "models--fakeorg--tiny-sd" / "snapshots"
+    record = draw_preferences()
+    assert "Stable Diffusion (2)" in record["labels"]
+    assert any(
+        label.startswith(f"{HUB_SD}   ") and "[hf-cache]" in label for label in record["labels"]
+    )
+    assert any(label.startswith(f"{tiny_models / 'sd'}   ") for label in record["labels"])
+    assert f"Downloaded {HUB_SD}" in record["labels"]
+    assert [b.repo_id for b in buttons(record, "deforum.remove_model")] == [HUB_SD]
+    suggested = [
+        b.repo_id for b in buttons(record, "deforum.download_model") if "repo_id" in vars(b)
+    ]
+    assert "stabilityai/sd-turbo" in suggested
+
+
+def test_a_background_download_waits_and_remove_deletes_it(
+    manager: Path, hub: ServingHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bpy.context.preferences.system.use_online_access = True
+    preferences = bpy.context.preferences.addons[ADDON_PACKAGE].preferences
+    preferences.download_id = HUB_SD
+    assert bpy.ops.deforum.download_model() == {"FINISHED"}  # the id typed in the preferences
+    assert f"{HUB_SD}: " in capsys.readouterr().out  # background mode prints the progress
+    assert [m.name for m in model_manager.listed_models()[0]] == [HUB_SD]
+    assert bpy.ops.deforum.remove_model(repo_id=HUB_SD) == {"FINISHED"}
+    assert model_manager.listed_models()[0] == []
+    assert not (manager / "hub" / "models--fakeorg--tiny-sd").exists()
+    with pytest.raises(RuntimeError, match="'fakeorg/tiny-sd' is not in the Hugging Face cache"):
+        bpy.ops.deforum.remove_model(repo_id=HUB_SD)
+
+
+def test_a_failed_download_shows_the_commands_error_line(manager: Path, hub: ServingHub) -> None:
+    bpy.context.preferences.system.use_online_access = True
+    with pytest.raises(RuntimeError, match="the hub has no model 'fakeorg/nope'"):
+        bpy.ops.deforum.download_model(repo_id="fakeorg/nope")
+    record = draw_preferences()
+    assert any(box.alert for box in record["containers"])
+    assert any(label.startswith("Download of fakeorg/nope failed: ") for label in record["labels"])
+
+
+def test_the_picker_sets_the_scenes_model(manager: Path, tiny_models: Path) -> None:
+    add_model_folder(tiny_models)
+    scene = bpy.context.scene
+    model_record = draw(panels.DEFORUM_PT_model, scene)
+    assert "deforum.pick_model" in model_record["operators"]
+    menu: dict[str, list[Any]] = {}
+    model_manager.draw_picker_menu(SimpleNamespace(layout=ManagerLayout(menu)), bpy.context)
+    offered = [b.name for b in buttons(menu, "deforum.pick_model")]
+    assert offered == [str(tiny_models / "sd")]  # Stable Diffusion models only
+    assert bpy.ops.deforum.pick_model(name=offered[0]) == {"FINISHED"}
+    assert scene.deforum.model == str(tiny_models / "sd")
+    with pytest.raises(RuntimeError, match="the name is empty"):
+        bpy.ops.deforum.pick_model(name="")
