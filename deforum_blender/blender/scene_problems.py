@@ -128,8 +128,8 @@ def _unit_problems(scene: bpy.types.Scene, settings: Any, n: int) -> list[Proble
     elif module not in controlnet.MODULES:
         problems.append(
             Problem(
-                f"{unit}: module {module!r} needs a detector this add-on lacks; use one of "
-                f"{', '.join(controlnet.MODULES)}",
+                f"{unit}: module {module!r} needs a detector this add-on lacks; "
+                + controlnet.detector_alternative(f"cn_{n}", module),
                 fix("module"),
             )
         )

@@ -30,10 +30,37 @@ MODULE_ALIASES = {
     "blur_gaussian": "blur",
     "None": "none",
 }
-#: What a module we lack needs (controlnet_aux detectors and their weights).
+#: What a module we lack needs (controlnet_aux detectors and their weights). controlnet_aux
+#: is not installed because it requires torchvision, whose wheels for our torch are CUDA
+#: builds that would replace the worker's torch.
 MISSING_DETECTOR = (
     "the controlnet_aux detector and its weights (lllyasviel/Annotators), which this "
     "engine does not run"
+)
+#: The webui's detector modules by the start of their name, and what to use instead.
+_PREMADE = "a {what} made beforehand as cn_N_vid_path with module none"
+DETECTOR_FIXES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("normal",), "use scene_normal (Blender's exact normals)"),
+    (("depth",), "use scene_depth (Blender's exact Z pass) or depth (our estimator)"),
+    (
+        (
+            "hed",
+            "softedge",
+            "pidinet",
+            "scribble",
+            "fake_scribble",
+            "lineart",
+            "mlsd",
+            "t2ia_sketch",
+        ),
+        "use scene_canny (edges of Blender's render) or canny on cn_N_vid_path, or "
+        + _PREMADE.format(what="line drawing"),
+    ),
+    (
+        ("openpose", "dw_openpose", "animal_openpose", "densepose", "mediapipe_face"),
+        "pose a rig in Blender and give its render, or " + _PREMADE.format(what="pose image"),
+    ),
+    (("seg", "oneformer", "uniformer"), "give " + _PREMADE.format(what="segmentation map")),
 )
 
 # The webui's model names (its "name [hash]" without the hash) -> Hugging Face ids.
@@ -70,6 +97,24 @@ def canonical_module(module: str) -> str:
 def is_supported_module(module: str) -> bool:
     """True when this engine makes the control image of ``module`` itself."""
     return canonical_module(module) in MODULES
+
+
+def detector_alternative(group: str, module: str) -> str:
+    """What unit ``group`` can use instead of ``module``, a webui detector it cannot run."""
+    name = canonical_module(module).lower()
+    fix = next(
+        (fix for starts, fix in DETECTOR_FIXES if name.startswith(starts)),
+        "give " + _PREMADE.format(what="control image"),
+    )
+    return fix.replace("cn_N", group)
+
+
+def detector_fix(group: str, module: str) -> str:
+    """Why unit ``group`` cannot run ``module`` (a webui detector) and what to use instead."""
+    return (
+        f"{group}_module: {module!r} needs {MISSING_DETECTOR}; "
+        f"{detector_alternative(group, module)}, or turn the unit off"
+    )
 
 
 def model_from_webui(name: str) -> tuple[str, str | None]:
@@ -120,10 +165,7 @@ def unit_problems(group: str, unit: Any, frames: int, seed: int) -> list[str]:
         )
     module = canonical_module(unit.module)
     if module not in MODULES:
-        problems.append(
-            f"{group}.module: {unit.module!r} needs {MISSING_DETECTOR}; use one of "
-            f"{', '.join(MODULES)}, or turn the unit off"
-        )
+        problems.append(detector_fix(group, unit.module).replace("_module", ".module", 1))
     elif module in IMAGE_MODULES and not unit.loopback_mode and not unit.vid_path:
         problems.append(
             f"{group}.vid_path: empty while module {module!r} reads an image; give an image, "

@@ -564,10 +564,10 @@ def _controlnet_units(settings: Mapping[str, Any], warnings: list[str]) -> dict[
         if isinstance(unit["module"], str):
             unit["module"] = controlnet.canonical_module(unit["module"])
             if unit["enabled"] is True and not controlnet.is_supported_module(unit["module"]):
-                warnings.append(
-                    f"{group}_module: {unit['module']!r} needs {controlnet.MISSING_DETECTOR}; "
-                    "the unit is kept but switched off"
+                fix = controlnet.detector_fix(group, unit["module"]).removesuffix(
+                    ", or turn the unit off"
                 )
+                warnings.append(f"{fix}; the unit is kept but switched off")
                 unit["enabled"] = False
         missing = _unit_missing(unit)
         if unit["enabled"] is True and missing:

@@ -280,25 +280,34 @@ class ControlNets:
         return bool(self.units)
 
     def check(self, keys: list[int]) -> None:
-        """Every input the units read on frames ``keys`` is there (before any model loads)."""
+        """Every input the units read on frames ``keys`` is there (before any model loads);
+        the problems of every unit are raised together, one line each."""
+        problems = []
         for n, unit in self.units:
             module = cn.canonical_module(unit.module)
             name = f"cn_{n}"
             if module not in cn.MODULES:
-                raise DeforumInputError(
-                    f"{name}_module: {unit.module!r} needs {cn.MISSING_DETECTOR}; use one of "
-                    f"{', '.join(cn.MODULES)}"
-                )
+                problems.append(cn.detector_fix(name, unit.module))
+                continue
             if module in cn.IMAGE_MODULES and not unit.loopback_mode:
-                self.sources[n] = ImageSource(unit.vid_path, f"{name}_vid_path")
+                try:
+                    self.sources[n] = ImageSource(unit.vid_path, f"{name}_vid_path")
+                except DeforumInputError as error:
+                    problems.append(str(error))
             acting = [k for k in keys if self.schedules[n]["weight"][k] > 0.0]
             for key in acting if module in cn.SCENE_MODULES else ():
                 path = self.scene_file(module, self.job.first_frame + key)
                 if not path.is_file():
-                    raise DeforumInputError(
+                    problems.append(
                         f"{name}_module: {module!r} reads {path}, which is missing; render from "
                         "Blender (it writes the passes the units read), or use another module"
                     )
+                    break
+        if len(problems) > 1:
+            lines = "\n".join(f"  {problem}" for problem in problems)
+            raise DeforumInputError(f"ControlNet units ({len(problems)} problems):\n{lines}")
+        if problems:
+            raise DeforumInputError(problems[0])
 
     def scene_file(self, module: str, frame: int) -> Path:
         if module == "scene_depth":

@@ -85,3 +85,16 @@ def test_an_imported_unit_fills_the_scene_and_comes_back(scene: Any) -> None:
     scene.deforum.animation_mode = "None"
     again = job_from_scene(scene, need_prompts=False)
     assert again.cn_4 == job.cn_4 and again.finish == job.finish
+
+
+def test_a_unit_with_a_webui_detector_shows_what_to_use_instead(scene: Any) -> None:
+    from deforum_blender.blender.scene_problems import controlnet_problems
+
+    deforum = scene.deforum
+    deforum.cn_2_enabled, deforum.cn_2_module, deforum.cn_2_model = True, "normal_bae", "cn"
+    problem = next(p for p in controlnet_problems(scene) if "normal_bae" in p.message)
+    assert problem.message == (
+        "ControlNet 2: module 'normal_bae' needs a detector this add-on lacks; use "
+        "scene_normal (Blender's exact normals)"
+    )
+    assert problem.fixes == ((deforum, "cn_2_module"),)

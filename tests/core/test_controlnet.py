@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deforum_blender.core.controlnet import model_from_webui, model_to_webui
+from deforum_blender.core.controlnet import detector_fix, model_from_webui, model_to_webui
 from deforum_blender.core.deforum_settings import export_settings, import_settings
 from deforum_blender.core.job import Job, JobError
 from deforum_blender.core.overrides import apply_overrides
@@ -75,3 +75,42 @@ def test_a_scene_unit_asks_blender_for_every_frames_pass() -> None:
         },
     )
     assert scene_depth_frames(depth) == [1, 2, 3]
+
+
+def test_units_with_webui_detectors_are_refused_together_each_with_its_fix() -> None:
+    with pytest.raises(JobError) as refused:
+        apply_overrides(
+            Job(),
+            {
+                "cn_1_enabled": "true",
+                "cn_1_module": "openpose_full",
+                "cn_1_model": "cn",
+                "cn_3_enabled": "true",
+                "cn_3_module": "normal_bae",
+                "cn_3_model": "cn",
+                "cn_4_enabled": "true",
+                "cn_4_module": "softedge_hed",
+                "cn_4_model": "cn",
+            },
+        )
+    problems = [p for p in refused.value.problems if ".module" in p]
+    assert [p.split(":")[0] for p in problems] == ["cn_1.module", "cn_3.module", "cn_4.module"]
+    assert all("controlnet_aux" in p and p.endswith("or turn the unit off") for p in problems)
+    assert "pose image made beforehand as cn_1_vid_path with module none" in problems[0]
+    assert "use scene_normal" in problems[1]
+    assert "use scene_canny" in problems[2] and "canny on cn_4_vid_path" in problems[2]
+
+
+@pytest.mark.parametrize(
+    ("module", "fix"),
+    [
+        ("depth_zoe", "use scene_depth"),
+        ("lineart_anime", "use scene_canny"),
+        ("mlsd", "use scene_canny"),
+        ("dw_openpose_full", "pose a rig in Blender"),
+        ("seg_ofade20k", "segmentation map made beforehand"),
+        ("shuffle", "control image made beforehand"),
+    ],
+)
+def test_each_detector_family_names_what_to_use_instead(module: str, fix: str) -> None:
+    assert fix in detector_fix("cn_2", module)

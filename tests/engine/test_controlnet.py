@@ -134,8 +134,9 @@ def test_an_openpose_unit_imports_with_one_warning_and_renders_without_it(
     job, warnings = import_settings(settings)
     assert [w for w in warnings if w.startswith("cn_1")] == [
         "cn_1_module: 'openpose' needs the controlnet_aux detector and its weights "
-        "(lllyasviel/Annotators), which this engine does not run; the unit is kept but "
-        "switched off"
+        "(lllyasviel/Annotators), which this engine does not run; pose a rig in Blender and "
+        "give its render, or a pose image made beforehand as cn_1_vid_path with module none; "
+        "the unit is kept but switched off"
     ]
     assert job.cn_1.model == "lllyasviel/control_v11p_sd15_openpose"
     render(job, tmp_path / "out")
@@ -232,3 +233,27 @@ def test_an_unknown_module_is_refused_naming_what_is_missing(
 
     with pytest.raises(DeforumInputError, match=r"cn_1\.module: 'hed' needs the controlnet_aux"):
         unit_job(tiny_models, edge_image(tmp_path), cn_1_module="hed")
+
+
+def test_the_check_names_every_units_missing_input_at_once(tmp_path: Path) -> None:
+    from deforum_blender.core.errors import DeforumInputError
+    from deforum_blender.core.overrides import apply_overrides
+    from deforum_blender.engine.controlnet import ControlNets
+
+    job = apply_overrides(
+        Job(),
+        {
+            "max_frames": "2",
+            **{f"cn_1_{k}": v for k, v in (("enabled", "true"), ("module", "scene_depth"))},
+            **{f"cn_2_{k}": v for k, v in (("enabled", "true"), ("module", "scene_normal"))},
+            "cn_1_model": "cn",
+            "cn_2_model": "cn",
+        },
+    )
+    units = ControlNets(job, tmp_path, 2, 0)
+    with pytest.raises(DeforumInputError) as refused:
+        units.check([0, 1])
+    lines = str(refused.value).splitlines()
+    assert lines[0] == "ControlNet units (2 problems):"
+    assert [line.split(":")[0].strip() for line in lines[1:]] == ["cn_1_module", "cn_2_module"]
+    assert "'scene_depth' reads" in lines[1] and "'scene_normal' reads" in lines[2]
