@@ -4,12 +4,14 @@ VENV := .venv
 TYPECHECK_VENV := .venv-typecheck
 BIN := $(VENV)/bin
 BLENDER_LAYER := $(shell find deforum_blender/blender -name '*.py')
+# npm packages the tests use (acorn parses the Flamenco job type); none ship with the add-on.
+NODE_TOOLS := node_modules/.installed
 
 .PHONY: test lint typecheck pytest venv extension demo clean
 
 test: lint typecheck pytest
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(NODE_TOOLS)
 
 # Reinstalls only when a requirements file changes, so `make test` stays idempotent and quick.
 $(VENV)/.installed: requirements/dev.txt deforum_blender/worker_requirements.txt pyproject.toml
@@ -17,6 +19,11 @@ $(VENV)/.installed: requirements/dev.txt deforum_blender/worker_requirements.txt
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# Exact versions in package.json; no lock file, so the install names no registry.
+$(NODE_TOOLS): package.json
+	npm install --no-package-lock --no-audit --no-fund --silent
 	touch $@
 
 # bpy property annotations (`name: StringProperty(...)`) are calls, hence valid-type is off.

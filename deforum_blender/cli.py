@@ -289,6 +289,38 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _farm_submit(args: argparse.Namespace) -> int:
+    import json
+
+    from .farm.submit import ManagerError, Submission, prepare, send
+
+    submission = Submission(
+        job_path=args.job,
+        manager=args.manager,
+        output_root=args.output_root,
+        seeds=args.seeds or "",
+        seed_count=args.seed_count,
+        name=args.name or "",
+        priority=args.priority,
+        overrides=tuple(args.set or ()),
+        make_video=not args.no_video,
+    )
+    body, warnings = prepare(submission)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.dry_run:
+        print(json.dumps(body, indent=2))
+        return 0
+    try:
+        made = send(args.manager, body)
+    except ManagerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if error.bad_input else 1
+    variants = len(json.loads(body["settings"]["variants"]))
+    print(f"submitted job {made.get('id', '?')} ({body['name']}, {variants} variants)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command that exists today."""
     parser = argparse.ArgumentParser(
@@ -424,6 +456,36 @@ def build_parser() -> argparse.ArgumentParser:
     pull.set_defaults(handler=_models_pull)
     remove.set_defaults(handler=_models_remove)
     suggested.set_defaults(handler=_models_suggested)
+
+    farm = commands.add_parser("farm", help="render farms (Flamenco): submit a seed sweep")
+    farm_commands = farm.add_subparsers(dest="farm_command", required=True, metavar="ACTION")
+    submit = farm_commands.add_parser(
+        "submit",
+        help="send a job JSON or Deforum settings file to a Flamenco Manager, one task per seed",
+    )
+    submit.add_argument("job", help="job JSON or sd-webui-deforum settings file")
+    submit.add_argument(
+        "--manager", required=True, help="the Manager's address, e.g. http://manager:8080"
+    )
+    submit.add_argument(
+        "--output-root",
+        required=True,
+        metavar="DIR",
+        help="folder on shared storage, the same path on every worker; gets NAME/job.json and a "
+        "folder per seed",
+    )
+    submit.add_argument("--seeds", help="seeds to render, e.g. 1,2,3 (default: --seed-count)")
+    submit.add_argument(
+        "--seed-count", type=int, default=1, metavar="N", help="N seeds from the job's seed on"
+    )
+    submit.add_argument("--name", help="the Flamenco job's name (default: the file's name)")
+    submit.add_argument("--priority", type=int, default=50, help="Flamenco priority 0-100")
+    submit.add_argument("--no-video", action="store_true", help="no video task per seed")
+    submit.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_help)
+    submit.add_argument(
+        "--dry-run", action="store_true", help="print the request instead of sending it"
+    )
+    submit.set_defaults(handler=_farm_submit)
 
     work = commands.add_parser(
         "worker", help="serve the JSON-lines render protocol on stdin/stdout (used by Blender)"
