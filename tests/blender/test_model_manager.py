@@ -6,6 +6,8 @@ timer ticks; Remove deletes a cached model; the Model & Output picker sets the s
 
 from __future__ import annotations
 
+import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +24,31 @@ from deforum_blender.blender import environment_ops, model_manager, panels  # no
 from deforum_blender.blender.preferences import ADDON_PACKAGE  # noqa: E402
 from deforum_blender.blender.worker_client import ENV_VARIABLE  # noqa: E402
 from tests.blender.test_environment_ops import PreferencesLayout  # noqa: E402
-from tests.fake_hub import ServingHub, serving_hub  # noqa: E402
+from tests.fake_hub import ServingHub, _Handler, serving_hub  # noqa: E402
 from tests.helpers import draw  # noqa: E402
 
 HUB_SD = "fakeorg/tiny-sd"
+UNET_WEIGHTS = "unet/diffusion_pytorch_model.safetensors"
+
+
+class GatedHandler(_Handler):
+    """Sends half of the UNet's weights, then waits for ``server.gate`` before the rest."""
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        gate = getattr(self.server, "gate", None)
+        if gate is None or self.command != "GET" or not self.path.endswith(UNET_WEIGHTS):
+            super()._send(status, body, headers)
+            return
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        half = len(body) // 2
+        self.wfile.write(body[:half])
+        self.wfile.flush()
+        gate.wait(timeout=120)
+        self.wfile.write(body[half:])
 
 
 class ManagerLayout(PreferencesLayout):
@@ -203,3 +226,54 @@ def test_the_picker_sets_the_scenes_model(manager: Path, tiny_models: Path) -> N
     assert scene.deforum.model == str(tiny_models / "sd")
     with pytest.raises(RuntimeError, match="the name is empty"):
         bpy.ops.deforum.pick_model(name="")
+
+
+def tick_until_finished(download: Any) -> list[float | None]:
+    ticks = [model_manager.tick()]
+    deadline = time.monotonic() + 300
+    while ticks[-1] is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        ticks.append(model_manager.tick())
+    assert download.finished, "\n".join(download.lines)
+    return ticks
+
+
+def test_a_cancelled_download_is_marked_incomplete_and_download_again_finishes_it(
+    manager: Path, hub: ServingHub, tiny_models: Path
+) -> None:
+    gate = threading.Event()
+    hub.gate = gate  # type: ignore[attr-defined]
+    hub.RequestHandlerClass = GatedHandler
+    bpy.context.preferences.system.use_online_access = True
+    try:
+        download = model_manager.start_download(HUB_SD, blocking=False)
+        deadline = time.monotonic() + 120
+        while download.fraction == 0 and not download.finished and time.monotonic() < deadline:
+            time.sleep(0.05)
+            assert model_manager.tick() == model_manager.TICK_SECONDS
+        assert 0 < download.fraction < 1, "\n".join(download.lines)
+        midway = draw_preferences()["progress"]
+        assert bpy.ops.deforum.cancel_download() == {"FINISHED"}
+        tick_until_finished(download)
+    finally:
+        gate.set()
+    assert download.cancelled and not download.succeeded
+    # Bytes of the total, the share, the rate and the time left, as the CLI prints them.
+    bar = rf"Downloading {HUB_SD}: [\d.]+ [kM]?B of [\d.]+ MB \(\d+%\), [\d.]+ [kM]?B/s, "
+    assert any(re.match(bar + r"(\d+ s left|…)$", text) for text in midway), midway
+    (partial,) = [m for m in model_manager.listed_models()[0] if m.name == HUB_SD]
+    assert not partial.complete and "unfinished downloads" in partial.missing
+    assert HUB_SD not in [m.name for m in model_manager.pickable_models()]  # never a model
+    record = draw_preferences()
+    assert any(label.startswith(f"Download of {HUB_SD} cancelled") for label in record["labels"])
+    (finish,) = [
+        b for b in buttons(record, "deforum.download_model") if vars(b).get("repo_id") == HUB_SD
+    ]
+
+    again = model_manager.start_download(finish.repo_id, blocking=False)
+    tick_until_finished(again)
+    assert again.succeeded, "\n".join(again.lines)
+    (whole,) = [m for m in model_manager.listed_models()[0] if m.name == HUB_SD]
+    assert whole.complete
+    fetched = (whole.path / UNET_WEIGHTS).read_bytes()
+    assert fetched == (tiny_models / "sd" / UNET_WEIGHTS).read_bytes()
