@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import (
     environment_ops,
+    farm_ui,
     model_manager,
     operators,
     panels,
@@ -36,6 +37,7 @@ _MODULES = (
     environment_ops,
     model_manager,
     sound_bake,
+    farm_ui,
 )
 
 

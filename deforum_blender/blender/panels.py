@@ -526,6 +526,44 @@ class DEFORUM_PT_finish(_DeforumSubPanel):
         sound.prop(settings, "soundtrack_path")
 
 
+class DEFORUM_PT_farm(_DeforumSubPanel):
+    """Render farm (Flamenco): the seeds and prompt sets to render, the shot's segments"""
+
+    bl_label = "Render Farm"
+    bl_options = {"DEFAULT_CLOSED"}  # noqa: RUF012 - Blender reads a set
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, _, settings = self.parts(context)
+        layout.use_property_split = True
+        layout.prop(settings, "farm_seeds")
+        count = layout.row()
+        count.active = not settings.farm_seeds.strip()
+        count.prop(settings, "farm_seed_count")
+        layout.label(text="Prompt Sets")
+        row = layout.row()
+        row.template_list(
+            "DEFORUM_UL_prompt_sets",
+            "",
+            settings,
+            "farm_prompt_sets",
+            settings,
+            "farm_prompt_set_index",
+            rows=2,
+        )
+        buttons = row.column(align=True)
+        buttons.operator("deforum.farm_prompt_set_add", icon="ADD", text="")
+        buttons.operator("deforum.farm_prompt_set_remove", icon="REMOVE", text="")
+        if 0 <= settings.farm_prompt_set_index < len(settings.farm_prompt_sets):
+            item = settings.farm_prompt_sets[settings.farm_prompt_set_index]
+            column = layout.column(align=True)
+            column.prop(item, "name")
+            column.prop(item, "positive")
+            column.prop(item, "negative")
+        # Read-only: what the Flamenco job type reads at submission (docs/farm.md).
+        layout.prop(settings, "farm_segments")
+        layout.prop(settings, "farm_variants")
+
+
 # Drawn in this order; sub-panels after their parent.
 PANELS = (
     DEFORUM_PT_main,
@@ -539,6 +577,7 @@ PANELS = (
     DEFORUM_PT_video_input,
     DEFORUM_PT_controlnet,
     DEFORUM_PT_finish,
+    DEFORUM_PT_farm,
 )
 _HANDLERS = (
     (bpy.app.handlers.frame_change_post, _on_frame_change),

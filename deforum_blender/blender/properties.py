@@ -26,6 +26,7 @@ from ..core.job_fields import FieldSpec
 from ..core.samplers import SAMPLER_NAMES
 from ..core.seeds import SEED_BEHAVIORS
 from ..core.settings_registry import SETTINGS, Setting
+from .farm_properties import FARM_PROPERTIES, DeforumPromptSet
 
 # Paths may start with "//" (the .blend's folder); Blender 4.5+ asks for this option.
 _PATH_OPTIONS: Any = {"PATH_SUPPORTS_BLEND_RELATIVE"}
@@ -423,8 +424,10 @@ for _name in PER_FRAME_NAMES:
     DeforumSettings.__annotations__[schedule_property_name(_name)] = _schedule_property(
         _name, _label
     )
+# Blender-only farm settings (seeds, prompt sets) and what the Flamenco job type reads.
+DeforumSettings.__annotations__.update(FARM_PROPERTIES)
 
-_CLASSES = (DeforumPrompt, DeforumSettings)
+_CLASSES = (DeforumPrompt, DeforumPromptSet, DeforumSettings)
 
 
 def register() -> None:

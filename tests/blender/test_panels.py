@@ -97,6 +97,7 @@ def test_sub_panels_hang_under_the_deforum_panel_in_the_output_tab() -> None:
         "Video Input",
         "ControlNet",
         "Interpolation, Upscaling & Soundtrack",
+        "Render Farm",
     ]
     assert all(p.bl_parent_id == "DEFORUM_PT_main" for p in subs)
     assert all(p.bl_space_type == "PROPERTIES" for p in panels.PANELS)
