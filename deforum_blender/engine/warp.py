@@ -157,6 +157,21 @@ def _image(field: str, image: Any) -> NDArray[Any]:
     return np.ascontiguousarray(array)
 
 
+def _inverse_3x3(field: str, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Inverse of a 3×3 matrix by cofactors: no LAPACK call, whose thread pool can cost
+    milliseconds per call on a busy machine."""
+    r0, r1, r2 = matrix
+    cofactors = np.array([np.cross(r1, r2), np.cross(r2, r0), np.cross(r0, r1)])
+    determinant = float(r0 @ cofactors[0])
+    if not math.isfinite(determinant) or abs(determinant) < 1e-300:
+        raise DeforumInputError(
+            f"{field}: the matrix {matrix.tolist()} is singular; pass an invertible "
+            "camera intrinsics / relative pose from core.camera"
+        )
+    inverse: NDArray[np.float64] = cofactors.T / determinant
+    return inverse
+
+
 def _source_projection(
     k_source: Any, k_target: Any, pose: Any
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -172,7 +187,7 @@ def _source_projection(
         raise DeforumInputError(f"pose: last row must be [0, 0, 0, 1], got {m[3].tolist()}")
     # cv2.remap puts pixel i's centre at i, K at i + 0.5: shift once here, not per pixel.
     to_index = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
-    a = to_index @ ks @ _FLIP @ m[:3, :3] @ _FLIP @ np.linalg.inv(kt)
+    a = to_index @ ks @ _FLIP @ m[:3, :3] @ _FLIP @ _inverse_3x3("k_target", kt)
     b = to_index @ ks @ _FLIP @ m[:3, 3]
     return a, b
 
@@ -333,6 +348,7 @@ def occlusion_mask(
     *,
     tolerance: float = DEFAULT_OCCLUSION_TOLERANCE,
     footprint: int = 1,
+    checked: bool = False,
 ) -> BoolArray:
     """True where the target pixel's surface is hidden in the source by something nearer.
 
@@ -341,7 +357,7 @@ def occlusion_mask(
     """
     import cv2
 
-    depth = check_depth("source_depth", source_depth, maps.map_x.shape)
+    depth = source_depth if checked else check_depth("source_depth", source_depth, maps.map_x.shape)
     if footprint > 1:
         kernel = np.ones((footprint, footprint), np.uint8)
         depth = np.asarray(cv2.erode(depth, kernel, borderType=cv2.BORDER_REPLICATE), np.float32)
@@ -357,35 +373,61 @@ def estimate_target_depth(
     """The target frame's depth from the source frame's alone, by iterating the backward warp.
 
     Start from the source depth at the same pixel; each pass samples the source depth
-    where the current guess lands and moves that source point into the target camera.
-    Converges in a few passes for frame-to-frame motion; disocclusions take the
-    depth of the surface behind them, which the occlusion test then flags.
+    where the current guess lands (nearest pixel) and moves that source point into the
+    target camera. Converges in a few passes for frame-to-frame motion; disocclusions
+    take the depth of the surface behind them, which the occlusion test then flags.
     """
     import cv2
 
     depth_s = check_depth("source_depth", source_depth, np.asarray(source_depth).shape[:2])
+    a, b = _source_projection(k_source, k_target, pose)
     ks = _intrinsics("k_source", k_source)
     m = _matrix("pose", pose, (4, 4))
-    inverse_pose = np.linalg.inv(m)
+    rotation_back = _inverse_3x3("pose", m[:3, :3])
     # Source pixel + source depth -> target depth: -z_t = row 2 of inv(pose) applied to X_s.
-    # X_s = depth_s · F·inv(K_s)·[u, v, 1], so -z_t = depth_s · (c·[u, v, 1]) + d.
-    c = (_FLIP @ inverse_pose[:3, :3] @ _FLIP @ np.linalg.inv(ks))[2]
-    d = float((_FLIP @ inverse_pose[:3, 3])[2])
+    # X_s = depth_s · F·inv(K_s)·[u, v, 1], so -z_t = depth_s · (c·[u, v, 1]) + d, with
+    # u, v = map + 0.5 (the +0.5 folded into the constant).
+    c = (_FLIP @ rotation_back @ _FLIP @ _inverse_3x3("k_source", ks))[2]
+    d = np.float32(-(_FLIP @ rotation_back @ m[:3, 3])[2])
+    c_constant = float(c[2] + 0.5 * (c[0] + c[1]))
+    nearest = float(depth_s.min())
+    height, width = depth_s.shape
+    u = np.arange(width, dtype=np.float32) + np.float32(0.5)
+    v = np.arange(height, dtype=np.float32) + np.float32(0.5)
+    # The maps are (ramp_i + b_i/guess) / (ramp_2 + b_2/guess): ramps built once, then each
+    # pass costs one full-size operation per term (reprojection_maps rebuilt them all).
+    ramps = [
+        np.add(
+            (np.float32(a[i, 0]) * u)[None, :],
+            (np.float32(a[i, 1]) * v + np.float32(a[i, 2]))[:, None],
+        )
+        for i in range(3)
+    ]
     guess = depth_s.copy()
     for _ in range(max(1, iterations)):
-        maps = reprojection_maps(guess, k_source, k_target, pose, checked=True)
+        inverse_guess = np.reciprocal(guess)
+        weight = cv2.scaleAdd(inverse_guess, float(b[2]), ramps[2])
+        map_x = cv2.divide(cv2.scaleAdd(inverse_guess, float(b[0]), ramps[0]), weight)
+        map_y = cv2.divide(cv2.scaleAdd(inverse_guess, float(b[1]), ramps[1]), weight)
+        if float(weight.min()) <= 0:
+            # Behind the source camera: sample the padding, as the reprojection maps do.
+            np.copyto(map_x, np.float32(-2 * width), where=weight <= 0)
+            np.copyto(map_y, np.float32(-2 * height), where=weight <= 0)
         sampled = np.asarray(
-            cv2.remap(
-                depth_s, maps.map_x, maps.map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE
-            ),
+            cv2.remap(depth_s, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE),
             dtype=np.float32,
         )
-        us = maps.map_x + np.float32(0.5)
-        vs = maps.map_y + np.float32(0.5)
-        ray = np.float32(c[0]) * us + np.float32(c[1]) * vs + np.float32(c[2])
-        new = sampled * ray + np.float32(d)
-        # Points that would land behind the target camera keep the last good guess.
-        np.copyto(guess, new, where=new > np.float32(1e-6) * sampled)
+        ray = cv2.addWeighted(map_x, float(c[0]), map_y, float(c[1]), c_constant)
+        new = np.asarray(ray, dtype=np.float32)
+        lowest_ray = float(new.min())
+        new *= sampled
+        new += d
+        # Points that would land behind the target camera keep the last good guess; with
+        # every ray ahead and the nearest depth still in front, none can (one pass, no mask).
+        if lowest_ray > 1e-6 and (lowest_ray - 1e-6) * nearest + float(d) > 0:
+            guess = new
+        else:
+            np.copyto(guess, new, where=new > np.float32(1e-6) * sampled)
     return guess
 
 
@@ -444,6 +486,7 @@ def warp_3d(
             checked_source,
             tolerance=occlusion_tolerance,
             footprint=2 * max(0, occlusion_margin) + 1,
+            checked=True,
         )
         valid = valid & ~hidden
     return WarpResult(warped, valid, depth)
