@@ -4,7 +4,7 @@ Blender never imports huggingface_hub: the download runs in the worker environme
 a render. Two threads read the command's output (progress lines on stderr, the result
 on stdout), so the UI timer only reads a few attributes. Cancelling terminates the
 process; the partial files it leaves are marked incomplete in the list, never taken for
-a model, and the next download of the same id resumes them.
+a model; the next download of the same id fetches only the files still missing.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ class ModelDownload:
         return self.status
 
     def cancel(self) -> None:
-        """Stop the download (its partial files stay, for the next one to resume)."""
+        """Stop the download; the files it finished stay, for the next one to keep."""
         if self.process is None or self.finished:
             return
         self.cancelled = True
@@ -173,7 +173,7 @@ class ModelDownload:
                 return f"Cancelling the download of {self.repo_id}"
             return f"Downloading {self.repo_id}: {self.progress or 'starting'}"
         if self.cancelled:
-            return f"Download of {self.repo_id} cancelled; Download again resumes it"
+            return f"Download of {self.repo_id} cancelled; Download again fetches the rest"
         if self.status == 0:
             return f"Downloaded {self.repo_id}"
         return f"Download of {self.repo_id} failed: {self.error()}"

@@ -11,6 +11,7 @@ Downloads happen only while Blender's online access is on.
 
 from __future__ import annotations
 
+import atexit
 import sys
 from pathlib import Path
 from typing import Any
@@ -100,13 +101,13 @@ def check_online_access(repo_id: str) -> None:
     )
 
 
-def start_download(repo_id: str, kind: str | None = None, *, blocking: bool) -> ModelDownload:
+def start_download(repo_id: str, *, blocking: bool) -> ModelDownload:
     """Start ``models pull`` (followed by the UI timer), or with ``blocking`` wait for it.
 
     Raises DeforumInputError for an empty id, online access off, a download already
-    running, or no worker environment.
+    running, the worker environment being set up, or no worker environment.
     """
-    from .environment_ops import worker_python_cached
+    from .environment_ops import running_setup, worker_python_cached
     from .worker_client import worker_env
 
     repo_id = repo_id.strip()
@@ -117,12 +118,16 @@ def start_download(repo_id: str, kind: str | None = None, *, blocking: bool) -> 
     check_online_access(repo_id)
     if running_download() is not None:
         raise DeforumInputError("a model is being downloaded; wait for it or cancel it")
+    if running_setup() is not None:  # pip is still installing what the download runs with
+        raise DeforumInputError(
+            "the worker environment is being set up; download the model after it ends"
+        )
     found, problem = worker_python_cached()
     if found is None:
         message = problem.message if problem is not None else "no worker Python"
         raise DeforumInputError(f"models are downloaded by the worker's Python: {message}")
     download = ModelDownload(
-        repo_id, found.path, kind=kind, env=worker_env(), on_line=print if blocking else None
+        repo_id, found.path, env=worker_env(), on_line=print if blocking else None
     )
     _DOWNLOADS[:] = [download]
     download.start()
@@ -132,6 +137,16 @@ def start_download(repo_id: str, kind: str | None = None, *, blocking: bool) -> 
     else:
         bpy.app.timers.register(tick, first_interval=TICK_SECONDS)
     return download
+
+
+def cancel_running() -> None:
+    """Stop the running download, if any (Blender exits, the add-on is disabled)."""
+    download = running_download()
+    if download is not None:
+        download.cancel()
+
+
+atexit.register(cancel_running)  # a pull must not outlive Blender unseen
 
 
 def tick() -> float | None:
@@ -297,7 +312,7 @@ class DEFORUM_OT_download_model(bpy.types.Operator):
 
 
 class DEFORUM_OT_cancel_download(bpy.types.Operator):
-    """Stop the model download (Download again resumes it)"""
+    """Stop the model download (Download again fetches what is still missing)"""
 
     bl_idname = "deforum.cancel_download"
     bl_label = "Cancel Download"
@@ -455,9 +470,7 @@ def register() -> None:
 
 def unregister() -> None:
     """Stop following a download (cancelled: no one would show its end) and unregister."""
-    download = running_download()
-    if download is not None:
-        download.cancel()
+    cancel_running()
     if bpy.app.timers.is_registered(tick):
         bpy.app.timers.unregister(tick)
     bpy.types.STATUSBAR_HT_header.remove(draw_status)

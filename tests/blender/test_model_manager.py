@@ -138,13 +138,16 @@ def test_in_the_ui_a_download_runs_while_the_timer_ticks_and_the_model_is_listed
 ) -> None:
     add_model_folder(tiny_models)
     before = {m.name: m.kind for m in model_manager.listed_models()[0]}
-    assert before == {
-        str(tiny_models / "controlnet"): "controlnet",
-        str(tiny_models / "depth"): "depth",
-        str(tiny_models / "embeddings" / "tinyword.safetensors"): "other",
-        str(tiny_models / "lora" / "tiny.safetensors"): "lora",
-        str(tiny_models / "sd"): "sd",
-    }
+    assert (
+        before.items()
+        >= {
+            str(tiny_models / "controlnet"): "controlnet",
+            str(tiny_models / "depth"): "depth",
+            str(tiny_models / "embeddings" / "tinyword.safetensors"): "other",
+            str(tiny_models / "lora" / "tiny.safetensors"): "lora",
+            str(tiny_models / "sd"): "sd",
+        }.items()
+    )  # make-tiny-models may write more kinds
     bpy.context.preferences.system.use_online_access = True
     download = model_manager.start_download(HUB_SD, blocking=False)
     assert bpy.app.timers.is_registered(model_manager.tick)
