@@ -131,7 +131,10 @@ def local_models(
         if not folder.is_dir():
             problems.append(f"model folder {str(folder)!r} is not a folder; fix or remove it")
             continue
-        found += folder_models(folder.resolve())
+        try:
+            found += folder_models(folder.resolve())
+        except OSError as error:  # drawn in the preferences: a line, never a traceback
+            problems.append(f"model folder {str(folder)!r} cannot be read ({error.strerror})")
     return found, problems
 
 

@@ -7,6 +7,7 @@ timer ticks; Remove deletes a cached model; the Model & Output picker sets the s
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -280,3 +281,14 @@ def test_a_cancelled_download_is_marked_incomplete_and_download_again_finishes_i
     assert whole.complete
     fetched = (whole.path / UNET_WEIGHTS).read_bytes()
     assert fetched == (tiny_models / "sd" / UNET_WEIGHTS).read_bytes()
+
+
+def test_without_a_worker_environment_download_names_the_setup(
+    manager: Path, hub: ServingHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bpy.context.preferences.system.use_online_access = True
+    monkeypatch.setitem(sys.modules, "torch", None)  # a Python without torch, like Blender's
+    environment_ops.forget_worker_python()
+    with pytest.raises(RuntimeError, match="downloaded by the worker's Python: worker environ"):
+        bpy.ops.deforum.download_model(repo_id=HUB_SD)
+    assert model_manager.current_download() is None and hub.requests == []
