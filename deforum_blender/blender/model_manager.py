@@ -134,7 +134,7 @@ def start_download(repo_id: str, *, blocking: bool) -> ModelDownload:
     if blocking:
         download.wait()
         forget_models()
-    else:
+    elif not bpy.app.timers.is_registered(tick):  # the last download's may not have seen its end
         bpy.app.timers.register(tick, first_interval=TICK_SECONDS)
     return download
 
