@@ -471,6 +471,7 @@ def register() -> None:
 def unregister() -> None:
     """Stop following a download (cancelled: no one would show its end) and unregister."""
     cancel_running()
+    _DOWNLOADS.clear()
     if bpy.app.timers.is_registered(tick):
         bpy.app.timers.unregister(tick)
     bpy.types.STATUSBAR_HT_header.remove(draw_status)
