@@ -464,6 +464,10 @@ def _draw_unit(layout: Any, settings: Any, n: int) -> None:
     if not getattr(settings, f"cn_{n}_enabled"):
         return
     for name in _UNIT_DETAILS:
+        if name == "weight":  # the animatable Weight, greyed out while a schedule is typed
+            weight = box.row()
+            weight.active = not str(getattr(settings, f"cn_{n}_weight")).strip()
+            weight.prop(settings, controlnet.weight_property(n), text="Weight")
         box.prop(settings, f"cn_{n}_{name}", text=controlnet.UNIT_LABELS[name][0])
     module = controlnet.canonical_module(str(getattr(settings, f"cn_{n}_module")))
     path = box.row()

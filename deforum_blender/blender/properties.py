@@ -21,6 +21,7 @@ from typing import Any, cast
 
 import bpy
 
+from ..core import controlnet
 from ..core import job_fields as jf
 from ..core.job_fields import FieldSpec
 from ..core.samplers import SAMPLER_NAMES
@@ -414,6 +415,20 @@ def plain_property(setting: Setting) -> Any:
     return bpy.props.StringProperty(**common)
 
 
+def _unit_weight_property(n: int) -> Any:
+    """ControlNet unit ``n``'s Weight, animatable like the per-frame values."""
+    return bpy.props.FloatProperty(
+        name=f"ControlNet {n} Weight",
+        description="The unit's weight on this frame: keyframe it or give it a driver like "
+        "the other per-frame values; a Weight Schedule overrides it; 0 leaves the unit out "
+        "of the frame",
+        default=1.0,
+        min=0.0,
+        soft_max=2.0,
+        precision=3,
+    )
+
+
 for _setting in PLAIN_SETTINGS:
     DeforumSettings.__annotations__[_setting.key] = plain_property(_setting)
 # The per-frame properties and their schedule siblings are made from the ANIMATED table.
@@ -424,6 +439,9 @@ for _name in PER_FRAME_NAMES:
     DeforumSettings.__annotations__[schedule_property_name(_name)] = _schedule_property(
         _name, _label
     )
+# Each ControlNet unit's animatable weight; its Weight Schedule text overrides it when set.
+for _n in range(1, controlnet.UNIT_COUNT + 1):
+    DeforumSettings.__annotations__[controlnet.weight_property(_n)] = _unit_weight_property(_n)
 # Blender-only farm settings (seeds, prompt sets) and what the Flamenco job type reads.
 DeforumSettings.__annotations__.update(FARM_PROPERTIES)
 

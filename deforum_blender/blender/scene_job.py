@@ -21,6 +21,7 @@ from typing import Any
 import bpy
 import numpy as np
 
+from ..core import controlnet
 from ..core import job_fields as jf
 from ..core import settings_registry as registry
 from ..core.errors import DeforumInputError
@@ -190,6 +191,16 @@ def _values_by_frame_set(
     return values
 
 
+def _unit_weight(scene: bpy.types.Scene, n: int, frames: range) -> str:
+    """ControlNet unit ``n``'s weight schedule from its Weight: sampled per frame from its
+    F-curve or driver, else its value."""
+    name = controlnet.weight_property(n)
+    animated = _animated_values(scene, [name], frames).get(name)
+    if animated is None:
+        animated = [_clamper(deforum_settings(scene), name)(getattr(deforum_settings(scene), name))]
+    return controlnet.weight_schedule(animated)
+
+
 def schedule_text(settings: Any, name: str) -> str:
     """The schedule string typed over per-frame property ``name`` (empty: none)."""
     return str(getattr(settings, schedule_property_name(name))).strip()
@@ -329,6 +340,9 @@ def job_from_scene(
     groups: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
     for group, field, name in copied_fields():
         groups[group][field] = _copied_value(settings, group, field, name)
+    for n, group in enumerate(controlnet.UNIT_GROUPS, start=1):
+        if not str(groups[group]["weight"]).strip():  # no Weight Schedule typed
+            groups[group]["weight"] = _unit_weight(scene, n, frames)
     groups["prompts"]["keyframes"] = _prompt_keyframes(scene, first, need_prompts)
     groups["seeds"]["seed"] = _master_seed(scene, frames)
     mode = settings.animation_mode

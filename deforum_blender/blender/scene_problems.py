@@ -108,6 +108,8 @@ def _unit_problems(scene: bpy.types.Scene, settings: Any, n: int) -> list[Proble
     unit = f"ControlNet {n}"
     problems = []
     for field in controlnet.SCHEDULES:
+        if field == "weight" and not str(getattr(settings, name(field))).strip():
+            continue  # no Weight Schedule: the animatable Weight is read
         try:
             check_schedule(str(getattr(settings, name(field))), field=name(field))
         except ScheduleError as error:

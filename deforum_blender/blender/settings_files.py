@@ -23,7 +23,7 @@ from typing import Any, cast
 import bpy
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from ..core import atomic
+from ..core import atomic, controlnet
 from ..core import job_fields as jf
 from ..core.camera import (
     DEFORUM_2D_KEYS,
@@ -93,6 +93,18 @@ def _apply_param(scene: bpy.types.Scene, name: str, value: jf.Param, first: int)
         return
     kind = settings.bl_rna.properties[name].type
     setattr(settings, name, round(value) if kind == "INT" else value)
+
+
+def _apply_unit_weight(scene: bpy.types.Scene, n: int, weight: str) -> None:
+    """A unit's constant weight goes to its animatable Weight (as for the other per-frame
+    values), a schedule stays its Weight Schedule; the Weight's keys are dropped."""
+    settings = deforum_settings(scene)
+    name = controlnet.weight_property(n)
+    drop_animation(scene, f"{SETTINGS_PATH}.{name}")
+    constant = _CONSTANT.fullmatch(weight)
+    if constant is not None and float(constant.group(1)) >= 0.0:
+        setattr(settings, name, float(constant.group(1)))
+        setattr(settings, f"cn_{n}_weight", "")
 
 
 def _apply_prompts(scene: bpy.types.Scene, job: Job) -> None:
@@ -171,6 +183,8 @@ def apply_job(scene: bpy.types.Scene, job: Job) -> list[str]:
             _apply_param(scene, name, float(settings.seed), job.first_frame)
             continue
         _apply_param(scene, name, job.params[name], job.first_frame)
+    for n, group in enumerate(controlnet.UNIT_GROUPS, start=1):
+        _apply_unit_weight(scene, n, getattr(job, group).weight)
     _apply_prompts(scene, job)
     track = _imported_track(scene, job)
     if track is not None:

@@ -10,6 +10,7 @@ frame's init.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 UNIT_COUNT = 5
@@ -193,9 +194,10 @@ UNIT_LABELS: dict[str, tuple[str, str]] = {
         "(webui names import as the Hugging Face id of the same model)",
     ),
     "weight": (
-        "Weight",
-        "A Deforum schedule of the unit's weight per frame, e.g. '0:(1), 30:(0.5)'; "
-        "a weight of 0 leaves the unit out of that frame",
+        "Weight Schedule",
+        "A Deforum schedule of the unit's weight per frame, e.g. '0:(1), 30:(0.5)'; when "
+        "set it overrides the animatable Weight; a weight of 0 leaves the unit out of that "
+        "frame",
     ),
     "guidance_start": (
         "Guidance Start",
@@ -236,3 +238,19 @@ UNIT_LABELS: dict[str, tuple[str, str]] = {
 def unit_label(n: int, name: str) -> str:
     """The label of unit ``n``'s field ``name`` (``ControlNet 2 Weight``)."""
     return f"ControlNet {n} {UNIT_LABELS[name][0]}"
+
+
+def weight_property(n: int) -> str:
+    """Blender's animatable weight of unit ``n`` (``cn_2_weight_value``); the Job's
+    ``cn_N_weight`` text overrides it when set."""
+    return f"cn_{n}_weight_value"
+
+
+def weight_schedule(values: Sequence[float]) -> str:
+    """Per-frame weights as a unit's weight schedule that reproduces them exactly
+    (``0:(1)`` for a constant, as the Job writes its default)."""
+    from .schedules import format_schedule
+
+    if all(value == values[0] for value in values):
+        return format_schedule(values[:1]).replace(" ", "")
+    return format_schedule(values)

@@ -765,7 +765,7 @@ def _unit_class(n: int) -> type[ControlNetUnit]:
         spec("enabled", "bool"),
         spec("module", "str"),
         spec("model", "str"),
-        spec("weight", "str"),
+        spec("weight", "str", blender_default=""),  # empty: Blender's animatable Weight
         spec("guidance_start", "str"),
         spec("guidance_end", "str"),
         spec("control_mode", "choice", choices=controlnet.CONTROL_MODES),

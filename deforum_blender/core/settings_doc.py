@@ -58,6 +58,17 @@ BLENDER_ONLY: dict[str, tuple[str, str, str, str]] = {
     ),
 }
 
+
+def _unit_keys() -> tuple[str, ...]:
+    """Unit 1's rows in the panel's order: its animatable Weight before its Weight Schedule."""
+    keys = []
+    for name in controlnet.UNIT_LABELS:
+        if name == "weight":
+            keys.append(controlnet.weight_property(1))
+        keys.append(f"cn_1_{name}")
+    return tuple(keys)
+
+
 # The panel's sub-panels and the order of their rows; a labelled setting not listed here
 # goes at the end of its Job group's section (SECTION_OF_GROUP).
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -90,9 +101,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "use_mask_video", "video_mask_path",
     ),
     # One row per unit field (cn_1's standing for all five units), see _unit_row.
-    "ControlNet": (
-        *(f"cn_1_{name}" for name in controlnet.UNIT_LABELS), "save_controlnet_inputs",
-    ),
+    "ControlNet": (*_unit_keys(), "save_controlnet_inputs"),
     "Interpolation, Upscaling & Soundtrack": (
         "frame_interpolation_engine", "interpolation_model", "frame_interpolation_x_amount",
         "frame_interpolation_slow_mo_enabled", "frame_interpolation_slow_mo_amount",
@@ -171,7 +180,21 @@ def _unit_row(setting: Setting) -> str:
     return " | ".join(row)
 
 
+def _unit_weight_row() -> str:
+    """The units' animatable Weight (Blender only; it reaches Deforum as ``cn_N_weight``)."""
+    names = ", ".join(
+        f"`{controlnet.weight_property(n)}`" for n in range(1, controlnet.UNIT_COUNT + 1)
+    )
+    return (
+        f"| Weight | {names} | — (read into `cn_N_weight`) | 1 | The unit's weight on this "
+        "frame, animatable: keyframes or a driver are sampled per frame into the unit's "
+        "weight schedule; a Weight Schedule overrides it. |"
+    )
+
+
 def _row(key: str) -> str:
+    if key == controlnet.weight_property(1):
+        return _unit_weight_row()
     if key in BLENDER_ONLY:
         label, deforum, default, text = BLENDER_ONLY[key]
         return f"| {label} | `{key}` | {deforum} | {default} | {text} |"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy")
@@ -98,3 +99,67 @@ def test_a_unit_with_a_webui_detector_shows_what_to_use_instead(scene: Any) -> N
         "scene_normal (Blender's exact normals)"
     )
     assert problem.fixes == ((deforum, "cn_2_module"),)
+
+
+def unit_weights(scene: Any, n: int) -> list[float]:
+    """Unit ``n``'s weight on each frame of the scene, as the Job gives it."""
+    from deforum_blender.core.schedules import evaluate_schedule
+
+    job = job_from_scene(scene, need_prompts=False)
+    return evaluate_schedule(getattr(job, f"cn_{n}").weight, job.max_frames)
+
+
+def test_a_units_weight_is_one_until_it_is_changed(scene: Any) -> None:
+    assert scene.deforum.cn_1_weight == "" and scene.deforum.cn_1_weight_value == 1.0
+    assert job_from_scene(scene, need_prompts=False).cn_1.weight == "0:(1)"  # as Job()'s
+    scene.deforum.cn_1_weight_value = 0.7
+    assert job_from_scene(scene, need_prompts=False).cn_1.weight == "0:(0.7)"
+
+
+def test_a_keyframed_weight_is_read_per_frame_from_its_f_curve(scene: Any) -> None:
+    settings = scene.deforum
+    settings.cn_3_weight_value = 1.0
+    settings.keyframe_insert("cn_3_weight_value", frame=1)
+    settings.cn_3_weight_value = 0.0
+    settings.keyframe_insert("cn_3_weight_value", frame=4)
+    from deforum_blender.blender.animation_data import fcurves_by_path
+
+    curve = fcurves_by_path(scene)["deforum.cn_3_weight_value"]
+    expected = [curve.evaluate(frame) for frame in range(1, 5)]
+    assert expected[0] == 1.0 and 0.0 < expected[1] < 1.0 and expected[3] == 0.0
+    np.testing.assert_allclose(unit_weights(scene, 3), expected, atol=1e-6)
+    settings.cn_3_weight = "0:(0.25)"  # a typed schedule overrides the keys
+    assert unit_weights(scene, 3) == [0.25] * 4
+
+
+def test_a_driven_weight_is_read_per_frame(scene: Any) -> None:
+    driver = scene.deforum.driver_add("cn_2_weight_value").driver
+    driver.expression = "frame / 8"
+    np.testing.assert_allclose(unit_weights(scene, 2), [0.125, 0.25, 0.375, 0.5], atol=1e-6)
+
+
+def test_an_imported_constant_weight_fills_the_weight_and_a_schedule_its_schedule(
+    scene: Any,
+) -> None:
+    data = {"version": 1, "animation_mode": "None", "W": 64, "H": 64}
+    job = Job.from_dict(
+        {**data, "cn_1": {"weight": "0: (0.5)"}, "cn_2": {"weight": "0:(1), 2:(0)"}}
+    )
+    apply_job(scene, job)
+    settings = scene.deforum
+    assert (settings.cn_1_weight, settings.cn_1_weight_value) == ("", 0.5)
+    assert settings.cn_2_weight == "0:(1), 2:(0)"
+    again = job_from_scene(scene, need_prompts=False)
+    assert (again.cn_1.weight, again.cn_2.weight) == ("0:(0.5)", "0:(1), 2:(0)")
+
+
+def test_the_weight_is_drawn_greyed_out_while_a_weight_schedule_is_typed(scene: Any) -> None:
+    from deforum_blender.blender import panels
+    from tests.helpers import draw
+
+    scene.deforum.cn_1_enabled = True
+    for text, active in (("", True), ("0:(1), 3:(0)", False)):
+        scene.deforum.cn_1_weight = text
+        record = draw(panels.DEFORUM_PT_controlnet, scene)
+        (row,) = [row for _, name, row in record["props"] if name == "cn_1_weight_value"]
+        assert row.active is active

@@ -114,3 +114,14 @@ def test_units_with_webui_detectors_are_refused_together_each_with_its_fix() -> 
 )
 def test_each_detector_family_names_what_to_use_instead(module: str, fix: str) -> None:
     assert fix in detector_fix("cn_2", module)
+
+
+def test_sampled_weights_become_the_schedule_that_reproduces_them() -> None:
+    from deforum_blender.core.controlnet import weight_schedule
+    from deforum_blender.core.schedules import evaluate_schedule
+
+    assert weight_schedule([1.0, 1.0, 1.0]) == "0:(1)"  # a constant as Job() writes it
+    eased = [1.0, 0.9, 0.6, 0.25, 0.0, 0.0, 0.5]
+    text = weight_schedule(eased)
+    assert evaluate_schedule(text, len(eased)) == pytest.approx(eased, abs=1e-12)
+    assert weight_schedule([0.0, 0.25, 0.5, 0.75, 1.0]) == "0: (0), 4: (1)"  # a ramp: two keys
