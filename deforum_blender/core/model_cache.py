@@ -101,7 +101,8 @@ def cached_models(cache_dir: Path | None = None) -> list[LocalModel]:
     return sorted(found, key=lambda m: m.name.lower())
 
 
-def _tree_size(path: Path) -> int:
+def tree_size(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder."""
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -110,7 +111,7 @@ def _tree_size(path: Path) -> int:
 def folder_models(folder: Path, depth: int = 2) -> Iterator[LocalModel]:
     """Diffusers/transformers folders and ``.safetensors`` files in ``folder`` (two levels)."""
     if (folder / "model_index.json").is_file() or (folder / "config.json").is_file():
-        yield LocalModel(str(folder), kind_of_folder(folder), _tree_size(folder), "folder", folder)
+        yield LocalModel(str(folder), kind_of_folder(folder), tree_size(folder), "folder", folder)
         return
     if depth == 0:
         return
@@ -147,7 +148,7 @@ def remove_cached(repo_id: str, cache_dir: Path | None = None) -> int:
             f"remove: {repo_id!r} is not in the Hugging Face cache ({cache}); "
             "pick a model the list shows"
         )
-    freed = _tree_size(repo / "blobs") if (repo / "blobs").is_dir() else 0
+    freed = tree_size(repo / "blobs") if (repo / "blobs").is_dir() else 0
     shutil.rmtree(repo)
     return freed
 

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import DeforumInputError
+from ..core.model_cache import LocalModel as FoundModel
+from ..core.model_cache import folder_models, human_size, tree_size
 from ..core.model_catalog import (
     PICKLE_SUFFIXES,
     SAFETENSORS_SUFFIXES,
     WEIGHT_SUFFIXES,
-    kind_of_file,
     kind_of_folder,
     missing_parts,
 )
@@ -38,18 +39,6 @@ ProgressReport = Callable[[int, int, float, float | None], None]
 
 
 @dataclass(frozen=True)
-class FoundModel:
-    """One model on this machine: its name (hub id or path), kind, size and where it lives."""
-
-    name: str
-    kind: str
-    size: int
-    source: str  # "hf-cache" or "folder"
-    path: Path
-    missing: tuple[str, ...] = ()  # what an interrupted pull has not fetched yet
-
-
-@dataclass(frozen=True)
 class PulledModel:
     """What ``pull_model`` fetched."""
 
@@ -61,15 +50,6 @@ class PulledModel:
     fetched: int  # bytes this pull downloaded
 
 
-def human_size(size: float) -> str:
-    """``1.5 GB`` style (decimal units, as the hub shows sizes)."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(size) < 1000:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
-
-
 def hub_cache_dir() -> Path:
     """The Hugging Face hub cache this process uses (HF_HUB_CACHE, HF_HOME/hub, default)."""
     from huggingface_hub import constants
@@ -78,12 +58,6 @@ def hub_cache_dir() -> Path:
 
 
 # --- list ----------------------------------------------------------------------------------
-
-
-def _tree_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def cached_models(cache_dir: Path | None = None) -> list[FoundModel]:
@@ -113,21 +87,6 @@ def cached_models(cache_dir: Path | None = None) -> list[FoundModel]:
     return sorted(found, key=lambda m: m.name.lower())
 
 
-def _folder_models(folder: Path, depth: int = 2) -> Iterator[FoundModel]:
-    if (folder / "model_index.json").is_file() or (folder / "config.json").is_file():
-        kind = kind_of_folder(folder)
-        yield FoundModel(str(folder), kind, _tree_size(folder), "folder", folder)
-        return
-    if depth == 0:
-        return
-    for child in sorted(folder.iterdir()):
-        if child.is_dir():
-            yield from _folder_models(child, depth - 1)
-        elif child.suffix.lower() in SAFETENSORS_SUFFIXES:
-            kind = kind_of_file(child)
-            yield FoundModel(str(child), kind, child.stat().st_size, "folder", child)
-
-
 def list_models(
     folders: Iterable[Path] = (), kind: str | None = None, cache_dir: Path | None = None
 ) -> list[FoundModel]:
@@ -138,7 +97,7 @@ def list_models(
             raise DeforumInputError(
                 f"--folder: {str(folder)!r} is not a folder; give a folder that holds models"
             )
-        found += list(_folder_models(folder.resolve()))
+        found += list(folder_models(folder.resolve()))
     return [model for model in found if kind is None or model.kind == kind]
 
 
@@ -391,7 +350,7 @@ def pull_model(
     found = kind_of_folder(snapshot, repo_id)
     if kind is not None and found != kind and warn is not None:
         warn(f"--kind: {repo_id!r} looks like a {found} model, not {kind}")
-    return PulledModel(repo_id, commit, snapshot, found, _tree_size(snapshot), needed)
+    return PulledModel(repo_id, commit, snapshot, found, tree_size(snapshot), needed)
 
 
 def _drop_orphans(blobs: Path, before: float) -> None:
@@ -433,6 +392,6 @@ def remove_model(repo_id: str, cache_dir: Path | None = None) -> int:
     strategy.execute()
     freed = strategy.expected_freed_size
     if repo.repo_path.exists():  # refs and partial downloads the strategy leaves behind
-        freed += _tree_size(repo.repo_path)
+        freed += tree_size(repo.repo_path)
         shutil.rmtree(repo.repo_path)
     return freed

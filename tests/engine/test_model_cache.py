@@ -92,9 +92,18 @@ def test_removing_a_cached_model_frees_its_blobs(tmp_path: Path) -> None:
     assert os.path.isdir(cache)
 
 
-@pytest.mark.parametrize("size", [0, 999, 1000, 1_234_567, 5e9, 3e12])
-def test_sizes_read_as_models_list_prints_them(size: float) -> None:
-    from deforum_blender.core.model_cache import human_size as core_size
-    from deforum_blender.engine.models import human_size as engine_size
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 B"),
+        (999, "999 B"),
+        (1000, "1.0 kB"),
+        (1_234_567, "1.2 MB"),
+        (5e9, "5.0 GB"),
+        (3e12, "3.0 TB"),
+    ],
+)
+def test_sizes_read_in_decimal_units_as_the_hub_shows_them(size: float, text: str) -> None:
+    from deforum_blender.core.model_cache import human_size
 
-    assert core_size(size) == engine_size(size)
+    assert human_size(size) == text
