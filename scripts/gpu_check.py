@@ -24,18 +24,16 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from random_models import build_sd15_sized  # noqa: E402
 
 from deforum_blender.core.job import Job  # noqa: E402
 from deforum_blender.core.output_layout import run_path  # noqa: E402
 from deforum_blender.core.overrides import apply_overrides  # noqa: E402
 from deforum_blender.engine import diffusion  # noqa: E402
 from deforum_blender.engine.render import render  # noqa: E402
-from deforum_blender.engine.tiny_models import (  # noqa: E402
-    byte_level_clip_tokenizer,
-    make_tiny_models,
-    sd_pipeline,
-    tiny_job,
-)
+from deforum_blender.engine.tiny_models import make_tiny_models, tiny_job  # noqa: E402
 
 
 def psnr(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
@@ -118,53 +116,6 @@ def check_tiny_job(models: Path, work: Path, device: str) -> dict[str, Any]:
         out[f"{stage}_fp32_mean_abs"] = round(float(diff.mean()), 4)
         out[f"{stage}_fp32_psnr_db"] = round(psnr(a, b), 2)
     return out
-
-
-def build_sd15_sized(folder: Path, device: str, quick: bool) -> Path:
-    """An SD 1.5-sized pipeline with random weights, saved in diffusers layout (fp16)."""
-    import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    scale = 8 if quick else 1  # --quick: the same graph, 1/8 of the channels
-    tokenizer = byte_level_clip_tokenizer()
-    torch.manual_seed(0)
-    with torch.device(device):
-        unet = UNet2DConditionModel(
-            sample_size=64,
-            block_out_channels=tuple(c // scale for c in (320, 640, 1280, 1280)),
-            layers_per_block=2,
-            cross_attention_dim=768 // scale,
-            attention_head_dim=8,
-            norm_num_groups=32 // scale,
-        )
-        vae = AutoencoderKL(
-            block_out_channels=tuple(c // scale for c in (128, 256, 512, 512)),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            layers_per_block=2,
-            latent_channels=4,
-            norm_num_groups=32 // scale,
-            sample_size=512,
-        )
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                vocab_size=len(tokenizer),
-                hidden_size=768 // scale,
-                intermediate_size=3072 // scale,
-                num_attention_heads=12 if not quick else 4,
-                num_hidden_layers=12 if not quick else 2,
-                max_position_embeddings=77,
-                hidden_act="quick_gelu",
-                bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        )
-    pipe = sd_pipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer)
-    pipe.to(torch.float16 if device != "cpu" else torch.float32)
-    pipe.save_pretrained(folder, safe_serialization=True)
-    return folder
 
 
 class UnetTimer:
@@ -292,6 +243,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: test the script on a CPU")
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="after the checks, the video-rate benchmark (gpu_realtime.py) instead of the timing",
+    )
     args = parser.parse_args()
     import torch
 
@@ -312,10 +268,16 @@ def main() -> int:
         report["tiny_job"] = check_tiny_job(work / "tiny", work, device)
         report["correctness_s"] = round(time.perf_counter() - stage, 1)
         write_report(report, args.out)
-        stage = time.perf_counter()
-        model = build_sd15_sized(work / "sd15", device, args.quick)
-        report["build_model_s"] = round(time.perf_counter() - stage, 1)
-        report["timing"] = time_jobs(model, work, device, args.quick)
+        if args.realtime:
+            from gpu_realtime import run_realtime
+
+            diffusion.clear_model_cache()  # the checks' models: not part of the figures
+            report["realtime_json"] = run_realtime(args.out, args.quick, work).name
+        else:
+            stage = time.perf_counter()
+            model = build_sd15_sized(work / "sd15", device, args.quick)
+            report["build_model_s"] = round(time.perf_counter() - stage, 1)
+            report["timing"] = time_jobs(model, work, device, args.quick)
     write_report(report, args.out)
     print((args.out / "gpu_check.md").read_text())
     print(json.dumps(report, indent=2))

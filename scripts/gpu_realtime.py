@@ -1,0 +1,463 @@
+"""The video-rate benchmark of issue 16: the full 3D Deforum loop, timed through the engine.
+
+Random weights of the real architectures (``random_models.py``): an SD-Turbo-sized
+pipeline (SD 2.1 UNet, OpenCLIP-H text encoder) with ``AutoencoderTiny`` or its KL VAE, an
+SD 1.5-sized pipeline, a Depth Anything V2 Small-sized depth model. Each configuration
+renders 512×512 frames in 3D mode at cadence 1 with estimated depth, LAB colour
+coherence, Perlin noise and every PNG written, through the engine's public ``Renderer``.
+
+Per configuration: a short warm-up render (its first frame is the first-frame/compile
+time; host syncs are counted there with ``torch.cuda.set_sync_debug_mode("warn")``), then
+the timed render: frames/s from the first PNG to the last, p50/p99 frame interval, GPU time
+per stage (CUDA events around the engine's own stage timers), peak memory. One failing
+configuration is recorded and the others still run; the JSON is written after each.
+
+``python scripts/gpu_realtime.py --out DIR [--quick]`` (``gpu_check.py --realtime`` calls it);
+``--quick`` runs the same code on toy models at 64 px on the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import math
+import platform
+import re
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from deforum_blender.core.job import Job  # noqa: E402
+from deforum_blender.core.output_layout import frame_files, run_path  # noqa: E402
+from deforum_blender.core.overrides import apply_overrides  # noqa: E402
+from deforum_blender.engine import diffusion  # noqa: E402
+from deforum_blender.engine.render import Renderer  # noqa: E402
+
+#: The loop every configuration runs (``--set`` keys): the issue's "full 3D Deforum loop".
+LOOP_SETTINGS = {
+    "animation_mode": "3D",
+    "diffusion_cadence": "1",
+    "depth_source": "estimated",
+    "color_coherence": "LAB",
+    "noise_type": "perlin",
+    "translation_z": "0: (2)",
+    "rotation_3d_y": "0: (0.4)",
+    "seed": "42",
+    "make_video": "false",
+}
+#: Stages timed with CUDA events (the writer thread's "write" and the one-off ones are not).
+GPU_STAGES = ("warp", "coherence", "contrast", "antiblur", "noise", "diffusion", "tween")
+SYNC_MESSAGE = "synchroniz"  # torch's sync-debug warning: "called a synchronizing CUDA operation"
+
+
+@dataclass(frozen=True)
+class Config:
+    """One timed configuration: its model, frame counts and diffusion settings."""
+
+    name: str
+    model: str  # a key of the built models: turbo_tiny, turbo_full, sd15
+    frames: int
+    quick_frames: int
+    warmup_frames: int
+    limit_s: float  # the timed render stops (cancelled) after this long; fps covers what ran
+    settings: dict[str, str]
+
+
+#: One diffusion step per frame for turbo: steps 2 at strength 0.65 is
+#: ``int(0.35 × 2) + 1`` = 1 sampler step (diffusers strength 0.75), no CFG (scale 1).
+TURBO = {
+    "steps_schedule": "0: (2)",
+    "strength_schedule": "0: (0.65)",
+    "cfg_scale_schedule": "0: (1)",
+    "sampler": "Euler",
+}
+CONFIGS = (
+    Config("turbo_tiny_vae", "turbo_tiny", 300, 6, 10, 100.0, TURBO),
+    Config("turbo_full_vae", "turbo_full", 300, 6, 10, 100.0, TURBO),
+    # docs/performance.md's SD 1.5 job: 25 steps × strength 0.65 (9 sampler steps a frame),
+    # CFG 7; fewer frames (24), as that page's job.
+    Config(
+        "sd15_25x065",
+        "sd15",
+        24,
+        3,
+        4,
+        60.0,
+        {
+            "steps_schedule": "0: (25)",
+            "strength_schedule": "0: (0.65)",
+            "cfg_scale_schedule": "0: (7)",
+        },
+    ),
+)
+
+
+def card_name(device_name: str) -> str:
+    """A short file-name tag for a device: "NVIDIA H100 80GB HBM3" → "h100"; the CPU: "cpu"."""
+    found = re.search(r"\b(?:RTX\s*)?[A-Z]{1,2}\d{2,4}\b", device_name.replace("NVIDIA", ""))
+    if found:
+        return re.sub(r"\s+", "", found.group(0)).lower()
+    return re.sub(r"[^a-z0-9]+", "_", device_name.lower()).strip("_") or "device"
+
+
+class StageEvents:
+    """CUDA events around each stage the engine times: GPU milliseconds per stage."""
+
+    def __init__(self) -> None:
+        self.pairs: dict[str, list[tuple[Any, Any]]] = {}
+
+    @contextmanager
+    def around(self, stage: str) -> Iterator[None]:
+        import torch
+
+        start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+        start.record()
+        try:
+            yield
+        finally:
+            end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+            end.record()
+            self.pairs.setdefault(stage, []).append((start, end))
+
+    def milliseconds(self) -> dict[str, float]:
+        """Total GPU time per stage (synchronises once, after the render)."""
+        import torch
+
+        torch.cuda.synchronize()
+        return {s: float(sum(a.elapsed_time(b) for a, b in p)) for s, p in self.pairs.items()}
+
+
+class TimedRenderer(Renderer):
+    """The engine's Renderer with CUDA events around its stage timers (off by default) and
+    the host-sync count at the start of every span (one span = one frame at cadence 1)."""
+
+    def __init__(
+        self, *args: Any, events: StageEvents | None = None, syncs: Callable[[], int], **kw: Any
+    ) -> None:
+        super().__init__(*args, **kw)
+        self.events = events
+        self.syncs = syncs
+        self.span_syncs: list[int] = []
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        with super().timed(stage):
+            if self.events is None or stage not in GPU_STAGES:
+                yield
+            else:
+                with self.events.around(stage):
+                    yield
+
+    def render_span(self, span: Any, done: set[int]) -> None:
+        self.span_syncs.append(self.syncs())
+        super().render_span(span, done)
+
+
+class SyncCounter:
+    """Counts CUDA host synchronisations (torch's sync-debug warnings) while active."""
+
+    def __init__(self, cuda: bool) -> None:
+        self.cuda = cuda
+        self.log: list[warnings.WarningMessage] = []
+        self._catch: Any = None
+
+    def count(self) -> int:
+        return sum(1 for w in list(self.log) if SYNC_MESSAGE in str(w.message))
+
+    def __enter__(self) -> SyncCounter:
+        if self.cuda:
+            import torch
+
+            self._catch = warnings.catch_warnings(record=True)
+            self.log = self._catch.__enter__()
+            warnings.simplefilter("always")  # every sync, not once per call site
+            torch.cuda.set_sync_debug_mode("warn")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.set_sync_debug_mode("default")
+            self._catch.__exit__(*exc)
+
+
+class UnetCalls:
+    """Counts UNet forward calls (hooks on the loaded pipeline's UNet, when it has one)."""
+
+    def __init__(self, diffuser: Any) -> None:
+        self.calls = 0
+        unet = getattr(getattr(diffuser, "txt2img_pipe", None), "unet", None)
+        self.hooked = unet is not None
+        if unet is not None:
+            self.handle = unet.register_forward_hook(self.after)
+
+    def after(self, *_: Any) -> None:
+        self.calls += 1
+
+    def remove(self) -> None:
+        if self.hooked:
+            self.handle.remove()
+
+
+def model_parts(diffuser: Any) -> dict[str, Any]:
+    """Class and size (millions of parameters) of each network of the loaded pipeline."""
+    pipe = getattr(diffuser, "txt2img_pipe", None)
+    parts: dict[str, Any] = {}
+    for name in ("unet", "text_encoder", "vae"):
+        module = getattr(pipe, name, None)
+        if module is not None:
+            millions = sum(p.numel() for p in module.parameters()) / 1e6
+            parts[name] = f"{type(module).__name__} {millions:.1f}M"
+    return parts
+
+
+def config_job(config: Config, model: Path, depth: Path, device: str, quick: bool, n: int) -> Job:
+    size = "64" if quick else "512"
+    settings = {
+        **LOOP_SETTINGS,
+        **config.settings,
+        "W": size,
+        "H": size,
+        "max_frames": str(n),
+        "depth_model": str(depth),
+    }
+    job = apply_overrides(Job(), settings)
+    return dataclasses.replace(
+        job, device=device, model=dataclasses.replace(job.model, id=str(model))
+    )
+
+
+def percentile_ms(intervals: list[float], q: float) -> float:
+    return round(float(np.percentile(np.asarray(intervals) * 1000.0, q)), 3) if intervals else 0.0
+
+
+def render_once(
+    job: Job,
+    out: Path,
+    *,
+    cuda: bool,
+    limit_s: float,
+    events: StageEvents | None = None,
+    count_syncs: bool = False,
+    label: str = "",
+) -> dict[str, Any]:
+    """Render ``job`` into ``out``; frame-event times, sync marks and the renderer."""
+    cancel = threading.Event()
+    times: list[float] = []
+    start = time.perf_counter()
+
+    def emit(kind: str, **fields: Any) -> None:
+        if kind == "frame":
+            times.append(time.perf_counter())
+            if len(times) % 50 == 0:
+                print(f"  {label}: {len(times)} frames, {times[-1] - start:.1f} s", flush=True)
+            if times[-1] - start > limit_s:
+                cancel.set()  # the time limit: stop after this frame, keep what ran
+
+    with SyncCounter(cuda and count_syncs) as syncs:
+        renderer = TimedRenderer(
+            job, out, emit=emit, cancel=cancel, events=events, syncs=syncs.count
+        )
+        result = renderer.run()
+    return {"start": start, "times": times, "renderer": renderer, "result": result}
+
+
+def measure(
+    config: Config, models: dict[str, Path], work: Path, device: str, quick: bool
+) -> dict[str, Any]:
+    """Warm-up render (first frame, syncs), then the timed render of one configuration."""
+    import torch
+
+    cuda = device != "cpu"
+    diffusion.clear_model_cache()  # peak memory: this configuration's models only
+    n = config.quick_frames if quick else config.frames
+    warm = config_job(
+        config,
+        models[config.model],
+        models["depth"],
+        device,
+        quick,
+        config.warmup_frames if not quick else 3,
+    )
+    print(f"{config.name}: warm-up ({warm.max_frames} frames, syncs counted)", flush=True)
+    first = render_once(
+        warm,
+        work / f"{config.name}_warmup",
+        cuda=cuda,
+        limit_s=120.0,
+        count_syncs=True,
+        label="warm-up",
+    )
+    marks = first["renderer"].span_syncs
+    # Syncs from the second span's start to the last's: whole frames of the loop (frame 0 is
+    # text-to-image).
+    syncs_per_frame = (marks[-1] - marks[1]) / (len(marks) - 2) if len(marks) > 2 else 0.0
+    first_frame_s = first["times"][0] - first["start"] if first["times"] else math.nan
+    load_s = first["result"].timings.get("load", 0.0)
+
+    job = config_job(config, models[config.model], models["depth"], device, quick, n)
+    unet = UnetCalls(first["renderer"].diffuser)
+    events = StageEvents() if cuda else None
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    print(f"{config.name}: timed render ({n} frames, limit {config.limit_s:.0f} s)", flush=True)
+    out = work / config.name
+    timed = render_once(
+        job, out, cuda=cuda, limit_s=config.limit_s, events=events, label=config.name
+    )
+    unet.remove()
+    times, result = timed["times"], timed["result"]
+    done = len(times)
+    intervals = [b - a for a, b in itertools.pairwise(times)]
+    span = times[-1] - times[0] if done > 1 else math.nan
+    mtimes = sorted(p.stat().st_mtime for p in frame_files(out).values())
+    record = json.loads(run_path(out).read_text(encoding="utf-8"))
+    if events is not None:
+        stage_ms = events.milliseconds()
+        clock = "cuda_events"
+    else:
+        stage_ms = {s: 1000.0 * result.timings.get(s, 0.0) for s in GPU_STAGES}
+        clock = "perf_counter"
+    return {
+        "fps": round((done - 1) / span, 3) if done > 1 else 0.0,
+        "p50_ms": percentile_ms(intervals, 50),
+        "p99_ms": percentile_ms(intervals, 99),
+        "syncs_per_frame": round(syncs_per_frame, 2),
+        "frames": done,
+        "frames_asked": n,
+        "stopped_at_limit": bool(result.cancelled),
+        "fps_from_mtimes": (
+            round((len(mtimes) - 1) / (mtimes[-1] - mtimes[0]), 3)
+            if len(mtimes) > 1 and mtimes[-1] > mtimes[0]
+            else None
+        ),
+        "wall_s": round(times[-1] - timed["start"], 3) if times else None,
+        "first_frame_s": round(first_frame_s, 3),
+        "first_frame_includes_load_s": round(load_s, 3),
+        "steady_first_frame_s": round(times[0] - timed["start"], 3) if times else None,
+        "stage_clock": clock,
+        "stage_ms_per_frame": {s: round(v / max(done, 1), 3) for s, v in stage_ms.items()},
+        "unet_calls_per_frame": round(unet.calls / max(done, 1), 3) if unet.hooked else None,
+        "diffusion_calls": result.diffusion_calls,
+        "models": model_parts(first["renderer"].diffuser),
+        "engine_ms_per_frame": record.get("engine_ms_per_frame"),
+        "diffusion_ms_per_call": record.get("diffusion_ms_per_call"),
+        "write_ms_per_frame_in_background": record.get("write_ms_per_frame_in_background"),
+        "peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
+        "peak_reserved_mib": round(torch.cuda.max_memory_reserved() / 2**20, 1) if cuda else None,
+        "settings": {**LOOP_SETTINGS, **config.settings, "W": job.W, "H": job.H},
+    }
+
+
+def build_models(work: Path, device: str, quick: bool, report: dict[str, Any]) -> dict[str, Path]:
+    from random_models import build_depth_anything_small, build_sd15_sized, build_turbo_sized
+
+    models: dict[str, Path] = {}
+    steps: tuple[tuple[str, Callable[[], None]], ...] = (
+        (
+            "depth",
+            lambda: models.update(depth=build_depth_anything_small(work / "depth", device, quick)),
+        ),
+        (
+            "turbo",
+            lambda: models.update(
+                {
+                    f"turbo_{k}": v
+                    for k, v in build_turbo_sized(work / "turbo", device, quick).items()
+                }
+            ),
+        ),
+        ("sd15", lambda: models.update(sd15=build_sd15_sized(work / "sd15", device, quick))),
+    )
+    report["build_s"] = {}
+    for name, build in steps:
+        start = time.perf_counter()
+        print(f"building {name} (random weights)", flush=True)
+        build()
+        report["build_s"][name] = round(time.perf_counter() - start, 1)
+    if device != "cpu":
+        import torch
+
+        torch.cuda.empty_cache()  # the built copies are gone; start each config clean
+    return models
+
+
+def run_realtime(out: Path, quick: bool, work: Path | None = None) -> Path:
+    """Build the models, measure every configuration, write ``gpu_realtime_<card>.json``."""
+    import torch
+
+    from deforum_blender.engine.render import versions
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if quick and device == "cpu":
+        torch.set_num_threads(1)  # a shared CI machine: spinning thread pools cost seconds
+    name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
+    card = card_name(name) if device == "cuda" else "cpu"
+    report: dict[str, Any] = {
+        "device": name,
+        "card": card,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "quick": quick,
+        "versions": versions(),
+        "loop": LOOP_SETTINGS,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"gpu_realtime_{card}.json"
+
+    def write() -> None:
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    with tempfile.TemporaryDirectory(dir=work) as temp:
+        folder = Path(temp)
+        models = build_models(folder, device, quick, report)
+        write()
+        for config in CONFIGS:
+            try:
+                report[config.name] = measure(config, models, folder, device, quick)
+            except Exception as error:  # recorded; the other configurations still run
+                traceback.print_exc()
+                report[config.name] = {
+                    "error": f"{type(error).__name__}: {error}",
+                    "traceback": traceback.format_exc()[-4000:],
+                }
+            print(f"{config.name}: {json.dumps(summary(report[config.name]))}", flush=True)
+            write()
+    diffusion.clear_model_cache()
+    return path
+
+
+def summary(row: dict[str, Any]) -> dict[str, Any]:
+    keys = ("fps", "p50_ms", "p99_ms", "syncs_per_frame", "frames", "peak_gpu_mib", "error")
+    return {k: row[k] for k in keys if k in row}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--quick", action="store_true", help="toy sizes: test the script on a CPU")
+    args = parser.parse_args()
+    path = run_realtime(args.out, args.quick)
+    print(path.read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
