@@ -69,6 +69,7 @@ from .masks import Mask, composite, load_init_mask
 from .motion import FrameWarper, check_depth_files, job_camera_track
 from .noise import add_noise
 from .prompt_morph import PromptMorph
+from .resident import ResidentChain, choose_resident
 from .resume import claim_folder
 from .scene_guide import SceneGuide
 from .video_input import VIDEO_COHERENCE_SPACE, VideoInput, probe
@@ -178,8 +179,13 @@ class Renderer:
         resume: bool = False,
         emit: Emit | None = None,
         cancel: threading.Event | None = None,
+        resident: bool | None = None,
     ) -> None:
+        """``resident``: key frames stay on the torch device (``resident.py``); None: on
+        CUDA where the job allows it."""
         self.job = job
+        self.resident_wanted = resident
+        self.resident: ResidentChain | None = None
         self.out = Path(out_dir)
         self.preview = preview
         self.resume = resume
@@ -359,6 +365,7 @@ class Renderer:
         # One writer thread: PNG encoding leaves the critical path, frames stay in order.
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deforum-writer")
         self.pending: list[Future[None]] = []
+        self.resident = choose_resident(self, device, self.resident_wanted)
         try:
             for span in spans:
                 if set(span.indices) <= done:
@@ -369,6 +376,8 @@ class Renderer:
         finally:
             self.flush_writes()
             self.writer.shutdown()
+            if self.resident is not None:
+                self.resident.close()
         self.result.seconds = time.perf_counter() - started
         if self.result.cancelled:
             self.write_run_record(device, status="cancelled", started=started)
@@ -533,6 +542,8 @@ class Renderer:
         warper = self.warper
         if previous is None or warper is None or warper.crosses_cut(previous, key):
             return self.generate(key)
+        if self.resident is not None:
+            return self.resident.key_frame(key, previous)
         with self.timed("warp"):
             warped = warper.warp(self.image(previous), previous, key)
         if self.job.output.save_depth_maps:
@@ -636,8 +647,11 @@ class Renderer:
         if warper is None or warper.crosses_cut(0, key):
             return self.image(0)
         with self.timed("warp"):
-            warped = warper.warp(self.image(0), 0, key)
-        mixed = self.scene.mix(key, np.asarray(warped.image, dtype=np.uint8))
+            if self.resident is not None:  # the sample is warped as the key frames are
+                image = self.resident.warp_host(self.image(0), 0, key)
+            else:
+                image = np.asarray(warper.warp(self.image(0), 0, key).image, dtype=np.uint8)
+        mixed = self.scene.mix(key, image)
         assert mixed is not None
         return mixed
 

@@ -1,0 +1,144 @@
+"""Key frames resident on the torch device (CPU torch here) against the numpy loop."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from deforum_blender.core.output_layout import frame_files, frame_path
+from deforum_blender.engine import render as render_module
+from deforum_blender.engine.frames import read_frame
+from deforum_blender.engine.motion import FrameWarper
+from deforum_blender.engine.resident import ResidentChain
+from deforum_blender.engine.tiny_models import tiny_job
+from tests.helpers import frame_bytes
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture
+def counted_keys(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The key frames the resident chain made (proof that it ran)."""
+    made: list[int] = []
+    original = ResidentChain.key_frame
+
+    def key_frame(self: ResidentChain, key: int, previous: int) -> Any:
+        made.append(key)
+        return original(self, key, previous)
+
+    monkeypatch.setattr(ResidentChain, "key_frame", key_frame)
+    return made
+
+
+@pytest.fixture
+def torch_warps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The numpy loop warps with grid_sample on the CPU, as it does on a GPU (not cv2.remap)."""
+
+    def warper(job: Any, track: Any, out: Path, device: str) -> FrameWarper:
+        return FrameWarper(job, track, out, "cpu:0")
+
+    monkeypatch.setattr(render_module, "FrameWarper", warper)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},  # Deforum's 3D warp, flat depth, LAB, Perlin noise
+        {"animation_mode": "2D", "angle": "0: (2)", "zoom": "0: (1.02)"},
+        {"depth_source": "estimated", "diffusion_cadence": "2", "max_frames": "5"},
+        {
+            "color_coherence": "HSV",
+            "legacy_colormatch": "false",
+            "contrast_schedule": "0: (1.1)",
+            "amount_schedule": "0: (0.5)",
+            "threshold_schedule": "0: (3)",
+            "noise_type": "uniform",
+            "padding_mode": "zeros",
+        },
+    ],
+    ids=["3d", "2d", "estimated-cadence2", "hsv-antiblur"],
+)
+def test_resident_loop_gives_the_numpy_loops_frames_bit_for_bit(
+    tiny_models: Path,
+    tmp_path: Path,
+    torch_warps: None,
+    counted_keys: list[int],
+    settings: dict[str, str],
+) -> None:
+    # Both loops sample the warp with grid_sample; every other stage is exact by design.
+    job = tiny_job(tiny_models, **{"max_frames": "4", **settings})
+    render_module.render(job, tmp_path / "numpy", resident=False)
+    assert counted_keys == []
+    render_module.render(job, tmp_path / "resident", resident=True)
+    assert counted_keys  # the chain made the key frames after the first
+    assert frame_bytes(tmp_path / "resident") == frame_bytes(tmp_path / "numpy")
+
+
+def test_resident_loop_against_opencvs_warp_differs_only_through_the_warp(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    # cv2.remap and grid_sample differ by up to a grey level per warp; colour matching and
+    # the random-weight model amplify that (see docs/performance.md), so only the first
+    # warped key frame is held to it, before diffusion (preview).
+    job = tiny_job(tiny_models, max_frames="2", color_coherence="None", noise_schedule="0: (0)")
+    render_module.render(job, tmp_path / "numpy", resident=False, preview=True)
+    render_module.render(job, tmp_path / "resident", resident=True, preview=True)
+    first = job.first_frame + 1
+    numpy_frame = read_frame(frame_path(tmp_path / "numpy", first)).astype(np.int16)
+    resident_frame = read_frame(frame_path(tmp_path / "resident", first)).astype(np.int16)
+    assert int(np.abs(numpy_frame - resident_frame).max()) <= 1
+
+
+@pytest.mark.parametrize("use_init", [False, True])
+def test_resume_after_cancel_is_bitwise_identical_on_the_resident_path(
+    tiny_models: Path, tmp_path: Path, counted_keys: list[int], use_init: bool
+) -> None:
+    settings = {"max_frames": "6", "diffusion_cadence": "2"}
+    if use_init:  # Deforum's colour sample is then the first warped key, never written
+        from deforum_blender.engine.frames import write_png_atomic
+
+        init = tmp_path / "init.png"
+        rng = np.random.default_rng(5)
+        write_png_atomic(init, rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        settings |= {"use_init": "true", "init_image": str(init)}
+    job = tiny_job(tiny_models, **settings)
+    render_module.render(job, tmp_path / "whole", resident=True)
+    cancel = threading.Event()
+
+    def emit(kind: str, **fields: Any) -> None:
+        if kind == "frame" and fields["index"] >= 2:
+            cancel.set()
+
+    assert render_module.render(
+        job, tmp_path / "resumed", emit=emit, cancel=cancel, resident=True
+    ).cancelled
+    assert 0 < len(frame_files(tmp_path / "resumed")) < 6
+    render_module.render(job, tmp_path / "resumed", resume=True, resident=True)
+    assert counted_keys
+    assert frame_bytes(tmp_path / "resumed") == frame_bytes(tmp_path / "whole")
+
+
+def test_a_job_the_chain_cannot_render_keeps_the_numpy_path_and_says_why(
+    tiny_models: Path, tmp_path: Path, counted_keys: list[int]
+) -> None:
+    warnings: list[str] = []
+
+    def emit(kind: str, **fields: Any) -> None:
+        if kind == "warning":
+            warnings.append(fields["message"])
+
+    job = tiny_job(tiny_models, max_frames="2", color_force_grayscale="true")
+    render_module.render(job, tmp_path, resident=True, emit=emit, preview=True)
+    assert counted_keys == []
+    assert any("color_force_grayscale" in w and "numpy path" in w for w in warnings)
+
+
+def test_the_chain_is_off_by_default_on_the_cpu(
+    tiny_models: Path, tmp_path: Path, counted_keys: list[int]
+) -> None:
+    render_module.render(tiny_job(tiny_models, max_frames="2"), tmp_path, preview=True)
+    assert counted_keys == []
