@@ -10,8 +10,12 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .core.errors import DeforumInputError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 Figures = dict[str, float]
 
@@ -102,90 +106,214 @@ def bench_loop_stages() -> Figures:
     return figures
 
 
-def bench_warp() -> Figures:
-    """The exact 3D warp (maps + bicubic remap) at 512×512 and 1024×576 on one thread.
+#: Frame sizes (width, height) of the warp and loop benchmarks.
+BENCH_SIZES: tuple[tuple[int, int], ...] = ((512, 512), (1024, 576))
 
-    Also the occlusion test that comes with the scene depth, and Deforum's 2D warp.
-    """
+
+def paired_ms(
+    run: Callable[[], object], floor: Callable[[], object], repeat: int = 15
+) -> tuple[float, float, float]:
+    """(median ms of ``run``, of ``floor``, median ratio run/floor), timed in alternation so a
+    busy machine slows both alike; the ratio is the median of the pairs' ratios."""
+    run()
+    floor()
+    times: list[float] = []
+    floors: list[float] = []
+    for _ in range(repeat):
+        for job, out in ((run, times), (floor, floors)):
+            start = time.perf_counter()
+            job()
+            out.append((time.perf_counter() - start) * 1000.0)
+    ratios = [a / b for a, b in zip(times, floors, strict=True)]
+    return statistics.median(times), statistics.median(floors), statistics.median(ratios)
+
+
+def _bench_frame(width: int, height: int) -> tuple[NDArray[Any], NDArray[Any]]:
+    """A smooth colour frame and a smooth depth map (2…8 units), as a diffused frame and a
+    depth model's prediction look: no per-pixel noise."""
     import cv2
     import numpy as np
 
-    from .engine import warp
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(0, 256, (height // 8, width // 8, 3), dtype=np.uint8)
+    frame = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    grid = rng.uniform(2.0, 8.0, (6, 8)).astype(np.float32)
+    depth = cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
+    return frame, np.clip(depth, 1.0, None).astype(np.float32)
 
+
+def warp_figures(
+    width: int, height: int, repeat: int = 15
+) -> dict[str, tuple[float, float, float]]:
+    """Each CPU warp the engine runs at ``width × height`` beside its floor on the same frame:
+    ``{mode: (engine ms, floor ms, ratio)}`` (see :func:`bench_warp`)."""
+    import cv2
+    import numpy as np
+
+    from .core.camera import DEFAULT_SCENE_DEPTH, RenderSize, camera_track_from_deforum
+    from .engine import deforum_warp, warp
+
+    frame, depth = _bench_frame(width, height)
+    k = np.array([[0.9 * width, 0, width / 2], [0, 0.9 * width, height / 2], [0, 0, 1]])
     pose = np.eye(4)
     pose[:3, :3] = cv2.Rodrigues(np.array([0.0, np.radians(0.5), 0.0]))[0]
     pose[:3, 3] = (0.02, 0.01, -0.05)
+    replicate = cv2.BORDER_REPLICATE
 
-    def measure(width: int, height: int) -> Figures:
-        rng = np.random.default_rng(0)
-        coarse = rng.integers(0, 256, (height // 8, width // 8, 3), dtype=np.uint8)
-        frame = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
-        depth = rng.uniform(2.0, 8.0, (height, width)).astype(np.float32)
-        k = np.array([[0.9 * width, 0, width / 2], [0, 0.9 * width, height / 2], [0, 0, 1]])
+    # 2D: Deforum's 2D move as the engine runs it (a camera over a plane); the floor is
+    # Deforum's own call, warpPerspective bilinear with the 2D matrix.
+    motion = warp.Motion2D(angle=1.0, zoom=1.01, translation_x=2.0)
+    values = {"angle": [0.0, 1.0], "zoom": [1.0, 1.01], "translation_x": [0.0, 2.0]}
+    track = camera_track_from_deforum(
+        values, 2, animation_mode="2D", size=RenderSize(width, height), frame_start=0
+    )
+    scene_plane = np.full((height, width), DEFAULT_SCENE_DEPTH, np.float32)
+    matrix_2d = warp.deforum_2d_matrix(width, height, motion)
 
-        def exact() -> object:
-            maps = warp.reprojection_maps(depth, k, k, pose)
-            return warp.remap(frame, maps.map_x, maps.map_y, sampling="bicubic")
+    # Flat depth: one plane; the floor is the one warpPerspective of its homography.
+    plane = np.full((height, width), 5.0, np.float32)
+    homography = warp.plane_homography(5.0, k, k, pose)
+    bicubic_inverse = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
 
-        def with_occlusion() -> object:
-            return warp.warp_3d(
+    # Estimated depth: the source depth alone; the floor is the bicubic remap with the maps
+    # of the estimated target depth ready. Scene depth: both depths, maps of the target's.
+    estimated = warp.reprojection_maps(warp.estimate_target_depth(depth, k, k, pose), k, k, pose)
+    scene = warp.reprojection_maps(depth, k, k, pose)
+
+    # Deforum's own 3D warp (a settings file's 3D motion), its depth normalised; the floor
+    # is the remap with its maps ready.
+    z = deforum_warp.deforum_depth(1.0 / depth)
+    move = deforum_warp.DeforumMotion.from_schedules(0.0, 0.0, 2.0, 0.0, 0.5, 0.0)
+    aspect = width / height
+    deforum_maps = deforum_warp.deforum_maps(z, move, fov=40.0, aspect=aspect)
+
+    def remap_ready(maps: tuple[NDArray[Any], NDArray[Any]]) -> Callable[[], object]:
+        map_x, map_y = maps
+        return lambda: cv2.remap(frame, map_x, map_y, cv2.INTER_CUBIC, borderMode=replicate)
+
+    cases: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+        "2d": (
+            lambda: warp.warp_to_frame(
+                frame, track, 1, target_depth=scene_plane, sampling="bilinear"
+            ),
+            lambda: cv2.warpPerspective(
+                frame, matrix_2d, (width, height), flags=cv2.INTER_LINEAR, borderMode=replicate
+            ),
+        ),
+        "flat": (
+            lambda: warp.warp_3d(frame, k_source=k, k_target=k, pose=pose, target_depth=plane),
+            lambda: cv2.warpPerspective(
+                frame, homography, (width, height), flags=bicubic_inverse, borderMode=replicate
+            ),
+        ),
+        "estimated_depth": (
+            lambda: warp.warp_3d(frame, k_source=k, k_target=k, pose=pose, source_depth=depth),
+            remap_ready((estimated.map_x, estimated.map_y)),
+        ),
+        "scene_depth": (
+            lambda: warp.warp_3d(
                 frame, k_source=k, k_target=k, pose=pose, target_depth=depth, source_depth=depth
-            )
+            ),
+            remap_ready((scene.map_x, scene.map_y)),
+        ),
+        "deforum_3d": (
+            lambda: deforum_warp.warp_deforum_3d(frame, z, move, fov=40.0, aspect=aspect),
+            remap_ready(deforum_maps),
+        ),
+    }
+    return {mode: paired_ms(run, floor, repeat) for mode, (run, floor) in cases.items()}
 
-        def deforum_2d() -> object:
-            return warp.warp_2d(frame, warp.Motion2D(angle=1.0, zoom=1.01))
 
-        size = f"{width}x{height}"
-        return {
-            f"exact_3d_{size}_ms": best_ms(exact, repeat=15),
-            f"exact_3d_with_occlusion_{size}_ms": best_ms(with_occlusion),
-            f"deforum_2d_{size}_ms": best_ms(deforum_2d),
-        }
+def bench_warp(sizes: Sequence[tuple[int, int]] = BENCH_SIZES, repeat: int = 15) -> Figures:
+    """The engine's CPU warps on one thread, each beside its floor on the same frame, paired:
+    2D (floor: Deforum's ``warpPerspective``), flat depth (floor: ``warpPerspective`` of the
+    plane's homography), estimated depth from a smooth source depth, scene depth with the
+    occlusion test, and Deforum's own 3D warp (floors: bicubic ``cv2.remap`` with the maps
+    ready). ``*_ratio`` is engine ÷ floor (targets: 2D and flat ≤ 1.2)."""
+    import cv2
 
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
+    figures: Figures = {}
     try:
-        return {**measure(512, 512), **measure(1024, 576)}
+        for width, height in sizes:
+            size = f"{width}x{height}"
+            for mode, (engine, floor, ratio) in warp_figures(width, height, repeat).items():
+                figures[f"{mode}_{size}_ms"] = engine
+                figures[f"{mode}_{size}_floor_ms"] = floor
+                figures[f"{mode}_{size}_ratio"] = ratio
     finally:
         cv2.setNumThreads(threads)
+    return figures
 
 
-def bench_loop() -> Figures:
-    """The render loop at 512×512 with the tiny model, one thread: the engine's own
-    milliseconds per frame by stage (everything but the networks), PNG writing apart."""
+#: The loop benchmark's jobs: ``--set`` keys over the tiny job (3D, Deforum's schedules).
+LOOP_MODES: dict[str, dict[str, str]] = {
+    "2d": {"animation_mode": "2D", "angle": "0: (1)", "zoom": "0: (1.01)"},
+    "flat": {"depth_source": "flat"},
+    "estimated_depth": {"depth_source": "estimated"},
+}
+
+
+def loop_figures(models: object, width: int, height: int, mode: str, frames: int = 24) -> Figures:
+    """One render of the tiny job (``LOOP_MODES[mode]``) at ``width × height``: the engine's
+    own ms per warped frame by stage, their total, and the background PNG write per frame."""
     import json
+    import tempfile
+    from pathlib import Path
+
+    from .core.output_layout import run_path
+    from .engine.render import ENGINE_STAGES, render
+    from .engine.tiny_models import tiny_job
+
+    with tempfile.TemporaryDirectory() as temp:
+        job = tiny_job(
+            Path(str(models)),
+            W=str(width),
+            H=str(height),
+            max_frames=str(frames),
+            seed="1",
+            steps_schedule="0: (2)",
+            diffusion_cadence="1",
+            **LOOP_MODES[mode],
+        )
+        render(job, Path(temp) / "out")
+        record = json.loads(run_path(Path(temp) / "out").read_text(encoding="utf-8"))
+    timings = record["timings_s"]
+    warped = frames - 1  # frame 1 is generated, not warped
+    figures = {f"{stage}_ms": 1000 * timings[stage] / warped for stage in ENGINE_STAGES}
+    figures["engine_total_ms"] = sum(figures.values())
+    figures["png_write_background_ms"] = 1000 * timings["write"] / frames
+    return figures
+
+
+def bench_loop(
+    sizes: Sequence[tuple[int, int]] = BENCH_SIZES,
+    modes: Sequence[str] = tuple(LOOP_MODES),
+    frames: int = 24,
+) -> Figures:
+    """The render loop with the tiny model on one thread, per size and mode (2D, flat,
+    estimated depth with the tiny depth model): the engine's own milliseconds per frame by
+    stage (everything but the networks; ``warp`` includes the depth prediction), PNG writing
+    apart (it runs on the writer thread)."""
     import tempfile
     from pathlib import Path
 
     import cv2
     import torch
 
-    from .core.output_layout import run_path
-    from .engine.render import ENGINE_STAGES, render
-    from .engine.tiny_models import make_tiny_models, tiny_job
+    from .engine.tiny_models import make_tiny_models
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
-    frames = 24
+    figures: Figures = {}
     with tempfile.TemporaryDirectory() as temp:
-        folder = Path(temp)
-        make_tiny_models(folder / "models")
-        job = tiny_job(
-            folder / "models",
-            W="512",
-            H="512",
-            max_frames=str(frames),
-            seed="1",
-            steps_schedule="0: (2)",
-            diffusion_cadence="1",
-        )
-        render(job, folder / "out")
-        record = json.loads(run_path(folder / "out").read_text(encoding="utf-8"))
-    timings = record["timings_s"]
-    warped = frames - 1  # frame 1 is generated, not warped
-    figures = {f"{stage}_ms": 1000 * timings[stage] / warped for stage in ENGINE_STAGES}
-    figures["engine_total_ms"] = sum(figures.values())
-    figures["png_write_background_ms"] = 1000 * timings["write"] / frames
+        models = Path(temp) / "models"
+        make_tiny_models(models)
+        for width, height in sizes:
+            for mode in modes:
+                for name, value in loop_figures(models, width, height, mode, frames).items():
+                    figures[f"{mode}_{width}x{height}_{name}"] = value
     return figures
 
 

@@ -116,9 +116,16 @@ def _matrix(field: str, value: Any, shape: tuple[int, int]) -> NDArray[np.float6
     return array
 
 
+def _is_row(row: NDArray[np.float64], expected: tuple[float, ...]) -> bool:
+    """``np.allclose(row, expected)`` with its default tolerances, without its per-call cost."""
+    return all(
+        abs(a - b) <= 1e-8 + 1e-5 * abs(b) for a, b in zip(row.tolist(), expected, strict=True)
+    )
+
+
 def _intrinsics(field: str, k: Any) -> NDArray[np.float64]:
     matrix = _matrix(field, k, (3, 3))
-    if matrix[0, 0] <= 0 or matrix[1, 1] <= 0 or not np.allclose(matrix[2], (0.0, 0.0, 1.0)):
+    if matrix[0, 0] <= 0 or matrix[1, 1] <= 0 or not _is_row(matrix[2], (0.0, 0.0, 1.0)):
         raise DeforumInputError(
             f"{field}: not a perspective camera's intrinsics ({matrix.tolist()}); the 3D warp "
             "needs a perspective camera (orthographic and panoramic cameras are not supported)"
@@ -160,16 +167,20 @@ def _image(field: str, image: Any) -> NDArray[Any]:
 def _inverse_3x3(field: str, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
     """Inverse of a 3×3 matrix by cofactors: no LAPACK call, whose thread pool can cost
     milliseconds per call on a busy machine."""
-    r0, r1, r2 = matrix
-    cofactors = np.array([np.cross(r1, r2), np.cross(r2, r0), np.cross(r0, r1)])
-    determinant = float(r0 @ cofactors[0])
+    (a, b, c), (d, e, f), (g, h, i) = matrix.tolist()
+    # Columns of the inverse are the cross products of the rows, over the determinant.
+    cofactors = [
+        [e * i - f * h, c * h - b * i, b * f - c * e],
+        [f * g - d * i, a * i - c * g, c * d - a * f],
+        [d * h - e * g, b * g - a * h, a * e - b * d],
+    ]
+    determinant = a * cofactors[0][0] + b * cofactors[1][0] + c * cofactors[2][0]
     if not math.isfinite(determinant) or abs(determinant) < 1e-300:
         raise DeforumInputError(
             f"{field}: the matrix {matrix.tolist()} is singular; pass an invertible "
             "camera intrinsics / relative pose from core.camera"
         )
-    inverse: NDArray[np.float64] = cofactors.T / determinant
-    return inverse
+    return np.array(cofactors, dtype=np.float64) / np.float64(determinant)
 
 
 def _source_projection(
@@ -183,7 +194,7 @@ def _source_projection(
     ks = _intrinsics("k_source", k_source)
     kt = _intrinsics("k_target", k_target)
     m = _matrix("pose", pose, (4, 4))
-    if not np.allclose(m[3], (0.0, 0.0, 0.0, 1.0)):
+    if not _is_row(m[3], (0.0, 0.0, 0.0, 1.0)):
         raise DeforumInputError(f"pose: last row must be [0, 0, 0, 1], got {m[3].tolist()}")
     # cv2.remap puts pixel i's centre at i, K at i + 0.5: shift once here, not per pixel.
     to_index = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
