@@ -33,9 +33,7 @@ if TYPE_CHECKING:
 
 def upload(image: NDArray[np.uint8], device: str) -> Tensor:
     """A host uint8 H×W×3 frame as a tensor on ``device`` (the bytes unchanged)."""
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.uint8)).to(device)
+    return host_to_device(np.asarray(image, dtype=np.uint8), device)
 
 
 def quantise(values: Tensor) -> Tensor:
@@ -251,7 +249,6 @@ class TensorColorMatcher:
     """``coherence.ColorMatcher`` on the device: the reference CDFs come from it once."""
 
     def __init__(self, reference_cdfs: NDArray[np.float64], mode: str, device: str) -> None:
-        import torch
 
         self.mode = mode
         self.space = _SPACES[mode]
@@ -262,8 +259,8 @@ class TensorColorMatcher:
         for channel in range(3):
             cdf = reference_cdfs[channel]
             present = np.diff(cdf, prepend=0.0) > 0
-            xp = torch.from_numpy(np.ascontiguousarray(cdf[present])).to(device)
-            fp = torch.from_numpy(np.ascontiguousarray(values[present])).to(device)
+            xp = host_to_device(cdf[present], device)
+            fp = host_to_device(values[present], device)
             self.points.append((xp, fp))
 
     def apply(self, image: Tensor) -> Tensor:
@@ -273,9 +270,12 @@ class TensorColorMatcher:
         converted = image if self.space is None else convert(image, self.space[0])
         flat = converted.reshape(-1, 3).long()
         offsets = torch.arange(3, device=image.device) * 256
-        counts = torch.bincount((flat + offsets).reshape(-1), minlength=768).reshape(3, 256)
+        # scatter_add, not bincount: bincount on CUDA reads the maximum back to the host.
+        bins = (flat + offsets).reshape(-1)
+        counts = torch.zeros(768, dtype=torch.float32, device=image.device)
+        counts = counts.scatter_add_(0, bins, torch.ones_like(bins, dtype=torch.float32))
         # float32 quotients, as coherence.py's float32 histograms give them, then float64.
-        counts = counts.to(torch.float32)
+        counts = counts.reshape(3, 256)
         cdfs = (counts.cumsum(1) / counts.sum(1, keepdim=True).clamp(min=1.0)).double()
         tables = torch.stack(
             [_interp(cdfs[c], *self.points[c]) for c in range(3)]
@@ -306,7 +306,6 @@ def _interp(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
 
 def adjust_contrast(image: Tensor, contrast: float) -> Tensor:
     """``adjust.adjust_contrast`` on the device: the same 256-entry table, gathered."""
-    import torch
 
     if not contrast >= 0.0:
         raise DeforumInputError(
@@ -314,9 +313,14 @@ def adjust_contrast(image: Tensor, contrast: float) -> Tensor:
         )
     if contrast == 1.0:
         return image
-    table = np.clip(np.round(np.arange(256, dtype=np.float64) * float(contrast)), 0, 255)
-    lut = torch.from_numpy(table.astype(np.uint8)).to(image.device)
-    return lut[image.long()]
+    return _contrast_table(float(contrast), str(image.device))[image.long()]
+
+
+@functools.lru_cache(maxsize=64)
+def _contrast_table(contrast: float, device: str) -> Tensor:
+    """``adjust_contrast``'s table on ``device``, uploaded once per contrast value."""
+    table = np.clip(np.round(np.arange(256, dtype=np.float64) * contrast), 0, 255)
+    return host_to_device(table.astype(np.uint8), device)
 
 
 @functools.cache
