@@ -248,6 +248,9 @@ def main() -> int:
         action="store_true",
         help="after the checks, the video-rate benchmark (gpu_realtime.py) instead of the timing",
     )
+    parser.add_argument(
+        "--budget-s", type=float, default=330.0, help="--realtime: seconds for its timed renders"
+    )
     args = parser.parse_args()
     import torch
 
@@ -272,7 +275,7 @@ def main() -> int:
             from gpu_realtime import run_realtime
 
             diffusion.clear_model_cache()  # the checks' models: not part of the figures
-            report["realtime_json"] = run_realtime(args.out, args.quick, work).name
+            report["realtime_json"] = run_realtime(args.out, args.quick, work, args.budget_s).name
         else:
             stage = time.perf_counter()
             model = build_sd15_sized(work / "sd15", device, args.quick)

@@ -63,6 +63,12 @@ LOOP_SETTINGS = {
 }
 #: Stages timed with CUDA events (the writer thread's "write" and the one-off ones are not).
 GPU_STAGES = ("warp", "coherence", "contrast", "antiblur", "noise", "diffusion", "tween")
+#: Seconds the configurations may take together (building the models not counted); each
+#: timed render gets an equal share of what is left, less a reserve for its warm-up.
+BUDGET_S = 330.0
+WARMUP_RESERVE_S = 20.0
+MIN_LIMIT_S = 10.0
+WARMUP_LIMIT_S = 120.0
 SYNC_MESSAGE = "synchroniz"  # torch's sync-debug warning: "called a synchronizing CUDA operation"
 
 
@@ -110,7 +116,7 @@ CONFIGS = (
 
 def card_name(device_name: str) -> str:
     """A short file-name tag for a device: "NVIDIA H100 80GB HBM3" → "h100"; the CPU: "cpu"."""
-    found = re.search(r"\b(?:RTX\s*)?[A-Z]{1,2}\d{2,4}\b", device_name.replace("NVIDIA", ""))
+    found = re.search(r"\b(?:RTX\s*\d{4}|[A-Z]{1,2}\d{2,4})\b", device_name.replace("NVIDIA", ""))
     if found:
         return re.sub(r"\s+", "", found.group(0)).lower()
     return re.sub(r"[^a-z0-9]+", "_", device_name.lower()).strip("_") or "device"
@@ -199,21 +205,53 @@ class SyncCounter:
 
 
 class UnetCalls:
-    """Counts UNet forward calls (hooks on the loaded pipeline's UNet, when it has one)."""
+    """Counts UNet forward calls and their time (CUDA events on a GPU), by hooks on the
+    loaded pipeline's UNet when it has one."""
 
-    def __init__(self, diffuser: Any) -> None:
-        self.calls = 0
+    def __init__(self, diffuser: Any, cuda: bool) -> None:
+        self.calls, self.cuda, self.cpu_seconds = 0, cuda, 0.0
+        self.pairs: list[tuple[Any, Any]] = []
+        self._start: Any = None
         unet = getattr(getattr(diffuser, "txt2img_pipe", None), "unet", None)
         self.hooked = unet is not None
         if unet is not None:
-            self.handle = unet.register_forward_hook(self.after)
+            self.handles = (
+                unet.register_forward_pre_hook(self.before),
+                unet.register_forward_hook(self.after),
+            )
+
+    def _now(self) -> Any:
+        if not self.cuda:
+            return time.perf_counter()
+        import torch
+
+        event = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+        event.record()
+        return event
+
+    def before(self, *_: Any) -> None:
+        self._start = self._now()
 
     def after(self, *_: Any) -> None:
         self.calls += 1
+        end = self._now()
+        if self.cuda:
+            self.pairs.append((self._start, end))
+        else:
+            self.cpu_seconds += end - self._start
+
+    def milliseconds(self) -> float:
+        if not self.cuda:
+            return 1000.0 * self.cpu_seconds
+        import torch
+
+        torch.cuda.synchronize()
+        return float(sum(a.elapsed_time(b) for a, b in self.pairs))
 
     def remove(self) -> None:
         if self.hooked:
-            self.handle.remove()
+            for handle in self.handles:
+                handle.remove()
 
 
 def model_parts(diffuser: Any) -> dict[str, Any]:
@@ -280,11 +318,15 @@ def render_once(
 
 
 def measure(
-    config: Config, models: dict[str, Path], work: Path, device: str, quick: bool
+    config: Config, models: dict[str, Path], work: Path, device: str, quick: bool, limit_s: float
 ) -> dict[str, Any]:
-    """Warm-up render (first frame, syncs), then the timed render of one configuration."""
+    """Warm-up render (first frame, syncs), then the timed render of one configuration,
+    stopped after ``limit_s`` seconds (its figures cover the frames that ran)."""
     import torch
 
+    missing = [m for m in (config.model, "depth") if m not in models]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} not built (see build_errors)")
     cuda = device != "cpu"
     diffusion.clear_model_cache()  # peak memory: this configuration's models only
     n = config.quick_frames if quick else config.frames
@@ -301,7 +343,7 @@ def measure(
         warm,
         work / f"{config.name}_warmup",
         cuda=cuda,
-        limit_s=120.0,
+        limit_s=math.inf if quick else WARMUP_LIMIT_S,
         count_syncs=True,
         label="warm-up",
     )
@@ -313,16 +355,14 @@ def measure(
     load_s = first["result"].timings.get("load", 0.0)
 
     job = config_job(config, models[config.model], models["depth"], device, quick, n)
-    unet = UnetCalls(first["renderer"].diffuser)
+    unet = UnetCalls(first["renderer"].diffuser, cuda)
     events = StageEvents() if cuda else None
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    print(f"{config.name}: timed render ({n} frames, limit {config.limit_s:.0f} s)", flush=True)
+    print(f"{config.name}: timed render ({n} frames, limit {limit_s:.0f} s)", flush=True)
     out = work / config.name
-    timed = render_once(
-        job, out, cuda=cuda, limit_s=config.limit_s, events=events, label=config.name
-    )
+    timed = render_once(job, out, cuda=cuda, limit_s=limit_s, events=events, label=config.name)
     unet.remove()
     times, result = timed["times"], timed["result"]
     done = len(times)
@@ -330,12 +370,11 @@ def measure(
     span = times[-1] - times[0] if done > 1 else math.nan
     mtimes = sorted(p.stat().st_mtime for p in frame_files(out).values())
     record = json.loads(run_path(out).read_text(encoding="utf-8"))
+    host_ms = {s: 1000.0 * result.timings.get(s, 0.0) for s in GPU_STAGES}
+    stage_ms, clock = host_ms, "perf_counter"
     if events is not None:
-        stage_ms = events.milliseconds()
-        clock = "cuda_events"
-    else:
-        stage_ms = {s: 1000.0 * result.timings.get(s, 0.0) for s in GPU_STAGES}
-        clock = "perf_counter"
+        stage_ms, clock = events.milliseconds(), "cuda_events"
+    per_frame = max(done, 1)
     return {
         "fps": round((done - 1) / span, 3) if done > 1 else 0.0,
         "p50_ms": percentile_ms(intervals, 50),
@@ -354,8 +393,10 @@ def measure(
         "first_frame_includes_load_s": round(load_s, 3),
         "steady_first_frame_s": round(times[0] - timed["start"], 3) if times else None,
         "stage_clock": clock,
-        "stage_ms_per_frame": {s: round(v / max(done, 1), 3) for s, v in stage_ms.items()},
-        "unet_calls_per_frame": round(unet.calls / max(done, 1), 3) if unet.hooked else None,
+        "stage_ms_per_frame": {s: round(v / per_frame, 3) for s, v in stage_ms.items()},
+        "host_stage_ms_per_frame": {s: round(v / per_frame, 3) for s, v in host_ms.items()},
+        "unet_calls_per_frame": round(unet.calls / per_frame, 3) if unet.hooked else None,
+        "unet_ms_per_frame": round(unet.milliseconds() / per_frame, 3) if unet.hooked else None,
         "diffusion_calls": result.diffusion_calls,
         "models": model_parts(first["renderer"].diffuser),
         "engine_ms_per_frame": record.get("engine_ms_per_frame"),
@@ -391,7 +432,11 @@ def build_models(work: Path, device: str, quick: bool, report: dict[str, Any]) -
     for name, build in steps:
         start = time.perf_counter()
         print(f"building {name} (random weights)", flush=True)
-        build()
+        try:
+            build()
+        except Exception as error:  # recorded; the configurations that need it say so
+            traceback.print_exc()
+            report.setdefault("build_errors", {})[name] = f"{type(error).__name__}: {error}"
         report["build_s"][name] = round(time.perf_counter() - start, 1)
     if device != "cpu":
         import torch
@@ -400,15 +445,22 @@ def build_models(work: Path, device: str, quick: bool, report: dict[str, Any]) -
     return models
 
 
-def run_realtime(out: Path, quick: bool, work: Path | None = None) -> Path:
-    """Build the models, measure every configuration, write ``gpu_realtime_<card>.json``."""
+def run_realtime(
+    out: Path, quick: bool, work: Path | None = None, budget_s: float = BUDGET_S
+) -> Path:
+    """Build the models, measure every configuration, write ``gpu_realtime_<card>.json``.
+
+    The configurations share ``budget_s`` seconds (model building not counted): a timed
+    render that would overrun its share stops early and says so (``stopped_at_limit``)."""
     import torch
 
     from deforum_blender.engine.render import versions
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    if quick and device == "cpu":
-        torch.set_num_threads(1)  # a shared CI machine: spinning thread pools cost seconds
+    if quick:
+        budget_s = math.inf  # the test checks every frame ran, however slow the machine
+        if device == "cpu":
+            torch.set_num_threads(1)  # a shared CI machine: spinning thread pools cost seconds
     name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
     card = card_name(name) if device == "cuda" else "cpu"
     report: dict[str, Any] = {
@@ -429,9 +481,13 @@ def run_realtime(out: Path, quick: bool, work: Path | None = None) -> Path:
         folder = Path(temp)
         models = build_models(folder, device, quick, report)
         write()
-        for config in CONFIGS:
+        deadline = time.perf_counter() + budget_s
+        for index, config in enumerate(CONFIGS):
+            # An equal share of what is left of the budget, the warm-up included.
+            share = (deadline - time.perf_counter()) / (len(CONFIGS) - index) - WARMUP_RESERVE_S
+            limit = min(config.limit_s, max(share, MIN_LIMIT_S)) if share < math.inf else share
             try:
-                report[config.name] = measure(config, models, folder, device, quick)
+                report[config.name] = measure(config, models, folder, device, quick, limit)
             except Exception as error:  # recorded; the other configurations still run
                 traceback.print_exc()
                 report[config.name] = {
@@ -453,8 +509,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--quick", action="store_true", help="toy sizes: test the script on a CPU")
+    parser.add_argument(
+        "--budget-s", type=float, default=BUDGET_S, help="seconds for all configurations"
+    )
     args = parser.parse_args()
-    path = run_realtime(args.out, args.quick)
+    path = run_realtime(args.out, args.quick, budget_s=args.budget_s)
     print(path.read_text(encoding="utf-8"))
     return 0
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
 
 from tests.helpers import ROOT
 
@@ -71,3 +76,52 @@ def test_gpu_check_realtime_quick_reports_every_configuration(tmp_path: Path) ->
     assert turbo["models"]["vae"].startswith("AutoencoderTiny ")
     assert report["turbo_full_vae"]["models"]["vae"].startswith("AutoencoderKL ")
     assert turbo["unet_calls_per_frame"] == round((2 + turbo["frames"] - 1) / turbo["frames"], 3)
+
+
+def load_realtime_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "gpu_realtime", ROOT / "scripts" / "gpu_realtime.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while defined
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_failing_configuration_is_recorded_and_the_others_still_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    realtime = load_realtime_script()
+    limits: dict[str, float] = {}
+    written: list[set[str]] = []
+
+    def measure(config: Any, models: Any, work: Any, device: Any, quick: Any, limit: float) -> Any:
+        limits[config.name] = limit
+        report_path = tmp_path / "gpu_realtime_cpu.json"
+        written.append(set(json.loads(report_path.read_text(encoding="utf-8"))))
+        if config.name == "turbo_full_vae":
+            raise RuntimeError("out of memory")
+        return {"fps": 1.0}
+
+    monkeypatch.setattr(realtime, "build_models", lambda *args: {})
+    monkeypatch.setattr(realtime, "measure", measure)
+    path = realtime.run_realtime(tmp_path, quick=False, budget_s=300.0)
+    report = json.loads(path.read_text(encoding="utf-8"))
+    assert report["turbo_tiny_vae"] == {"fps": 1.0} == report["sd15_25x065"]
+    assert report["turbo_full_vae"]["error"] == "RuntimeError: out of memory"
+    assert "out of memory" in report["turbo_full_vae"]["traceback"]
+    # The JSON is written after each configuration, before the next one runs.
+    assert written[1] >= {"turbo_tiny_vae"} and written[2] >= {"turbo_full_vae"}
+    # Each timed render gets its share of the budget, at most its own limit.
+    assert limits["turbo_tiny_vae"] == pytest.approx(300 / 3 - 20, abs=1)
+    assert limits["sd15_25x065"] <= 60.0
+
+
+def test_card_names_are_short_file_name_tags() -> None:
+    card_name = load_realtime_script().card_name
+    assert card_name("NVIDIA H100 80GB HBM3") == "h100"
+    assert card_name("NVIDIA H200") == "h200"
+    assert card_name("NVIDIA A100-SXM4-80GB") == "a100"
+    assert card_name("NVIDIA GeForce RTX 4090") == "rtx4090"
+    assert card_name("Some Accelerator") == "some_accelerator"
