@@ -58,11 +58,15 @@ def write_frame(
     image: NDArray[Any],
     sidecar: Mapping[str, Any] | None = None,
     compression: int | None = None,
+    encoded: bytes | None = None,
 ) -> Path:
-    """Write ``<out>/frames/frame_<NNNNN>.png`` (and its JSON sidecar first), atomically."""
+    """Write ``<out>/frames/frame_<NNNNN>.png`` (and its JSON sidecar first), atomically;
+    ``encoded``: ``image``'s PNG bytes when they are already made."""
     if sidecar is not None:
         text = json.dumps(dict(sidecar), indent=1, sort_keys=True) + "\n"
         atomic.write_bytes(layout.sidecar_path(out, frame), text.encode("utf-8"), make_folder=True)
+    if encoded is not None:
+        return atomic.write_bytes(layout.frame_path(out, frame), encoded, make_folder=True)
     return write_png_atomic(layout.frame_path(out, frame), image, compression)
 
 

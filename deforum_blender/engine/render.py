@@ -94,6 +94,8 @@ STAGES = (
 #: "write" runs on the writer thread beside it and is reported on its own.
 ENGINE_STAGES = ("warp", "coherence", "contrast", "antiblur", "noise", "tween")
 SUPPORTED_MODES = ("None", "2D", "3D", "Video Input", "Interpolation")
+#: PNG encoder threads beside the ordered writer when key frames are resident (GPU).
+PNG_ENCODERS = 3
 
 
 class Terminated(BaseException):
@@ -366,6 +368,13 @@ class Renderer:
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deforum-writer")
         self.pending: list[Future[None]] = []
         self.resident = choose_resident(self, device, self.resident_wanted)
+        # Frames come faster than one thread encodes PNGs on a GPU: encode in parallel (the
+        # writer still writes and emits in order). On the CPU one writer is enough.
+        self.encoders = (
+            None
+            if self.resident is None
+            else ThreadPoolExecutor(max_workers=PNG_ENCODERS, thread_name_prefix="deforum-png")
+        )
         try:
             for span in spans:
                 if set(span.indices) <= done:
@@ -378,6 +387,8 @@ class Renderer:
             self.writer.shutdown()
             if self.resident is not None:
                 self.resident.close()
+            if self.encoders is not None:
+                self.encoders.shutdown()
         self.result.seconds = time.perf_counter() - started
         if self.result.cancelled:
             self.write_run_record(device, status="cancelled", started=started)
@@ -862,14 +873,19 @@ class Renderer:
         for finished in [f for f in self.pending if f.done()]:
             finished.result()  # a failed write stops the run here, not later
             self.pending.remove(finished)
-        self.pending.append(self.writer.submit(self.write_now, index, image, kind))
+        png = None if self.encoders is None else self.encoders.submit(frame_files.encode_png, image)
+        self.pending.append(self.writer.submit(self.write_now, index, image, kind, png))
 
-    def write_now(self, index: int, image: Image, kind: str) -> None:
-        """On the writer thread: PNG + sidecar (atomic), then the ``frame`` event."""
+    def write_now(
+        self, index: int, image: Image, kind: str, png: Future[bytes] | None = None
+    ) -> None:
+        """On the writer thread: PNG + sidecar (atomic), then the ``frame`` event; ``png``:
+        the frame already being encoded by an encoder thread."""
         frame = self.frame(index)
         sidecar = {"index": index, "kind": kind, "seed": self.seeds.get(index)}
         with self.timed("write"):
-            path = frame_files.write_frame(self.out, frame, image, sidecar=sidecar)
+            encoded = None if png is None else png.result()
+            path = frame_files.write_frame(self.out, frame, image, sidecar=sidecar, encoded=encoded)
         self.result.written.append(frame)
         self.emit("frame", frame=frame, index=index, path=str(path))
 
