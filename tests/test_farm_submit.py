@@ -128,3 +128,24 @@ def test_a_random_seed_without_a_list_is_refused_before_sending(
     status = submit(job_file, manager.url, tmp_path / "shared", "--set", "seed=-1")
     assert status == 2 and manager.requests == []
     assert "random seed" in capsys.readouterr().err
+
+
+def test_dry_run_prints_the_request_and_sends_nothing(
+    manager: Any, job_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    more = ("--seed-count", "2", "--set", "seed=10", "--dry-run")
+    assert submit(job_file, manager.url, tmp_path / "shared", *more) == 0
+    assert manager.requests == []
+    body = json.loads(capsys.readouterr().out)
+    assert [v["set"] for v in json.loads(body["settings"]["variants"])] == [
+        ["seed=10"],
+        ["seed=11"],
+    ]
+
+
+def test_a_job_name_that_is_not_a_folder_name_is_refused(
+    manager: Any, job_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = submit(job_file, manager.url, tmp_path / "shared", "--seeds", "1", "--name", "a/b")
+    assert status == 2 and manager.requests == []
+    assert "--name 'a/b'" in capsys.readouterr().err

@@ -61,6 +61,10 @@ def prepare(submission: Submission) -> tuple[dict[str, Any], list[str]]:
         raise DeforumInputError(f"--priority {submission.priority}: use 0–100 (Flamenco's range)")
     seeds = seed_list(submission.seeds, submission.seed_count, job.seeds.seed, "--seeds")
     name = submission.name or Path(submission.job_path).stem
+    if not name.strip(" .") or any(c in name for c in "/\\:"):
+        raise DeforumInputError(
+            f"--name {name!r}: it names the job's folder; use letters, digits, - and _"
+        )
     folder = Path(os.path.abspath(submission.output_root)) / name
     folder.mkdir(parents=True, exist_ok=True)
     job_file = folder / "job.json"
