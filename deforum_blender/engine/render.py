@@ -908,6 +908,7 @@ class Renderer:
             "architecture": None if self.diffuser is None else self.diffuser.architecture,
             "device": device,
             "dtype": None if self.diffuser is None else str(self.diffuser.dtype),
+            "resident_key_frames": self.resident is not None,  # resident.py's tensor chain
             "versions": versions(),
             "frames": self.n,
             "cadence": self.cadence,

@@ -15,7 +15,7 @@ from deforum_blender.engine.frames import read_frame
 from deforum_blender.engine.motion import FrameWarper
 from deforum_blender.engine.resident import ResidentChain
 from deforum_blender.engine.tiny_models import tiny_job
-from tests.helpers import frame_bytes
+from tests.helpers import frame_bytes, run_json
 
 pytest.importorskip("torch")
 
@@ -76,6 +76,8 @@ def test_resident_loop_gives_the_numpy_loops_frames_bit_for_bit(
     render_module.render(job, tmp_path / "resident", resident=True)
     assert counted_keys  # the chain made the key frames after the first
     assert frame_bytes(tmp_path / "resident") == frame_bytes(tmp_path / "numpy")
+    assert run_json(tmp_path / "resident")["resident_key_frames"] is True
+    assert run_json(tmp_path / "numpy")["resident_key_frames"] is False
 
 
 def test_resident_loop_against_opencvs_warp_differs_only_through_the_warp(
