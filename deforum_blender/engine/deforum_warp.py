@@ -129,11 +129,29 @@ def deforum_depth(prediction: Any, *, inverse: bool = True) -> FloatArray:
     if high - low <= 1e-12 * max(1.0, abs(high)):
         return flat
     unit = (values - low) / (high - low)
-    counts, edges = np.histogram(unit, bins=DEPTH_BINS, range=(0.0, 1.0))
-    cdf = np.cumsum(counts) / unit.size
-    equalised = np.interp(unit, edges[:-1], cdf)
+    equalised = _equalise(unit)
     z = 2.0 - equalised if inverse else equalised + 1.0
     return np.asarray(z, dtype=np.float32)
+
+
+def _equalise(unit: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``np.interp(unit, edges[:-1], cdf)`` of ``np.histogram(unit, DEPTH_BINS, (0, 1))``,
+    bit for bit, without the histogram's and the interpolation's per-value searches.
+
+    The edges are k/1024, exact in binary, so ``floor(unit·1024)`` is the bin (the last bin
+    holds 1.0, as in np.histogram) and np.interp's own arithmetic is repeated per bin.
+    """
+    bins = DEPTH_BINS
+    index = np.minimum((unit * bins).astype(np.intp), bins - 1)
+    counts = np.bincount(index.ravel(), minlength=bins)
+    cdf = np.cumsum(counts) / unit.size
+    edges = np.linspace(0.0, 1.0, bins + 1)[:-1]
+    slopes = np.zeros(bins)
+    slopes[:-1] = (cdf[1:] - cdf[:-1]) / (edges[1:] - edges[:-1])
+    # From the last knot on, np.interp returns the last value (a zero slope gives it).
+    out: NDArray[np.float64] = np.take(slopes, index) * (unit - np.take(edges, index))
+    out += np.take(cdf, index)
+    return out
 
 
 def deforum_maps(
@@ -146,27 +164,50 @@ def deforum_maps(
         raise DeforumInputError(f"aspect_ratio: {aspect!r}; use a positive number (1 = square)")
     depth = np.asarray(z, dtype=np.float64)
     height, width = depth.shape
-    x = np.linspace(-1.0, 1.0, width)[None, :]
-    y = np.linspace(-1.0, 1.0, height)[:, None]
+    x = np.linspace(-1.0, 1.0, width)
+    y = np.linspace(-1.0, 1.0, height)
     r, t = motion.rotation, motion.translation
-    new_x = x * r[0, 0] + y * r[1, 0] + depth * r[2, 0] + t[0]
-    new_y = x * r[0, 1] + y * r[1, 1] + depth * r[2, 1] + t[1]
-    new_z = x * r[0, 2] + y * r[1, 2] + depth * r[2, 2] + t[2]
     focal = math.tan(math.radians(fov) / 2.0)
+    constant = depth.size > 0 and bool((depth == depth.flat[0]).all())
+    # new = x·R[0] + y·R[1] + depth·R[2] + t: the x and y terms as one broadcast sum (one
+    # full-size pass); a flat depth's term joins the column before it.
+    plane = float(depth.flat[0]) if constant else 0.0
+    inverse_depth: Any = 1.0 / plane if constant else np.reciprocal(depth)
+
+    def moved(axis: int) -> NDArray[np.float64]:
+        column = y * r[1, axis] + (t[axis] + plane * r[2, axis])
+        out: NDArray[np.float64] = np.add((x * r[0, axis])[None, :], column[:, None])
+        if not constant:
+            out += depth * r[2, axis]
+        return out
+
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        offset_x = new_x / (focal * aspect * new_z) - x / (focal * aspect * depth)
-        offset_y = new_y / (focal * new_z) - y / (focal * depth)
-    # affine_grid's identity minus the offset, in remap units: column j - offset·W/2.
-    map_x = np.arange(width)[None, :] - offset_x * (width / 2.0)
-    map_y = np.arange(height)[:, None] - offset_y * (height / 2.0)
+        inverse_new_z = np.reciprocal(moved(2))
+        # affine_grid's identity minus the offset, in remap units: index − offset·size/2,
+        # offset = new_x/(focal·aspect·new_z) − x/(focal·aspect·depth) (y: no aspect).
+        maps = []
+        for axis, scale, along, index in (
+            (0, width / (2.0 * focal * aspect), x[None, :], np.arange(width)[None, :]),
+            (1, height / (2.0 * focal), y[:, None], np.arange(height)[:, None]),
+        ):
+            projected = moved(axis)
+            projected *= inverse_new_z
+            if constant:  # the depth term is one row (or column): fold it into the index
+                projected *= -scale
+                projected += index + scale * along * inverse_depth
+            else:
+                projected -= along * inverse_depth
+                projected *= -scale
+                projected += index
+            maps.append(projected)
     # A point that lands on the camera plane has no projection: send it to the padding.
-    map_x = np.where(np.isfinite(map_x), map_x, -2.0 * width)
-    map_y = np.where(np.isfinite(map_y), map_y, -2.0 * height)
-    limit_x, limit_y = 4.0 * width, 4.0 * height
-    return (
-        np.ascontiguousarray(np.clip(map_x, -limit_x, limit_x), dtype=np.float32),
-        np.ascontiguousarray(np.clip(map_y, -limit_y, limit_y), dtype=np.float32),
-    )
+    out = []
+    for values, size in zip(maps, (width, height), strict=True):
+        if not np.isfinite(values).all():
+            values[~np.isfinite(values)] = -2.0 * size
+        np.clip(values, -4.0 * size, 4.0 * size, out=values)
+        out.append(np.ascontiguousarray(values, dtype=np.float32))
+    return out[0], out[1]
 
 
 def warp_deforum_3d(
