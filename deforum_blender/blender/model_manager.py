@@ -1,5 +1,6 @@
 """The model manager: the models on this machine in the add-on's preferences, downloads with
-progress, removal, and the Model & Output picker that sets the scene's model.
+progress, removal, and the pickers beside the scene's model fields (Model, Depth Model,
+each ControlNet unit's Model, Upscale Model), each offering the models of its kind.
 
 The list comes from ``core.model_cache`` (the hub cache and the preferences' model folders,
 read without huggingface_hub) and is remembered until Refresh, a download or a removal,
@@ -18,16 +19,26 @@ from typing import Any
 
 import bpy
 
+from ..core import controlnet
 from ..core.errors import DeforumInputError
 from ..core.model_cache import LocalModel, hub_cache_dir, human_size, local_models, remove_cached
-from ..core.model_catalog import KINDS, SUGGESTED
+from ..core.model_catalog import KINDS, SUGGESTED, WEIGHT_SUFFIXES
 from .model_download import ModelDownload
 from .properties import deforum_settings
 from .ui import OperatorResult, popup, reported, tag_redraw
 
 TICK_SECONDS = 0.25  # how often the UI timer looks at the download
 REDRAWN_AREAS = ("PREFERENCES",)
-PICKED_KINDS = ("sd",)  # what the scene's Model field takes
+#: The scene.deforum fields that name a model, and the kind of model each takes. Not here:
+#: the LoRA and embeddings folders (prompts name the files in them, no model is picked) and
+#: interpolation_model (the engine runs no interpolation weights yet: it would be refused).
+PICKED_FIELDS: dict[str, str] = {
+    "model": "sd",
+    "depth_model": "depth",
+    **{f"cn_{n}_model": "controlnet" for n in range(1, controlnet.UNIT_COUNT + 1)},
+    "r_upscale_model": "upscaler",
+}
+FILE_KINDS = frozenset({"upscaler"})  # their field takes a weights file (spandrel loads one)
 
 # -- the list (remembered: drawing never walks the disk) -----------------------------------
 
@@ -65,9 +76,43 @@ def forget_models() -> None:
     _LISTED.clear()
 
 
-def pickable_models() -> list[LocalModel]:
-    """Whole models of the kinds the scene's Model field takes."""
-    return [m for m in listed_models()[0] if m.kind in PICKED_KINDS and m.complete]
+def pickable_models(kind: str = "sd") -> list[LocalModel]:
+    """Whole models of ``kind`` (a pull cut short is never offered)."""
+    return [m for m in listed_models()[0] if m.kind == kind and m.complete]
+
+
+def _weights_file(model: LocalModel) -> Path | None:
+    """The model's one weights file (a hub snapshot holding a single file), else None."""
+    if model.path.is_file():
+        return model.path
+    try:
+        weights = [p for p in model.path.iterdir() if p.suffix.lower() in WEIGHT_SUFFIXES]
+    except OSError:
+        return None
+    return weights[0] if len(weights) == 1 else None
+
+
+def pick_choices(kind: str) -> list[tuple[str, str]]:
+    """(label, value) per whole model of ``kind``: its hub id or path, or for a field that
+    takes a weights file, the file (models without exactly one are left out)."""
+    if kind not in FILE_KINDS:
+        return [(model.name, model.name) for model in pickable_models(kind)]
+    files = [(model.name, _weights_file(model)) for model in pickable_models(kind)]
+    return [(name, str(path)) for name, path in files if path is not None]
+
+
+def check_pick(target: str, kind: str) -> str:
+    """The kind of model to offer for ``target`` (``kind``, else the field's own)."""
+    if target not in PICKED_FIELDS:
+        raise DeforumInputError(
+            f"pick model: {target!r} is not a model field; use one of {', '.join(PICKED_FIELDS)}"
+        )
+    kind = kind or PICKED_FIELDS[target]
+    if kind not in KINDS:
+        raise DeforumInputError(
+            f"pick model: kind {kind!r} is unknown; use one of {', '.join(KINDS)}"
+        )
+    return kind
 
 
 # -- the download ---------------------------------------------------------------------------
@@ -261,14 +306,21 @@ def draw_status(header: Any, _context: Any) -> None:
         header.layout.progress(factor=download.fraction, type="BAR", text=download.text())
 
 
-def draw_picker_menu(menu: Any, _context: Any) -> None:
-    """The picker's popup: one button per whole Stable Diffusion model on this machine."""
-    models = pickable_models()
-    if not models:
-        menu.layout.label(text="No Stable Diffusion models yet: Preferences > Add-ons > Deforum")
-    for model in models:
-        button = menu.layout.operator("deforum.pick_model", text=model.name)
-        button.name = model.name
+def draw_picker_menu(menu: Any, _context: Any, target: str = "model", kind: str = "") -> None:
+    """The picker's popup: one button per whole model of the kind ``target`` takes."""
+    kind = check_pick(target, kind)
+    choices = pick_choices(kind)
+    if not choices:
+        menu.layout.label(text=f"No {KINDS[kind]} models yet: Preferences > Add-ons > Deforum")
+    for label, value in choices:
+        button = menu.layout.operator("deforum.pick_model", text=label)
+        button.name, button.target, button.kind = value, target, kind
+
+
+def draw_picker(layout: Any, target: str) -> None:
+    """The button beside a model field that pops up the models of its kind."""
+    button = layout.operator("deforum.pick_model", text="", icon="DOWNARROW_HLT")
+    button.target, button.kind = target, PICKED_FIELDS[target]
 
 
 # -- operators ------------------------------------------------------------------------------
@@ -417,7 +469,8 @@ class DEFORUM_OT_remove_model_folder(bpy.types.Operator):
 
 
 class DEFORUM_OT_pick_model(bpy.types.Operator):
-    """Set the scene's model to one on this machine (the add-on's preferences list them)"""
+    """Set a model field of the scene to a model on this machine (the add-on's preferences
+    list them)"""
 
     bl_idname = "deforum.pick_model"
     bl_label = "Pick Model"
@@ -425,6 +478,18 @@ class DEFORUM_OT_pick_model(bpy.types.Operator):
 
     name: bpy.props.StringProperty(
         name="Model", description="Hugging Face id or path of the model", default=""
+    )
+    target: bpy.props.StringProperty(
+        name="Field",
+        description="The scene's model field to set: model, depth_model, cn_1_model … "
+        "cn_5_model or r_upscale_model",
+        default="model",
+    )
+    kind: bpy.props.StringProperty(
+        name="Kind",
+        description="The kind of model offered (sd, depth, controlnet, upscaler, …); "
+        "empty: the kind the field takes",
+        default="",
     )
 
     @classmethod
@@ -434,19 +499,32 @@ class DEFORUM_OT_pick_model(bpy.types.Operator):
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> OperatorResult:
         if self.name:
             return self.execute(context)
+        target = self.target
+        kind = reported(self, lambda: check_pick(target, self.kind))
+        if kind is None:
+            return {"CANCELLED"}
+
+        def draw(menu: Any, menu_context: Any) -> None:
+            draw_picker_menu(menu, menu_context, target, kind)
+
         manager = context.window_manager
         assert manager is not None
-        manager.popup_menu(draw_picker_menu, title="Models on This Machine", icon="FILE_3D")
+        title = f"{KINDS[kind]} Models on This Machine"
+        manager.popup_menu(draw, title=title[0].upper() + title[1:], icon="FILE_3D")
         return {"CANCELLED"}  # the menu's buttons set the model, each its own step
 
     def execute(self, context: bpy.types.Context) -> OperatorResult:
+        if reported(self, lambda: check_pick(self.target, self.kind)) is None:
+            return {"CANCELLED"}
         if not self.name.strip():
             self.report({"ERROR"}, "Deforum: pick a model: the name is empty")
             return {"CANCELLED"}
         scene = context.scene
         assert scene is not None
-        deforum_settings(scene).model = self.name
-        self.report({"INFO"}, f"Deforum: the model is {self.name}")
+        settings = deforum_settings(scene)
+        setattr(settings, self.target, self.name)
+        label = settings.bl_rna.properties[self.target].name
+        self.report({"INFO"}, f"Deforum: {label} is {self.name}")
         return {"FINISHED"}
 
 

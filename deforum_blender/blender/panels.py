@@ -30,6 +30,7 @@ from ..core.camera import (
 from ..core.errors import DeforumInputError
 from .camera_track import camera_data_of, render_size_of, scene_translation_scale
 from .environment_ops import worker_problem
+from .model_manager import draw_picker
 from .progress_ui import draw_progress, draw_render_buttons
 from .properties import deforum_settings, schedule_property_name
 from .scene_job import MOTION_MODES, render_size, scene_fps, seed_text_problem
@@ -209,7 +210,7 @@ class DEFORUM_PT_model(_DeforumSubPanel):
         model = layout.row(align=True)
         model.prop(settings, "model")
         # The models on this machine, in a popup (Preferences > Add-ons > Deforum lists all).
-        model.operator("deforum.pick_model", text="", icon="DOWNARROW_HLT")
+        draw_picker(model, "model")
         layout.prop(settings, "model_sha256")
         layout.prop(settings, "allow_pickle")
         layout.prop(settings, "lora_dir")
@@ -317,10 +318,11 @@ class DEFORUM_PT_depth(_DeforumSubPanel):
         files = layout.row()
         files.active = settings.depth_source == "files"
         files.prop(settings, "depth_path")
-        model = layout.row()
+        model = layout.row(align=True)
         # Depth files go through the same normalisation as the model's predictions.
         model.active = settings.depth_source in ("estimated", "files")
         model.prop(settings, "depth_model")
+        draw_picker(model, "depth_model")
         layout.prop(settings, "padding_mode")
         layout.prop(settings, "sampling_mode")
 
@@ -468,7 +470,10 @@ def _draw_unit(layout: Any, settings: Any, n: int) -> None:
             weight = box.row()
             weight.active = not str(getattr(settings, f"cn_{n}_weight")).strip()
             weight.prop(settings, controlnet.weight_property(n), text="Weight")
-        box.prop(settings, f"cn_{n}_{name}", text=controlnet.UNIT_LABELS[name][0])
+        row = box.row(align=True) if name == "model" else box
+        row.prop(settings, f"cn_{n}_{name}", text=controlnet.UNIT_LABELS[name][0])
+        if name == "model":  # the ControlNet models on this machine
+            draw_picker(row, f"cn_{n}_model")
     module = controlnet.canonical_module(str(getattr(settings, f"cn_{n}_module")))
     path = box.row()
     # The image modules read the Image Path unless loopback gives them the frame's init.
@@ -521,7 +526,10 @@ class DEFORUM_PT_finish(_DeforumSubPanel):
         layout.prop(settings, "r_upscale_video")
         upscale = layout.column()
         upscale.active = settings.r_upscale_video
-        for name in ("r_upscale_model", "r_upscale_factor", "r_upscale_keep_imgs"):
+        upscale_model = upscale.row(align=True)
+        upscale_model.prop(settings, "r_upscale_model")
+        draw_picker(upscale_model, "r_upscale_model")
+        for name in ("r_upscale_factor", "r_upscale_keep_imgs"):
             upscale.prop(settings, name)
         layout.separator()
         layout.prop(settings, "add_soundtrack")

@@ -292,3 +292,65 @@ def test_without_a_worker_environment_download_names_the_setup(
     with pytest.raises(RuntimeError, match="downloaded by the worker's Python: worker environ"):
         bpy.ops.deforum.download_model(repo_id=HUB_SD)
     assert model_manager.current_download() is None and hub.requests == []
+
+
+def draw_panel(panel: Any, scene: Any) -> dict[str, list[Any]]:
+    """Run a panel's draw with the recording layout that keeps the buttons' settings."""
+    record: dict[str, list[Any]] = {}
+    stand_in = SimpleNamespace(layout=ManagerLayout(record))
+    stand_in.parts = lambda ctx: panels._DeforumPanel.parts(stand_in, ctx)  # type: ignore[arg-type]
+    panel.draw(stand_in, SimpleNamespace(scene=scene))
+    return record
+
+
+def offered(target: str, kind: str) -> list[str]:
+    menu: dict[str, list[Any]] = {}
+    model_manager.draw_picker_menu(
+        SimpleNamespace(layout=ManagerLayout(menu)), bpy.context, target, kind
+    )
+    buttons_ = buttons(menu, "deforum.pick_model")
+    assert all((b.target, b.kind) == (target, kind) for b in buttons_)
+    return [b.name for b in buttons_]
+
+
+def test_the_controlnet_and_depth_pickers_offer_their_kind_and_set_their_field(
+    manager: Path, tiny_models: Path
+) -> None:
+    add_model_folder(tiny_models)
+    scene = bpy.context.scene
+    scene.deforum.cn_2_enabled = True
+    pickers = [
+        (b.target, b.kind)
+        for panel in (panels.DEFORUM_PT_controlnet, panels.DEFORUM_PT_depth)
+        for b in buttons(draw_panel(panel, scene), "deforum.pick_model")
+    ]
+    assert pickers == [("cn_2_model", "controlnet"), ("depth_model", "depth")]
+
+    controlnets = offered("cn_2_model", "controlnet")
+    assert controlnets == [str(tiny_models / "controlnet")]  # ControlNet models only
+    assert bpy.ops.deforum.pick_model(
+        name=controlnets[0], target="cn_2_model", kind="controlnet"
+    ) == {"FINISHED"}
+    assert scene.deforum.cn_2_model == str(tiny_models / "controlnet")
+    assert scene.deforum.model != str(tiny_models / "controlnet")  # no other field changed
+
+    depths = offered("depth_model", "depth")
+    assert depths == [str(tiny_models / "depth")]
+    assert bpy.ops.deforum.pick_model(name=depths[0], target="depth_model") == {"FINISHED"}
+    assert scene.deforum.depth_model == str(tiny_models / "depth")
+
+    with pytest.raises(RuntimeError, match="'seed' is not a model field; use one of model, "):
+        bpy.ops.deforum.pick_model(name="x", target="seed")
+    with pytest.raises(RuntimeError, match="kind 'vae' is unknown"):
+        bpy.ops.deforum.pick_model(name="x", target="depth_model", kind="vae")
+
+
+def test_the_upscale_picker_offers_the_weights_file_of_a_cached_upscaler(manager: Path) -> None:
+    snapshot = manager / "hub" / "models--fakeorg--esrgan" / "snapshots" / "abc"
+    snapshot.mkdir(parents=True)
+    (snapshot / "RealESRGAN_x2plus.pth").write_bytes(b"weights")
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("abc")
+    model_manager.forget_models()
+    assert offered("r_upscale_model", "upscaler") == [str(snapshot / "RealESRGAN_x2plus.pth")]
+    assert offered("model", "sd") == []
