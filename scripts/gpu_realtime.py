@@ -85,13 +85,13 @@ class Config:
     settings: dict[str, str]
 
 
-#: One diffusion step per frame for turbo: steps 2 at strength 0.65 is
-#: ``int(0.35 × 2) + 1`` = 1 sampler step (diffusers strength 0.75), no CFG (scale 1).
+#: One diffusion step per frame for turbo, as the engine's Draft preset: steps 2 at strength
+#: 0.65 is ``int(0.35 × 2) + 1`` = 1 sampler step, no guidance (CFG 0), Euler a.
 TURBO = {
     "steps_schedule": "0: (2)",
     "strength_schedule": "0: (0.65)",
-    "cfg_scale_schedule": "0: (1)",
-    "sampler": "Euler",
+    "cfg_scale_schedule": "0: (0)",
+    "sampler": "Euler a",
 }
 CONFIGS = (
     Config("turbo_tiny_vae", "turbo_tiny", 300, 6, 10, 100.0, TURBO),
@@ -262,11 +262,31 @@ def model_parts(diffuser: Any) -> dict[str, Any]:
         module = getattr(pipe, name, None)
         if module is not None:
             millions = sum(p.numel() for p in module.parameters()) / 1e6
-            parts[name] = f"{type(module).__name__} {millions:.1f}M"
+            parts[name] = f"{type(module).__name__} {millions:.2f}M"
     return parts
 
 
-def config_job(config: Config, model: Path, depth: Path, device: str, quick: bool, n: int) -> Job:
+def model_for(config: Config, job_model: Any, models: dict[str, Path]) -> tuple[Any, str]:
+    """The job's model settings for ``config`` and how its VAE is chosen: the engine's Draft
+    preset or ``vae`` setting where it has them, else a pipeline whose VAE is the tiny one."""
+    fields = {f.name for f in dataclasses.fields(job_model)}
+    replace = dataclasses.replace
+    if config.model == "turbo_tiny":
+        full, tiny_vae = str(models["turbo_full"]), str(models["turbo_tiny_vae"])
+        if {"draft", "draft_model", "tiny_vae"} <= fields:
+            model = replace(job_model, id=full, draft=True, draft_model=full, tiny_vae=tiny_vae)
+            return model, "draft preset (vae tiny)"
+        if {"vae", "tiny_vae"} <= fields:
+            return replace(job_model, id=full, vae="tiny", tiny_vae=tiny_vae), "vae tiny"
+        return replace(job_model, id=str(models["turbo_tiny"])), "pipeline with AutoencoderTiny"
+    model = replace(job_model, id=str(models[config.model]))
+    return (replace(model, vae="full"), "vae full") if "vae" in fields else (model, "its VAE")
+
+
+def config_job(
+    config: Config, models: dict[str, Path], device: str, quick: bool, n: int
+) -> tuple[Job, str]:
+    """The job of ``config`` with ``n`` frames, and how its VAE is chosen."""
     size = "64" if quick else "512"
     settings = {
         **LOOP_SETTINGS,
@@ -274,12 +294,11 @@ def config_job(config: Config, model: Path, depth: Path, device: str, quick: boo
         "W": size,
         "H": size,
         "max_frames": str(n),
-        "depth_model": str(depth),
+        "depth_model": str(models["depth"]),
     }
     job = apply_overrides(Job(), settings)
-    return dataclasses.replace(
-        job, device=device, model=dataclasses.replace(job.model, id=str(model))
-    )
+    model, route = model_for(config, job.model, models)
+    return dataclasses.replace(job, device=device, model=model), route
 
 
 def percentile_ms(intervals: list[float], q: float) -> float:
@@ -299,9 +318,12 @@ def render_once(
     """Render ``job`` into ``out``; frame-event times, sync marks and the renderer."""
     cancel = threading.Event()
     times: list[float] = []
+    said: list[str] = []
     start = time.perf_counter()
 
     def emit(kind: str, **fields: Any) -> None:
+        if kind == "warning" and fields.get("message") not in said:
+            said.append(str(fields.get("message")))
         if kind == "frame":
             times.append(time.perf_counter())
             if len(times) % 50 == 0:
@@ -314,7 +336,13 @@ def render_once(
             job, out, emit=emit, cancel=cancel, events=events, syncs=syncs.count
         )
         result = renderer.run()
-    return {"start": start, "times": times, "renderer": renderer, "result": result}
+    return {
+        "start": start,
+        "times": times,
+        "renderer": renderer,
+        "result": result,
+        "warnings": said,
+    }
 
 
 def measure(
@@ -330,14 +358,7 @@ def measure(
     cuda = device != "cpu"
     diffusion.clear_model_cache()  # peak memory: this configuration's models only
     n = config.quick_frames if quick else config.frames
-    warm = config_job(
-        config,
-        models[config.model],
-        models["depth"],
-        device,
-        quick,
-        config.warmup_frames if not quick else 3,
-    )
+    warm, route = config_job(config, models, device, quick, 3 if quick else config.warmup_frames)
     print(f"{config.name}: warm-up ({warm.max_frames} frames, syncs counted)", flush=True)
     first = render_once(
         warm,
@@ -354,7 +375,7 @@ def measure(
     first_frame_s = first["times"][0] - first["start"] if first["times"] else math.nan
     load_s = first["result"].timings.get("load", 0.0)
 
-    job = config_job(config, models[config.model], models["depth"], device, quick, n)
+    job, _ = config_job(config, models, device, quick, n)
     unet = UnetCalls(first["renderer"].diffuser, cuda)
     events = StageEvents() if cuda else None
     if cuda:
@@ -405,6 +426,8 @@ def measure(
         "peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
         "peak_reserved_mib": round(torch.cuda.max_memory_reserved() / 2**20, 1) if cuda else None,
         "settings": {**LOOP_SETTINGS, **config.settings, "W": job.W, "H": job.H},
+        "vae_route": route,
+        "engine_warnings": timed["warnings"][:5],
     }
 
 

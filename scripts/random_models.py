@@ -145,10 +145,9 @@ def build_sd15_sized(folder: Path, device: str, quick: bool) -> Path:
 
 
 def build_turbo_sized(folder: Path, device: str, quick: bool) -> dict[str, Path]:
-    """SD-Turbo-sized pipelines with random weights: ``full`` (its KL VAE) and ``tiny`` (the
-    same UNet and text encoder with ``AutoencoderTiny`` as its VAE), saved in diffusers layout.
-
-    The two folders share the UNet and text encoder files (``tiny`` links to ``full``'s)."""
+    """SD-Turbo-sized pipelines with random weights, saved in diffusers layout: ``full`` (its
+    KL VAE), ``tiny_vae`` (an ``AutoencoderTiny`` alone, for the ``vae: tiny`` setting) and
+    ``tiny`` (a pipeline whose VAE is that ``AutoencoderTiny``; links to ``full``'s parts)."""
     import torch
     from diffusers import EulerDiscreteScheduler
 
@@ -166,18 +165,19 @@ def build_turbo_sized(folder: Path, device: str, quick: bool) -> dict[str, Path]
         pipe.scheduler.config, timestep_spacing="trailing"
     )
     full = _save(pipe, folder / "full", device)
-    # The tiny-VAE pipeline: its own VAE and model_index.json, links to the rest.
+    tiny_vae.to(torch.float16 if device != "cpu" else torch.float32)
+    tiny_vae.save_pretrained(folder / "tiny_vae", safe_serialization=True)
+    # The tiny-VAE pipeline: its own model_index.json, links to the rest and to the tiny VAE.
     tiny = folder / "tiny"
     tiny.mkdir(parents=True, exist_ok=True)
     for part in full.iterdir():
-        if part.name not in ("vae", "model_index.json"):
-            os.symlink(part, tiny / part.name, target_is_directory=part.is_dir())
-    tiny_vae.to(torch.float16 if device != "cpu" else torch.float32)
-    tiny_vae.save_pretrained(tiny / "vae", safe_serialization=True)
+        if part.name != "model_index.json":
+            source = folder / "tiny_vae" if part.name == "vae" else part
+            os.symlink(source.resolve(), tiny / part.name, target_is_directory=source.is_dir())
     index = json.loads((full / "model_index.json").read_text(encoding="utf-8"))
     index["vae"] = ["diffusers", "AutoencoderTiny"]
     (tiny / "model_index.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
-    return {"full": full, "tiny": tiny}
+    return {"full": full, "tiny": tiny, "tiny_vae": folder / "tiny_vae"}
 
 
 def build_depth_anything_small(folder: Path, device: str, quick: bool) -> Path:
