@@ -34,7 +34,8 @@ def strip_name(out_dir: str | os.PathLike[str]) -> str:
     return Path(os.path.normpath(out_dir)).name or DEFAULT_STRIP_NAME
 
 
-def _key(out_dir: str | os.PathLike[str]) -> str:
+def output_key(out_dir: str | os.PathLike[str]) -> str:
+    """The output folder as strips record it: absolute, case-folded where the OS ignores case."""
     return os.path.normcase(os.path.abspath(out_dir))
 
 
@@ -43,16 +44,16 @@ def find_strip(scene: bpy.types.Scene, out_dir: str | os.PathLike[str]) -> Any |
     editor = scene.sequence_editor
     if editor is None:
         return None
-    key = _key(out_dir)
+    key = output_key(out_dir)
     for strip in editor.strips_all:
         if strip.type == "IMAGE" and strip.get(OUTPUT_KEY) == key:
             return strip
     return None
 
 
-def _blender_dir(scene: bpy.types.Scene, folder: Path) -> str:
-    """The strip's directory as Blender stores it: ``//``-relative when the output is."""
-    text = str(folder) + os.sep
+def blender_path(scene: bpy.types.Scene, path: Path) -> str:
+    """A strip's file or folder as Blender stores it: ``//``-relative when the output is."""
+    text = str(path)
     if deforum_settings(scene).output_dir.startswith("//") and bpy.data.filepath:
         try:
             return str(bpy.path.relpath(text))
@@ -66,15 +67,17 @@ def _busy(strip: Any, start: int, end: int) -> bool:
     return bool(strip.frame_final_start < end and start < strip.frame_final_end)
 
 
-def free_channel(scene: bpy.types.Scene, start: int, end: int, wanted: int = 0) -> int:
-    """A channel with no strip over frames ``start … end − 1``.
+def free_channel(
+    scene: bpy.types.Scene, start: int, end: int, wanted: int = 0, *, ignore: Any = None
+) -> int:
+    """A channel with no strip (but ``ignore``) over frames ``start … end − 1``.
 
     ``wanted`` (1…128) if it is free there, else the next free one above it; with
     ``wanted`` 0, the lowest channel above every strip over those frames.
     """
     editor = scene.sequence_editor
     strips = list(editor.strips) if editor is not None else []
-    taken = {int(s.channel) for s in strips if _busy(s, start, end)}
+    taken = {int(s.channel) for s in strips if s != ignore and _busy(s, start, end)}
     if wanted <= 0:
         channel = max(taken, default=0) + 1
     else:
@@ -111,7 +114,7 @@ def prepare_strip(
         strip = editor.strips.new_image(
             strip_name(folder), str(frames / first_file), chosen, first_frame
         )
-        strip[OUTPUT_KEY] = _key(folder)
+        strip[OUTPUT_KEY] = output_key(folder)
     else:
         while len(strip.elements) > 1:
             strip.elements.pop(len(strip.elements) - 1)
@@ -119,7 +122,7 @@ def prepare_strip(
         strip.frame_start = first_frame
         if channel and channel != strip.channel:
             strip.channel = free_channel(scene, first_frame, last_frame + 1, channel)
-    strip.directory = _blender_dir(scene, frames)
+    strip.directory = blender_path(scene, frames) + os.sep
     strip.invalidate_cache("RAW")  # same file names as the last render: drop cached images
     return strip
 

@@ -34,7 +34,9 @@ from ..core.folder_lock import check_free
 from ..core.job import Job
 from ..core.output_layout import (
     DEPTH_DIR,
+    INTERPOLATED_DIR,
     RUN_FILES,
+    UPSCALED_DIR,
     frame_files,
     frames_dir,
     is_temp_name,
@@ -46,7 +48,7 @@ from ..core.output_layout import (
 from ..core.overrides import apply_overrides
 from ..core.protocol import ends_render
 from ..core.scene_inputs import scene_depth_frames, scene_normal_frames
-from . import image_strip, progress
+from . import image_strip, progress, result_strips
 from .depth_pass import depth_file, normal_file, render_scene_depth
 from .scene_job import job_from_scene, output_folder
 from .scene_render import kept_frame, render_frame, render_scene_guide
@@ -100,6 +102,9 @@ def clear_previous_render(out: Path) -> None:
         scene_depth_dir(out): ("depth_", ".npy"),
         scene_normal_dir(out): ("normal_", ".npy"),
         scene_renders_dir(out): ("frame_", ".png"),
+        # The steps after the frames would otherwise keep the last render's frames.
+        out / UPSCALED_DIR: ("frame_", ".png"),
+        out / INTERPOLATED_DIR: ("frame_", ".png"),
     }
     for folder, (prefix, *suffixes) in folders.items():
         if not folder.is_dir():
@@ -256,6 +261,10 @@ class RenderSession:
                 image_strip.add_frame(scene, self.prepared.out, int(event["frame"]))
             if self.on_frame is not None:
                 self.on_frame(state)
+        elif event.get("type") == "done":
+            scene = self.scene()
+            if scene is not None:  # the video and the kept step folders beside the frames
+                result_strips.show_results(scene, self.prepared.out, self.prepared.job)
         return ends_render(event)
 
     def poll(self) -> bool:

@@ -4,7 +4,8 @@ The strip shown at the render's first frame is the video: its file (a movie stri
 its folder (an image strip), and the frame offset — which of its frames is on screen at
 the first frame, counted from 0 as the engine counts ``extract_from_frame``. Blender
 plays a strip one frame per scene frame, so ``extract_nth_frame`` is 1. Muted strips and
-the Deforum output strip (``image_strip.OUTPUT_KEY``) are never the video. A movie whose
+the Deforum output strips (the frames, ``image_strip.OUTPUT_KEY``, and the results,
+``result_strips.RESULT_KEY``) are never the video. A movie whose
 frame rate differs from the scene's is still read frame by frame (as Blender shows it
 without retiming); retimed strips are not followed.
 """
@@ -21,6 +22,7 @@ import bpy
 from ..core.errors import DeforumInputError
 from .image_strip import OUTPUT_KEY
 from .properties import deforum_settings
+from .result_strips import is_result_strip
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -56,7 +58,10 @@ def find_video_strip(scene: bpy.types.Scene, first_frame: int) -> VideoStrip | N
     candidates = [
         strip
         for strip in strips
-        if strip.type in ("MOVIE", "IMAGE") and not strip.mute and OUTPUT_KEY not in strip
+        if strip.type in ("MOVIE", "IMAGE")
+        and not strip.mute
+        and OUTPUT_KEY not in strip
+        and not is_result_strip(strip)
     ]
     if not candidates:
         return None

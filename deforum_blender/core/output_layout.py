@@ -42,6 +42,9 @@ VIDEO_MASK_DIR = "video_mask"
 EXTRACTION_MARKER = "extracted.json"
 #: With save_controlnet_inputs: each ControlNet unit's control image per diffused frame.
 CONTROLNET_DIR = "controlnet"
+#: After the frames (``engine/finish.py``): the upscaled and the interpolated frames.
+UPSCALED_DIR = "upscaled"
+INTERPOLATED_DIR = "interpolated"
 JOB_FILE = "job.json"
 RUN_FILE = "run.json"
 SETTINGS_FILE = "deforum_settings.txt"

@@ -27,8 +27,8 @@ from .frame_interpolation import (
 )
 from .upscale import factor_of, load_upscaler, upscale_folder
 
-UPSCALED_DIR = "upscaled"
-INTERPOLATED_DIR = "interpolated"
+UPSCALED_DIR = layout.UPSCALED_DIR
+INTERPOLATED_DIR = layout.INTERPOLATED_DIR
 Emit = Callable[..., None]
 
 

@@ -151,6 +151,8 @@ def test_a_new_render_clears_only_the_files_of_the_last_one(tmp_path: Path) -> N
         out / "job.json",
         out / "run.json",
         out / "video.mp4",
+        out / "interpolated" / "frame_00000.png",  # else the next finish would keep them
+        out / "upscaled" / "frame_00001.png",
     ]
     theirs = [out / "notes.txt", out / "frames" / "reference.png", out / "init" / "mine.png"]
     for path in ours + theirs:
