@@ -40,8 +40,11 @@ sys.exit(cli.main(sys.argv[2:]))
 """
 
 
-def pull_command(python: str, repo_id: str, kind: str | None = None) -> list[str]:
-    """The command line that pulls ``repo_id`` with ``python`` (the worker's)."""
+def pull_command(
+    python: str, repo_id: str, kind: str | None = None, sha256: str | None = None
+) -> list[str]:
+    """The command line that pulls ``repo_id`` with ``python`` (the worker's); with
+    ``sha256`` the CLI checks the one-file model's hash (and removes a mismatch)."""
     return [
         python,
         "-c",
@@ -51,6 +54,7 @@ def pull_command(python: str, repo_id: str, kind: str | None = None) -> list[str
         "pull",
         repo_id,
         *(["--kind", kind] if kind else []),
+        *(["--sha256", sha256] if sha256 else []),
     ]
 
 
@@ -63,11 +67,12 @@ class ModelDownload:
         python: str,
         *,
         kind: str | None = None,
+        sha256: str | None = None,
         env: Mapping[str, str] | None = None,
         on_line: Callable[[str], None] | None = None,
     ) -> None:
         self.repo_id = repo_id
-        self.command = pull_command(python, repo_id, kind)
+        self.command = pull_command(python, repo_id, kind, sha256)
         self.env = None if env is None else dict(env)
         self.on_line = on_line  # also called with every output line, in a reader thread
         self.progress = ""  # the newest progress line, without the id: bytes, rate, ETA

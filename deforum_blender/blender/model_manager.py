@@ -146,8 +146,9 @@ def check_online_access(repo_id: str) -> None:
     )
 
 
-def start_download(repo_id: str, *, blocking: bool) -> ModelDownload:
-    """Start ``models pull`` (followed by the UI timer), or with ``blocking`` wait for it.
+def start_download(repo_id: str, *, blocking: bool, sha256: str = "") -> ModelDownload:
+    """Start ``models pull`` (followed by the UI timer), or with ``blocking`` wait for it;
+    ``sha256`` (when not empty) goes to its ``--sha256``, which checks it.
 
     Raises DeforumInputError for an empty id, online access off, a download already
     running, the worker environment being set up, or no worker environment.
@@ -172,7 +173,11 @@ def start_download(repo_id: str, *, blocking: bool) -> ModelDownload:
         message = problem.message if problem is not None else "no worker Python"
         raise DeforumInputError(f"models are downloaded by the worker's Python: {message}")
     download = ModelDownload(
-        repo_id, found.path, env=worker_env(), on_line=print if blocking else None
+        repo_id,
+        found.path,
+        sha256=sha256.strip() or None,
+        env=worker_env(),
+        on_line=print if blocking else None,
     )
     _DOWNLOADS[:] = [download]
     download.start()
@@ -276,6 +281,7 @@ def draw_models(layout: Any) -> None:
         row = download_box.row(align=True)
         row.prop(preferences, "download_id")
         row.operator("deforum.download_model", text="Download", icon="IMPORT")
+        download_box.prop(preferences, "download_sha256")
     if not bpy.app.online_access:
         download_box.label(
             text="Online access is off: Preferences > System > Network > Allow Online Access",
@@ -338,6 +344,12 @@ class DEFORUM_OT_download_model(bpy.types.Operator):
         description="The model to download, as org/name; empty: the id typed in the preferences",
         default="",
     )
+    sha256: bpy.props.StringProperty(
+        name="SHA-256",
+        description="The expected sha256 of the model's one checkpoint file; empty: not "
+        "checked (with no id, the SHA-256 typed in the preferences)",
+        default="",
+    )
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -348,9 +360,13 @@ class DEFORUM_OT_download_model(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> OperatorResult:
         preferences = _addon_preferences()
-        repo_id = self.repo_id or (preferences.download_id if preferences is not None else "")
+        repo_id, sha256 = self.repo_id, self.sha256
+        if not repo_id and preferences is not None:  # the id and hash typed in the preferences
+            repo_id, sha256 = preferences.download_id, preferences.download_sha256
         background = bool(bpy.app.background)
-        download = reported(self, lambda: start_download(repo_id, blocking=background))
+        download = reported(
+            self, lambda: start_download(repo_id, blocking=background, sha256=sha256)
+        )
         if download is None:
             return {"CANCELLED"}
         if not background:

@@ -45,6 +45,12 @@ class DEFORUM_AP_preferences(bpy.types.AddonPreferences):
         description="The model to download, as org/name (e.g. stabilityai/sd-turbo)",
         default="",
     )
+    download_sha256: bpy.props.StringProperty(
+        name="SHA-256",
+        description="The expected sha256 of the model's one checkpoint file (the model's page "
+        "lists it); a download that differs is removed. Empty: not checked",
+        default="",
+    )
 
     def draw(self, context: bpy.types.Context) -> None:
         # Imported here: environment_ops imports this module (ADDON_PACKAGE).

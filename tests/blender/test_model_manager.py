@@ -6,6 +6,7 @@ timer ticks; Remove deletes a cached model; the Model & Output picker sets the s
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 import threading
@@ -25,6 +26,7 @@ from deforum_blender.blender import environment_ops, model_manager, panels  # no
 from deforum_blender.blender.preferences import ADDON_PACKAGE  # noqa: E402
 from deforum_blender.blender.worker_client import ENV_VARIABLE  # noqa: E402
 from tests.blender.test_environment_ops import PreferencesLayout  # noqa: E402
+from tests.engine.test_models import safetensors_bytes  # noqa: E402
 from tests.fake_hub import ServingHub, _Handler, serving_hub  # noqa: E402
 from tests.helpers import draw  # noqa: E402
 
@@ -354,3 +356,28 @@ def test_the_upscale_picker_offers_the_weights_file_of_a_cached_upscaler(manager
     model_manager.forget_models()
     assert offered("r_upscale_model", "upscaler") == [str(snapshot / "RealESRGAN_x2plus.pth")]
     assert offered("model", "sd") == []
+
+
+def test_a_wrong_sha256_typed_beside_the_id_is_refused_with_the_commands_error(
+    manager: Path, hub: ServingHub
+) -> None:
+    data = safetensors_bytes(["model.diffusion_model.out.0.weight"])
+    hub.add_repo("fakeorg/one-file", {"model.safetensors": data})
+    right = hashlib.sha256(data).hexdigest()
+    bpy.context.preferences.system.use_online_access = True
+    preferences = bpy.context.preferences.addons[ADDON_PACKAGE].preferences
+    preferences.download_id, preferences.download_sha256 = "fakeorg/one-file", "0" * 64
+    assert any(name == "download_sha256" for _, name, _ in draw_preferences()["props"])
+    expected = rf"--sha256: fakeorg/one-file/model.safetensors has sha256 {right}, expected 0+;"
+    with pytest.raises(RuntimeError, match=expected):
+        bpy.ops.deforum.download_model()
+    (failed,) = [
+        label
+        for label in draw_preferences()["labels"]
+        if label.startswith("Download of fakeorg/one-file failed: --sha256: ")
+    ]
+    assert right in failed and "the download was removed" in failed and "\n" not in failed
+    assert model_manager.listed_models()[0] == []  # the mismatch is not kept
+    preferences.download_sha256 = f"  {right.upper()} "  # as pasted from a model page
+    assert bpy.ops.deforum.download_model() == {"FINISHED"}
+    assert [m.name for m in model_manager.listed_models()[0]] == ["fakeorg/one-file"]
