@@ -536,6 +536,9 @@ class DEFORUM_PT_finish(_DeforumSubPanel):
         sound = layout.row()
         sound.active = settings.add_soundtrack == "File"
         sound.prop(settings, "soundtrack_path")
+        scene_sound = layout.row()  # used when no soundtrack file is set
+        scene_sound.active = settings.add_soundtrack != "Init Video"
+        scene_sound.prop(settings, "use_scene_audio")
 
 
 class DEFORUM_PT_farm(_DeforumSubPanel):

@@ -28,6 +28,7 @@ from ..core.samplers import SAMPLER_NAMES
 from ..core.seeds import SEED_BEHAVIORS
 from ..core.settings_registry import SETTINGS, Setting
 from .farm_properties import FARM_PROPERTIES, DeforumPromptSet
+from .scene_audio import SCENE_AUDIO_PROPERTIES
 
 # Paths may start with "//" (the .blend's folder); Blender 4.5+ asks for this option.
 _PATH_OPTIONS: Any = {"PATH_SUPPORTS_BLEND_RELATIVE"}
@@ -444,6 +445,7 @@ for _n in range(1, controlnet.UNIT_COUNT + 1):
     DeforumSettings.__annotations__[controlnet.weight_property(_n)] = _unit_weight_property(_n)
 # Blender-only farm settings (seeds, prompt sets) and what the Flamenco job type reads.
 DeforumSettings.__annotations__.update(FARM_PROPERTIES)
+DeforumSettings.__annotations__.update(SCENE_AUDIO_PROPERTIES)  # Blender-only: sound strips
 
 _CLASSES = (DeforumPrompt, DeforumPromptSet, DeforumSettings)
 

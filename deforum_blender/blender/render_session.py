@@ -40,6 +40,7 @@ from ..core.output_layout import (
     frame_files,
     frames_dir,
     is_temp_name,
+    scene_audio_path,
     scene_depth_dir,
     scene_normal_dir,
     scene_render_path,
@@ -50,6 +51,7 @@ from ..core.protocol import ends_render
 from ..core.scene_inputs import scene_depth_frames, scene_normal_frames
 from . import image_strip, progress, result_strips
 from .depth_pass import depth_file, normal_file, render_scene_depth
+from .scene_audio import with_scene_audio
 from .scene_job import job_from_scene, output_folder
 from .scene_render import kept_frame, render_frame, render_scene_guide
 from .ui import popup, push_undo, tag_redraw
@@ -116,6 +118,7 @@ def clear_previous_render(out: Path) -> None:
     for name in RUN_FILES:  # job.json, run.json, deforum_settings.txt, video, worker.log
         (out / name).unlink(missing_ok=True)
     scene_render_path(out).unlink(missing_ok=True)
+    scene_audio_path(out).unlink(missing_ok=True)
 
 
 def render_scene_frame(scene: bpy.types.Scene, frame: int, path: Path) -> Path:
@@ -199,6 +202,10 @@ def prepare_render(scene: bpy.types.Scene, request: RenderRequest) -> PreparedRe
     _render_depth(scene, job, out, request.resume)
     render_scene_guide(scene, job, out, resume=request.resume)  # frames with scene_blend > 0
     job = _with_init(scene, job, request, out)
+    with_audio = with_scene_audio(scene, job, out)  # the sound strips, for the video
+    if with_audio is not job:
+        warnings.append("Scene Audio: the video's sound is the scene's sound strips")
+    job = with_audio
     finished = [f for f in frame_files(out) if job.first_frame <= f <= job.last_frame]
     return PreparedRender(
         scene.name,

@@ -33,6 +33,8 @@ SCENE_NORMAL_DIR = "scene_normal"
 #: Where the Blender layer leaves its own render of the first frame, for an init from it.
 INIT_DIR = "init"
 SCENE_RENDER_FILE = "scene_render.png"
+#: Blender's mixdown of the scene's sound strips, the video's soundtrack (Scene Audio).
+SCENE_AUDIO_FILE = "scene_audio.wav"
 #: Where the Blender layer leaves its render of every frame, for scene-guided rendering.
 SCENE_RENDERS_DIR = "scene_render"
 #: Video Input mode: the extracted video frames and mask frames, and the marker of a
@@ -142,6 +144,11 @@ def video_path(out: str | Path) -> Path:
 def worker_log_path(out: str | Path) -> Path:
     """``<out>/worker.log``: the worker's log of the render into ``out``."""
     return Path(out) / WORKER_LOG_FILE
+
+
+def scene_audio_path(out: str | Path) -> Path:
+    """``<out>/scene_audio.wav``: the scene's sound strips mixed down by Blender."""
+    return Path(out) / SCENE_AUDIO_FILE
 
 
 def scene_render_path(out: str | Path) -> Path:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy")
@@ -151,3 +153,53 @@ def test_a_render_with_interpolation_shows_its_video_and_inbetweens_then_a_reren
     # Re-rendered without interpolation: one strip per result, the in-betweens' gone.
     assert second["state"] == "done", second
     assert sorted(strip["kind"] for strip in second["strips"]) == ["frames", "video"]
+
+
+# -- Scene Audio: the sequencer's sound strips in the video ------------------------------
+
+
+def _audio(video: Path) -> np.ndarray:
+    """The video's sound as mono 48 kHz floats, decoded by the bundled ffmpeg."""
+    from deforum_blender.engine.video import ffmpeg_executable
+
+    command = [ffmpeg_executable(), "-v", "error", "-i", str(video), "-map", "0:a:0"]
+    command += ["-f", "s16le", "-ac", "1", "-ar", "48000", "-"]
+    decoded = subprocess.run(command, capture_output=True, check=True)
+    return np.frombuffer(decoded.stdout, "<i2").astype(np.float64) / 32768
+
+
+def _has_audio(video: Path) -> bool:
+    from deforum_blender.engine.video import ffmpeg_executable
+
+    probe = subprocess.run(
+        [ffmpeg_executable(), "-hide_banner", "-i", str(video)], capture_output=True, text=True
+    )
+    return "Audio:" in probe.stderr
+
+
+@pytest.mark.slow
+def test_scene_sound_strips_are_the_videos_sound_from_the_first_frame_unless_turned_off(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    result = run_test_script(
+        "finished_scene", str(out), "audio", env={"DEFORUM_WORKER_PYTHON": sys.executable}
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    with_sound, without = _reports(result.stdout)
+    assert with_sound["state"] == "done", with_sound
+    job = json.loads((tmp_path / "with_sound_job.json").read_text())
+    assert job["finish"]["add_soundtrack"] == "File"
+    assert Path(job["finish"]["soundtrack_path"]) == layout.scene_audio_path(out)
+    sound = _audio(tmp_path / "with_sound_video.mp4")
+    rate = 48000
+    assert len(sound) / rate == pytest.approx(4 / 8, abs=0.03)  # 4 frames at 8 fps
+    before, during = sound[: rate // 10], sound[int(0.15 * rate) : int(0.35 * rate)]
+    assert np.sqrt(np.mean(before**2)) < 0.01  # silent until the tone's strip at frame 2
+    assert np.sqrt(np.mean(during**2)) > 0.1
+    spectrum = np.abs(np.fft.rfft(during))
+    assert np.fft.rfftfreq(len(during), 1 / rate)[spectrum.argmax()] == pytest.approx(440, abs=10)
+    # Scene Audio off: the re-rendered video has no sound, the job no soundtrack.
+    assert without["state"] == "done", without
+    assert not _has_audio(layout.video_path(out))
+    assert json.loads((out / "job.json").read_text())["finish"]["add_soundtrack"] == "None"

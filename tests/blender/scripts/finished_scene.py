@@ -3,15 +3,18 @@
 Motion previews with the steps after the frames, through the render session as Blender
 runs them, then what the sequencer shows. argv: output folder, mode: ``strips`` (with
 interpolation x2, then again without) or ``audio`` (a tone as a sound strip, no soundtrack
-file). One JSON line per render.
+file; then again with Scene Audio off). One JSON line per render.
 """
 
 import json
 import math
+import shutil
 import sys
+import wave
 from pathlib import Path
 
 import bpy
+import numpy as np
 
 import deforum_blender
 from deforum_blender.blender import image_strip, progress, render_session, result_strips
@@ -71,5 +74,21 @@ if mode == "strips":
     settings.frame_interpolation_keep_imgs = True
     render()
     settings.frame_interpolation_engine = "None"
+    render()
+if mode == "audio":
+    # A 440 Hz tone of 0.25 s, from frame 2 (0.125 s after the render's first frame).
+    rate = 48000
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(rate // 4) / rate)
+    wav = out.parent / "tone.wav"
+    with wave.open(str(wav), "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(rate)
+        sound.writeframes((tone * 32767).astype("<i2").tobytes())
+    scene.sequence_editor_create().strips.new_sound("tone", str(wav), 3, 2)
+    render()
+    for name in ("video.mp4", "job.json"):  # kept for the test: the next render replaces them
+        shutil.copyfile(out / name, out.parent / f"with_sound_{name}")
+    settings.use_scene_audio = False
     render()
 render_session.shutdown_worker()
