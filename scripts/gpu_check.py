@@ -282,6 +282,12 @@ def main() -> int:
             report["build_model_s"] = round(time.perf_counter() - stage, 1)
             report["timing"] = time_jobs(model, work, device, args.quick)
     write_report(report, args.out)
+    if args.realtime:
+        from gpu_realtime import markdown_table
+
+        realtime = json.loads((args.out / report["realtime_json"]).read_text(encoding="utf-8"))
+        with (args.out / "gpu_check.md").open("a", encoding="utf-8") as md:
+            md.write("\n## Video rate (--realtime)\n\n" + markdown_table(realtime))
     print((args.out / "gpu_check.md").read_text())
     print(json.dumps(report, indent=2))
     return 0

@@ -523,6 +523,27 @@ def run_realtime(
     return path
 
 
+def markdown_table(report: dict[str, Any]) -> str:
+    """The figures as docs/performance.md's results table (a failed row shows its error)."""
+    lines = [
+        f"{report['device']} ({report['card']}), {report['date']}",
+        "",
+        "| configuration | frames/s | p50 ms | p99 ms | syncs/frame | first frame s "
+        "| peak GPU MiB | frames |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for config in CONFIGS:
+        row = report.get(config.name, {})
+        if "error" in row or "fps" not in row:
+            lines.append(f"| {config.name} | {row.get('error', 'not run')} |||||||")
+            continue
+        keys = ("fps", "p50_ms", "p99_ms", "syncs_per_frame", "first_frame_s", "peak_gpu_mib")
+        cells = " | ".join(str(row.get(key)) for key in keys)
+        stopped = " (stopped at the time limit)" if row.get("stopped_at_limit") else ""
+        lines.append(f"| {config.name} | {cells} | {row.get('frames')}{stopped} |")
+    return "\n".join(lines) + "\n"
+
+
 def summary(row: dict[str, Any]) -> dict[str, Any]:
     keys = ("fps", "p50_ms", "p99_ms", "syncs_per_frame", "frames", "peak_gpu_mib", "error")
     return {k: row[k] for k in keys if k in row}
@@ -538,6 +559,7 @@ def main() -> int:
     args = parser.parse_args()
     path = run_realtime(args.out, args.quick, budget_s=args.budget_s)
     print(path.read_text(encoding="utf-8"))
+    print(markdown_table(json.loads(path.read_text(encoding="utf-8"))))
     return 0
 
 

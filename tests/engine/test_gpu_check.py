@@ -75,6 +75,11 @@ def test_gpu_check_realtime_quick_reports_every_configuration(tmp_path: Path) ->
     turbo = report["turbo_tiny_vae"]
     assert turbo["models"]["vae"].startswith("AutoencoderTiny ")
     assert report["turbo_full_vae"]["models"]["vae"].startswith("AutoencoderKL ")
+    summary = (tmp_path / "gpu_check.md").read_text(encoding="utf-8")
+    assert (
+        "## Video rate" in summary
+        and f"| sd15_25x065 | {report['sd15_25x065']['fps']} |" in summary
+    )
     assert turbo["unet_calls_per_frame"] == round((2 + turbo["frames"] - 1) / turbo["frames"], 3)
 
 
