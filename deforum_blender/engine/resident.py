@@ -204,6 +204,7 @@ class ResidentChain:
                 aspect=warper.aspect[target],
                 sampling=warper.sampling,
                 padding=warper.padding,
+                flat=1.0 if warper.source == "flat" else None,
             )
         track = warper.track
         source_frame, target_frame = warper.frame(source), warper.frame(target)

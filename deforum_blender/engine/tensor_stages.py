@@ -157,9 +157,13 @@ def warp_3d(
 
 
 def deforum_maps(
-    z: Tensor, motion: DeforumMotion, *, fov: float, aspect: float
+    z: Tensor, motion: DeforumMotion, *, fov: float, aspect: float, flat: float | None = None
 ) -> tuple[Tensor, Tensor]:
-    """``deforum_warp.deforum_maps`` in torch (float64, as the numpy path computes them)."""
+    """``deforum_warp.deforum_maps`` in torch, in its float64 arithmetic and order.
+
+    ``flat``: the depth's one value when the caller knows it is constant (flat depth);
+    the numpy path then folds the depth term in, and so does this one (no host check).
+    """
     import torch
 
     if not (math.isfinite(fov) and 0.0 < fov < 180.0):
@@ -169,25 +173,44 @@ def deforum_maps(
     depth = z.to(torch.float64)
     height, width = int(depth.shape[0]), int(depth.shape[1])
     f64, device = torch.float64, depth.device
-    x = torch.linspace(-1.0, 1.0, width, dtype=f64, device=device)[None, :]
-    y = torch.linspace(-1.0, 1.0, height, dtype=f64, device=device)[:, None]
+    x = torch.linspace(-1.0, 1.0, width, dtype=f64, device=device)
+    y = torch.linspace(-1.0, 1.0, height, dtype=f64, device=device)
     r, t = motion.rotation, motion.translation
-    new_x = x * r[0, 0] + y * r[1, 0] + depth * r[2, 0] + t[0]
-    new_y = x * r[0, 1] + y * r[1, 1] + depth * r[2, 1] + t[1]
-    new_z = x * r[0, 2] + y * r[1, 2] + depth * r[2, 2] + t[2]
     focal = math.tan(math.radians(fov) / 2.0)
-    offset_x = new_x / (focal * aspect * new_z) - x / (focal * aspect * depth)
-    offset_y = new_y / (focal * new_z) - y / (focal * depth)
-    map_x = torch.arange(width, dtype=f64, device=device)[None, :] - offset_x * (width / 2.0)
-    map_y = torch.arange(height, dtype=f64, device=device)[:, None] - offset_y * (height / 2.0)
-    # A point that lands on the camera plane has no projection: send it to the padding.
-    map_x = torch.nan_to_num(map_x, nan=-2.0 * width, posinf=-2.0 * width, neginf=-2.0 * width)
-    map_y = torch.nan_to_num(map_y, nan=-2.0 * height, posinf=-2.0 * height, neginf=-2.0 * height)
-    limit_x, limit_y = 4.0 * width, 4.0 * height
-    return (
-        map_x.clamp(-limit_x, limit_x).to(torch.float32),
-        map_y.clamp(-limit_y, limit_y).to(torch.float32),
-    )
+    constant = flat is not None
+    plane = float(flat) if flat is not None else 0.0
+    inverse_depth: Any = 1.0 / plane if constant else torch.reciprocal(depth)
+
+    def moved(axis: int) -> Tensor:
+        column = y * float(r[1, axis]) + (float(t[axis]) + plane * float(r[2, axis]))
+        out = (x * float(r[0, axis]))[None, :] + column[:, None]
+        if not constant:
+            out = out + depth * float(r[2, axis])
+        return out
+
+    inverse_new_z = torch.reciprocal(moved(2))
+    maps = []
+    for axis, scale, along, index in (
+        (
+            0,
+            width / (2.0 * focal * aspect),
+            x[None, :],
+            torch.arange(width, device=device)[None, :],
+        ),
+        (1, height / (2.0 * focal), y[:, None], torch.arange(height, device=device)[:, None]),
+    ):
+        projected = moved(axis) * inverse_new_z
+        if constant:  # the depth term is one row (or column): folded into the index
+            projected = projected * -scale + (index + scale * along * inverse_depth)
+        else:
+            projected = (projected - along * inverse_depth) * -scale + index
+        maps.append(projected)
+    out = []
+    for values, size in zip(maps, (width, height), strict=True):
+        # A point that lands on the camera plane has no projection: send it to the padding.
+        values = torch.where(values.isfinite(), values, torch.full_like(values, -2.0 * size))
+        out.append(values.clamp(-4.0 * size, 4.0 * size).to(torch.float32))
+    return out[0], out[1]
 
 
 def warp_deforum_3d(
@@ -199,9 +222,10 @@ def warp_deforum_3d(
     aspect: float,
     sampling: str,
     padding: str,
+    flat: float | None = None,
 ) -> Tensor:
-    """``deforum_warp.warp_deforum_3d``'s image on the device."""
-    map_x, map_y = deforum_maps(z, motion, fov=fov, aspect=aspect)
+    """``deforum_warp.warp_deforum_3d``'s image on the device (``flat``: see deforum_maps)."""
+    map_x, map_y = deforum_maps(z, motion, fov=fov, aspect=aspect, flat=flat)
     return remap(image, map_x, map_y, sampling, padding)
 
 

@@ -11,7 +11,7 @@ from deforum_blender.core.camera import relative_pose
 from deforum_blender.engine import tensor_stages as ts
 from deforum_blender.engine.adjust import adjust_contrast, unsharp_mask
 from deforum_blender.engine.coherence import ColorMatcher, _cdfs, _to_space
-from deforum_blender.engine.deforum_warp import DeforumMotion, warp_deforum_3d
+from deforum_blender.engine.deforum_warp import DeforumMotion, deforum_maps, warp_deforum_3d
 from deforum_blender.engine.noise import add_noise, noise_image
 from deforum_blender.engine.warp import (
     estimate_target_depth,
@@ -180,6 +180,21 @@ def test_deforum_3d_warp_is_within_a_grey_level() -> None:
         padding="border",
     )
     assert max_difference(got, expected) <= 1
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_deforum_maps_are_the_numpy_maps_bit_for_bit(flat: bool) -> None:
+    height, width = 40, 56
+    z = np.ones((height, width), np.float32)
+    if not flat:
+        z += (0.5 * np.linspace(0, 1, width)[None, :] * np.ones((height, 1))).astype(np.float32)
+    motion = DeforumMotion.from_schedules(3.0, -2.0, 4.0, 1.0, 0.5, 2.0)
+    expected = deforum_maps(z, motion, fov=40.0, aspect=1.4)
+    got = ts.deforum_maps(
+        torch.from_numpy(z), motion, fov=40.0, aspect=1.4, flat=1.0 if flat else None
+    )
+    for map_got, map_expected in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(map_got.numpy(), map_expected)
 
 
 @pytest.mark.parametrize("mode", ["LAB", "HSV", "RGB"])
