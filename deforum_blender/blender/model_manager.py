@@ -21,7 +21,14 @@ import bpy
 
 from ..core import controlnet
 from ..core.errors import DeforumInputError
-from ..core.model_cache import LocalModel, hub_cache_dir, human_size, local_models, remove_cached
+from ..core.model_cache import (
+    LocalModel,
+    hub_cache_dir,
+    human_size,
+    local_models,
+    models_stamp,
+    remove_cached,
+)
 from ..core.model_catalog import KINDS, SUGGESTED, WEIGHT_SUFFIXES
 from .model_download import ModelDownload
 from .properties import deforum_settings
@@ -42,7 +49,9 @@ FILE_KINDS = frozenset({"upscaler"})  # their field takes a weights file (spandr
 
 # -- the list (remembered: drawing never walks the disk) -----------------------------------
 
-_LISTED: dict[tuple[Path, tuple[str, ...]], tuple[list[LocalModel], list[str]]] = {}
+# The list, under the stamp of what it read (core.model_cache.models_stamp): a model pulled
+# or removed by another process (``models pull`` in a terminal) changes the stamp.
+_LISTED: dict[tuple[object, ...], tuple[list[LocalModel], list[str]]] = {}
 
 
 def _addon_preferences() -> Any | None:
@@ -61,12 +70,12 @@ def model_folders() -> tuple[str, ...]:
 
 
 def listed_models() -> tuple[list[LocalModel], list[str]]:
-    """The models on this machine and the model-folder problems, remembered until refreshed."""
-    folders = model_folders()
-    key = (hub_cache_dir(), folders)
+    """The models on this machine and the model-folder problems, remembered until refreshed
+    or until the cache or a model folder changes on disk (a few stats tell)."""
+    paths = [Path(bpy.path.abspath(folder)) for folder in model_folders()]
+    key = models_stamp(paths)
     if key not in _LISTED:
         _LISTED.clear()
-        paths = [Path(bpy.path.abspath(folder)) for folder in folders]
         _LISTED[key] = local_models(paths)
     return _LISTED[key]
 

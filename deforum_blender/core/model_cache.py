@@ -139,6 +139,34 @@ def local_models(
     return found, problems
 
 
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def models_stamp(folders: Iterable[Path] = (), cache_dir: Path | None = None) -> tuple[object, ...]:
+    """What the listing depends on, read cheaply: the cache's repo names, the modification
+    times of each repo's ``blobs``, ``snapshots`` and ``refs``, and each model folder's.
+
+    A pull in any process changes it (a new repo; a blob finished, which renames it; a new
+    revision), as does a removal; no file is read and no tree is walked, so it is cheap
+    enough for every redraw of the preferences.
+    """
+    cache = hub_cache_dir() if cache_dir is None else cache_dir
+    try:
+        with os.scandir(cache) as entries:
+            names = sorted(entry.name for entry in entries if entry.name.startswith(_REPO_PREFIX))
+    except OSError:  # no cache yet
+        names = []
+    repos = tuple(
+        (name, *(_mtime(cache / name / part) for part in ("blobs", "snapshots", "refs")))
+        for name in names
+    )
+    return str(cache), _mtime(cache), repos, tuple((str(f), _mtime(f)) for f in folders)
+
+
 def remove_cached(repo_id: str, cache_dir: Path | None = None) -> int:
     """Delete a hub model (every revision, partial files) from the cache; bytes freed."""
     cache = hub_cache_dir() if cache_dir is None else cache_dir

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -28,7 +29,7 @@ from deforum_blender.blender.worker_client import ENV_VARIABLE  # noqa: E402
 from tests.blender.test_environment_ops import PreferencesLayout  # noqa: E402
 from tests.engine.test_models import safetensors_bytes  # noqa: E402
 from tests.fake_hub import ServingHub, _Handler, serving_hub  # noqa: E402
-from tests.helpers import draw  # noqa: E402
+from tests.helpers import ROOT, draw  # noqa: E402
 
 HUB_SD = "fakeorg/tiny-sd"
 UNET_WEIGHTS = "unet/diffusion_pytorch_model.safetensors"
@@ -381,3 +382,32 @@ def test_a_wrong_sha256_typed_beside_the_id_is_refused_with_the_commands_error(
     preferences.download_sha256 = f"  {right.upper()} "  # as pasted from a model page
     assert bpy.ops.deforum.download_model() == {"FINISHED"}
     assert [m.name for m in model_manager.listed_models()[0]] == ["fakeorg/one-file"]
+
+
+def test_the_list_shows_a_model_pulled_by_another_process_without_rereading_every_draw(
+    manager: Path, hub: ServingHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listings: list[object] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        listings.append(args)
+        return local_models(*args, **kwargs)
+
+    local_models = model_manager.local_models
+    monkeypatch.setattr(model_manager, "local_models", counted)
+    assert "No models yet: download one below" in draw_preferences()["labels"]
+    draw_preferences()
+    assert len(listings) == 1  # drawing again reads no folder while nothing changed
+    pulled = subprocess.run(  # `models pull` in a terminal: Blender is not told
+        [sys.executable, "-m", "deforum_blender", "models", "pull", HUB_SD],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert pulled.returncode == 0, pulled.stderr
+    labels = draw_preferences()["labels"]
+    assert any(label.startswith(f"{HUB_SD}   ") for label in labels), labels
+    assert "Stable Diffusion (1)" in labels
+    draw_preferences()
+    assert len(listings) == 2
