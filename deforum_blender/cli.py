@@ -113,6 +113,10 @@ def _render(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     if args.set:
         job = apply_overrides(job, parse_set_arguments(args.set))
+    if args.draft:  # the render applies the preset and says what it changed (core/draft.py)
+        draft_model = args.model or job.model.draft_model
+        model = dataclasses.replace(job.model, draft=True, draft_model=draft_model)
+        job = dataclasses.replace(job, model=model)
     if args.model:
         job = dataclasses.replace(job, model=dataclasses.replace(job.model, id=args.model))
     if args.depth_model:
@@ -122,7 +126,8 @@ def _render(args: argparse.Namespace) -> int:
         job = dataclasses.replace(job, device=args.device)
     out = Path(args.out) if args.out else Path(f"{Path(args.job).stem}_output")
     try:
-        with _downloads_asked_for(args), _sigterm_raises(Terminated):
+        asked = _draft_models(job) if args.draft else ()
+        with _downloads_asked_for(args, asked), _sigterm_raises(Terminated):
             progress = TerminalProgress()
             result = render(job, out, preview=args.preview, resume=args.resume, emit=progress)
     except Terminated:
@@ -189,13 +194,21 @@ def _sigterm_raises(error: type[BaseException]) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _draft_models(job: Any) -> tuple[str, ...]:
+    """The models ``--draft`` asks for by name: its model and the tiny VAEs."""
+    from .core.job_fields import TINY_VAE_XL
+
+    return (job.model.draft_model, job.model.tiny_vae, TINY_VAE_XL) if job.model.draft else ()
+
+
 @contextlib.contextmanager
-def _downloads_asked_for(args: argparse.Namespace) -> Iterator[None]:
-    """Only a model named on the command line downloads (or any, with --allow-download)."""
+def _downloads_asked_for(args: argparse.Namespace, asked: Sequence[str] = ()) -> Iterator[None]:
+    """Only a model named on the command line (or by ``--draft``: ``asked``) downloads, or
+    any with --allow-download."""
     from .core.protocol import OFFLINE_REASON_VARIABLE
     from .engine.diffusion import DownloadPolicy, set_download_policy
 
-    named = frozenset(name.strip() for name in (args.model, args.depth_model) if name)
+    named = frozenset(name.strip() for name in (args.model, args.depth_model, *asked) if name)
     fix = (
         "the command line downloads only a model it names: pass it with --model or "
         "--depth-model, or pass --allow-download"
@@ -386,6 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let models named in the job or settings file download from the Hugging Face hub "
         "(a model named with --model or --depth-model always may)",
+    )
+    ren.add_argument(
+        "--draft",
+        action="store_true",
+        help="a quick draft: the draft model (stabilityai/sd-turbo, or --model), the tiny VAE, "
+        "2 steps (one per frame above strength 0.5), CFG 0, Euler a; it prints what it changed",
     )
     ren.add_argument("--preview", action="store_true", help="motion preview: no diffusion")
     ren.add_argument("--resume", action="store_true", help="continue an unfinished run")

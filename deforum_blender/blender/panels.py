@@ -207,7 +207,15 @@ class DEFORUM_PT_model(_DeforumSubPanel):
         spacing = morph.row()
         spacing.active = morph.active and not settings.interpolate_key_frames
         spacing.prop(settings, "interpolate_x_frames")
+        # Draft: a quick look at the shot (turbo model, tiny VAE, one step); the render
+        # reports what it changed.
+        draft = layout.column(heading="Draft", align=True)
+        draft.prop(settings, "draft", text="Quick Draft")
+        draft_model = draft.row()
+        draft_model.active = settings.draft
+        draft_model.prop(settings, "draft_model")
         model = layout.row(align=True)
+        model.active = not settings.draft
         model.prop(settings, "model")
         # The models on this machine, in a popup (Preferences > Add-ons > Deforum lists all).
         draw_picker(model, "model")
@@ -217,6 +225,10 @@ class DEFORUM_PT_model(_DeforumSubPanel):
         layout.prop(settings, "embeddings_dir")
         layout.prop(settings, "checkpoint_schedule")
         layout.prop(settings, "device")
+        layout.prop(settings, "vae")
+        tiny = layout.row()
+        tiny.active = settings.vae == "tiny" or settings.draft
+        tiny.prop(settings, "tiny_vae")
         memory = layout.column(heading="GPU Memory", align=True)
         memory.prop(settings, "attention_slicing")
         memory.prop(settings, "vae_tiling")

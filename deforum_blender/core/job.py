@@ -98,6 +98,47 @@ class Model:
         label="CPU Offload",
         tooltip="Keep model parts in system memory until they run: least GPU memory, slower",
     )
+    # Draft: look at a shot quickly before the final render (core/draft.py says what changes).
+    draft: bool = _spec(
+        False,
+        "bool",
+        label="Draft",
+        tooltip="Render a quick draft: the Draft Model (a one-step turbo model), the tiny VAE, "
+        "2 steps (one per frame above strength 0.5), CFG scale 0 and Euler a; off for the "
+        "final render",
+        doc="Render a quick draft of the shot: the Draft Model, VAE `tiny`, steps 2 (Deforum "
+        "counts `int(steps × (1 − strength)) + 1`: one sampler step on every frame whose "
+        "strength is above 0.5), CFG scale 0 (turbo models are trained without guidance, "
+        "and it skips the negative prompt's pass), sampler Euler a, no checkpoint or "
+        "sampler schedule. The render says what it changed",
+    )
+    draft_model: str = _spec(
+        jf.DRAFT_MODEL,
+        "str",
+        label="Draft Model",
+        tooltip="The model a Draft renders with: a few-step model such as SD-Turbo (Hugging "
+        "Face id, diffusers folder or .safetensors file)",
+    )
+    # The tiny autoencoder decodes (and encodes) in a fraction of the full VAE's time.
+    vae: str = _spec(
+        "full",
+        "choice",
+        choices=jf.VAES,
+        label="VAE",
+        tooltip="Full: the model's own VAE. Tiny: the tiny autoencoder (TAESD), much faster, "
+        "a little less detailed: for drafts",
+        doc="`full`: the model's own VAE. `tiny`: the tiny autoencoder named by Tiny VAE "
+        "(diffusers' `AutoencoderTiny`), which encodes and decodes in a small fraction of the "
+        "full VAE's time with slightly softer detail: for drafts",
+    )
+    tiny_vae: str = _spec(
+        jf.DEFAULT_TINY_VAE,
+        "str",
+        label="Tiny VAE",
+        tooltip="The tiny autoencoder for VAE Tiny: a Hugging Face id or a diffusers folder "
+        f"(config.json + safetensors); {jf.DEFAULT_TINY_VAE} is replaced by "
+        f"{jf.TINY_VAE_XL} for SDXL models",
+    )
     # Where a prompt's <lora:NAME:WEIGHT> finds NAME.safetensors.
     lora_dir: str | None = _spec(
         None,

@@ -23,6 +23,12 @@ NOISE_TYPES = ("uniform", "perlin")
 OPTICAL_FLOW_CADENCE = ("None", "DIS Medium", "DIS Fine", "Farneback")
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+VAES = ("full", "tiny")
+# The Draft preset's model: SD-Turbo, distilled to make an image in one to four steps.
+DRAFT_MODEL = "stabilityai/sd-turbo"
+# TAESD, the tiny autoencoder for SD 1.x/2.x latents; SDXL's latents need its XL sibling.
+DEFAULT_TINY_VAE = "madebyollin/taesd"
+TINY_VAE_XL = "madebyollin/taesdxl"
 DEFAULT_DEPTH_MODEL = "Intel/dpt-hybrid-midas"
 DEFAULT_ZOOM = "0: (1.0025+0.002*sin(1.25*3.14*t/30))"
 DEFAULT_SEED_SCHEDULE = '0:(s), 1:(-1), "max_f-2":(-1), "max_f-1":(s)'

@@ -74,7 +74,8 @@ def _unit_keys() -> tuple[str, ...]:
 SECTIONS: dict[str, tuple[str, ...]] = {
     "Model & Output": (
         "animation_mode", "n_batch", "interpolate_key_frames", "interpolate_x_frames",
-        "model", "model_sha256", "allow_pickle", "attention_slicing", "vae_tiling",
+        "draft", "draft_model", "model", "model_sha256", "allow_pickle", "vae", "tiny_vae",
+        "attention_slicing", "vae_tiling",
         "cpu_offload", "lora_dir", "device", "output_dir", "use_scene_fps", "fps",
         "make_video", "save_depth_maps",
     ),

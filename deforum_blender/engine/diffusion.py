@@ -10,23 +10,29 @@ strength 0.65: 9; at 0.6: 11). diffusers on its own runs ``int(steps × d)`` (an
 error can push it either way), so we ask it for exactly ``planned_steps(steps, d)`` steps,
 taken as the last ones of a ``steps``-long schedule (the same noise level A1111 starts
 from). ``d == 0`` runs no diffusion and returns the input frame unchanged.
+
+Per frame only the UNet, the VAE and the sampler run: a prompt is encoded once (while its
+LoRAs stay), each sampler's schedule is computed once per step count (``SchedulerCache``),
+and an img2img frame given as a torch tensor stays on its device, in and out.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import DeforumInputError
+from ..core.job_fields import DEFAULT_TINY_VAE, TINY_VAE_XL
 from ..core.prompt_weights import extract_loras
 from ..core.protocol import OFFLINE_REASON_VARIABLE
 from .lora import LoraAdapters
@@ -36,11 +42,16 @@ from .prompt_encoding import (
     supports_webui_encoding,
     webui_embeddings,
 )
-from .samplers import make_scheduler
+from .samplers import SchedulerCache
 from .textual_inversion import TextualInversions
 
 if TYPE_CHECKING:
+    import torch
+
     from .controlnet import FrameControl
+
+FrameT = TypeVar("FrameT", NDArray[Any], "torch.Tensor")
+"""A uint8 H×W×3 frame: a numpy array, or a torch tensor that stays on its device."""
 
 StepCallback = Callable[[int, int], None]
 """Called after every denoising iteration with (iterations done, total); raise Cancelled to stop."""
@@ -71,6 +82,8 @@ class ModelOptions:
     allow_pickle: bool = False  # .ckpt/.pt files can run code when loaded: refused unless True
     sha256: str | None = None  # expected hash of a single-file checkpoint
     single_file_config: str | None = None  # diffusers folder or hub id with matching configs
+    # An AutoencoderTiny (folder or hub id) in place of the model's VAE: fast drafts.
+    tiny_vae: str | None = None
 
 
 @dataclass(frozen=True)
@@ -338,10 +351,41 @@ def _seeded_generator(seed: int) -> Any:
     return torch.Generator("cpu").manual_seed(int(seed) % (1 << 64))
 
 
-def _to_uint8(images: Any) -> NDArray[Any]:
-    """diffusers' float ``np`` output (1×H×W×3 in 0…1) → uint8 H×W×3, rounded."""
-    array = np.asarray(images[0], dtype=np.float32)
-    return np.asarray(np.clip(np.rint(array * 255.0), 0, 255), dtype=np.uint8)
+def _to_uint8(images: Any) -> Any:
+    """diffusers' float ``pt`` output (1×3×H×W in 0…1) → a uint8 H×W×3 tensor where it lies,
+    rounded half to even as numpy's ``rint``."""
+    import torch
+
+    scaled = torch.round(images[0].float() * 255.0).clamp_(0, 255)
+    return scaled.to(torch.uint8).permute(1, 2, 0).contiguous()
+
+
+def _image_tensor(image: Any) -> Any:
+    """A uint8 H×W×3 frame (numpy or torch) → float32 1×3×H×W in 0…1, where it lies.
+
+    Numbers and memory layout as diffusers' own PIL path makes them (numpy divides, then a
+    channels-last view), so a numpy frame gives bitwise the same latents as before.
+    """
+    import torch
+
+    if isinstance(image, np.ndarray):
+        pixels = np.ascontiguousarray(image[None], dtype=np.float32) / 255.0
+        return torch.from_numpy(pixels).permute(0, 3, 1, 2)
+    return image[None].to(torch.float32).contiguous().div(255.0).permute(0, 3, 1, 2)
+
+
+def _check_frame(image: Any) -> None:
+    shape, dtype = tuple(image.shape), str(image.dtype)
+    if dtype not in ("uint8", "torch.uint8") or len(shape) != 3 or shape[2] != 3:
+        raise ValueError(f"img2img needs a uint8 H×W×3 image, got {dtype} {shape}")
+
+
+# The pipelines whose image goes in as VAE latents, encoded here as their own
+# prepare_latents would (a tensor given as pixels costs a host sync in diffusers' check of
+# its range). Others (SDXL, which upcasts its VAE) get pixels.
+_ENCODED_HERE = frozenset(
+    {"StableDiffusionImg2ImgPipeline", "StableDiffusionControlNetImg2ImgPipeline"}
+)
 
 
 # --- the loaded model ---------------------------------------------------------------------
@@ -367,6 +411,7 @@ class Diffuser:
         self.sha256 = sha256
         # Kept apart from the pipelines' scheduler, which each call replaces.
         self._scheduler_config = txt2img_pipe.scheduler.config
+        self._schedulers = SchedulerCache(self._scheduler_config)
         self._lock = threading.Lock()
         self.loras = LoraAdapters(txt2img_pipe)
         self._encoded: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -415,31 +460,51 @@ class Diffuser:
         seed: int,
         step_callback: StepCallback | None,
         noise_multiplier: float = 1.0,
+        init_image: Any = None,
+        as_tensor: bool = False,
         **inputs: Any,
-    ) -> NDArray[Any]:
-        """Run ``pipe`` on ``inputs`` with ``sampler``, ``seed``'s noise and step progress.
+    ) -> Any:
+        """Run ``pipe`` on ``inputs`` with ``sampler``, ``seed``'s noise and step progress;
+        the uint8 H×W×3 frame as a tensor on the device (``as_tensor``) or a numpy array.
 
-        Under the lock: each call swaps the pipeline's scheduler, and calls may come from
-        other threads. ``noise_multiplier`` scales the noise img2img adds to the init
-        latents (A1111's "initial noise multiplier", Deforum's ``noise_multiplier``).
+        Under the lock: each call sets the pipeline's scheduler and its state, and calls may
+        come from other threads. ``noise_multiplier`` scales the noise img2img adds to the
+        init latents (A1111's "initial noise multiplier", Deforum's ``noise_multiplier``).
         """
         with self._lock:
-            scheduler = make_scheduler(sampler, self._scheduler_config)
-            if noise_multiplier != 1.0:
-                add_noise = scheduler.add_noise  # a fresh scheduler: the change dies with it
-
-                def scaled_add_noise(original: Any, noise: Any, timesteps: Any) -> Any:
-                    return add_noise(original, noise * noise_multiplier, timesteps)
-
-                scheduler.add_noise = scaled_add_noise
-            pipe.scheduler = scheduler
+            scheduler = self._schedulers.get(sampler, noise_multiplier)
+            if pipe.scheduler is not scheduler:  # setting it rewrites the pipeline's config
+                pipe.scheduler = scheduler
+            generator = _seeded_generator(seed)
+            if init_image is not None:
+                inputs["image"] = self._init_image(pipe, init_image, generator, inputs)
             result = pipe(
                 **inputs,
-                generator=_seeded_generator(seed),
-                output_type="np",
+                generator=generator,
+                output_type="pt",
                 callback_on_step_end=self._step_end(step_callback),
             )
-        return _to_uint8(result.images)
+        frame = _to_uint8(result.images)
+        return frame if as_tensor else frame.cpu().numpy()
+
+    def _init_image(self, pipe: Any, image: Any, generator: Any, inputs: dict[str, Any]) -> Any:
+        """The img2img input: the frame's VAE latents, drawn from ``generator`` as the
+        pipeline's own ``prepare_latents`` draws them (then its noise, in the same order),
+        or for other pipelines its pixels as a 0…1 tensor."""
+        import torch
+
+        pixels = _image_tensor(image)
+        if type(pipe).__name__ not in _ENCODED_HERE:
+            return pixels
+        from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import (
+            retrieve_latents,
+        )
+
+        dtype = inputs["prompt_embeds"].dtype  # what the pipeline gives prepare_latents
+        normalized = (2.0 * pixels - 1.0).to(device=pipe._execution_device, dtype=dtype)
+        with torch.no_grad():
+            latents = retrieve_latents(pipe.vae.encode(normalized), generator=generator)
+        return pipe.vae.config.scaling_factor * latents
 
     def txt2img(
         self,
@@ -465,18 +530,19 @@ class Diffuser:
             pipe = self.control_pipe(pipe, control.models)
             extra = control.pipeline_inputs()
             extra["image"] = extra.pop("control_image")  # the text-to-image name of it
-        return self._generate(
+        frame: NDArray[Any] = self._generate(
             pipe,
             sampler,
             seed,
             step_callback,
-            **(embeddings or self.text_inputs(prompt, negative, clip_skip)),
+            **(embeddings or self.encode_prompt(prompt, negative, clip_skip)),
             num_inference_steps=int(steps),
             guidance_scale=float(cfg),
             width=int(width),
             height=int(height),
             **extra,
         )
+        return frame
 
     def encode_prompt(self, prompt: str, negative: str, clip_skip: int = 1) -> dict[str, Any]:
         """The text embeddings of a prompt, as the pipeline's keyword arguments.
@@ -594,7 +660,7 @@ class Diffuser:
         """
         _check_size(width, height)
         planned_steps(steps, 1.0)
-        return self._generate(
+        frame: NDArray[Any] = self._generate(
             self.txt2img_pipe,
             sampler,
             seed,
@@ -606,10 +672,11 @@ class Diffuser:
             width=int(width),
             height=int(height),
         )
+        return frame
 
     def img2img(
         self,
-        image: NDArray[Any],
+        image: FrameT,
         prompt: str,
         negative: str,
         seed: int,
@@ -622,38 +689,39 @@ class Diffuser:
         embeddings: dict[str, Any] | None = None,
         clip_skip: int = 1,
         control: FrameControl | None = None,
-    ) -> NDArray[Any]:
+    ) -> FrameT:
         """Re-diffuse a uint8 H×W×3 image with ``denoise`` (= 1 − Deforum strength),
         guided by the ControlNet units of ``control`` when given.
 
-        Runs exactly ``planned_steps(steps, denoise)`` sampler steps; denoise 0 returns a copy.
+        The image is a numpy array (the result is one too) or a torch tensor on the device
+        (the result is a uint8 tensor there, and the frame never leaves the device). Runs
+        exactly ``planned_steps(steps, denoise)`` sampler steps; denoise 0 returns a copy.
         ``noise_multiplier`` scales the initial noise (1.0: diffusers' own amount).
         """
-        from PIL import Image
-
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"img2img needs a uint8 H×W×3 image, got {image.dtype} {image.shape}")
+        _check_frame(image)
         _check_size(image.shape[1], image.shape[0])
         wanted = planned_steps(steps, denoise)
         if wanted == 0:
-            return image.copy()
+            return image.copy() if isinstance(image, np.ndarray) else image.clone()
         pipe, extra = self.img2img_pipe, {}
         if control is not None:
             pipe = self.control_pipe(pipe, control.models)
             extra = control.pipeline_inputs()
-        return self._generate(
+        frame = self._generate(
             pipe,
             sampler,
             seed,
             step_callback,
             noise_multiplier=float(noise_multiplier),
-            **(embeddings or self.text_inputs(prompt, negative, clip_skip)),
-            image=Image.fromarray(image),
+            init_image=image,
+            as_tensor=not isinstance(image, np.ndarray),
+            **(embeddings or self.encode_prompt(prompt, negative, clip_skip)),
             strength=_diffusers_strength(int(steps), wanted),
             num_inference_steps=int(steps),
             guidance_scale=float(cfg),
             **extra,
         )
+        return cast(FrameT, frame)
 
 
 _ENCODED_KEPT = 32  # prompts whose embeddings a Diffuser keeps
@@ -719,11 +787,56 @@ def _load(
         if source.kind == "hub":
             _require_hub_model(source.location, online)
         txt2img = _load_pretrained(source.location, dtype, online)
+    if options.tiny_vae:
+        txt2img.vae = load_tiny_vae(tiny_vae_for(options.tiny_vae, txt2img), dtype)
     img2img = AutoPipelineForImage2Image.from_pipe(txt2img)
     for pipe in (txt2img, img2img):
         pipe.set_progress_bar_config(disable=True)
     _place(txt2img, device, options)
     return Diffuser(txt2img, img2img, source, device, dtype, sha256)
+
+
+def tiny_vae_for(tiny_vae: str, pipe: Any) -> str:
+    """The tiny VAE to load for ``pipe``: the SDXL one in place of the default for SD 1.x/2.x
+    when the model is SDXL (their latents differ)."""
+    xl = "XL" in type(pipe).__name__
+    return TINY_VAE_XL if xl and tiny_vae.strip() == DEFAULT_TINY_VAE else tiny_vae.strip()
+
+
+def load_tiny_vae(location: str, dtype: Any) -> Any:
+    """An ``AutoencoderTiny`` from a diffusers folder or hub id (as madebyollin/taesd is
+    published); a hub id downloads only as a model named by the user may."""
+    from diffusers import AutoencoderTiny
+
+    path = Path(location).expanduser()
+    online = False
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise DeforumInputError(
+                f"tiny_vae: folder {str(path)!r} has no config.json, so it is not a diffusers "
+                "AutoencoderTiny; give the folder holding config.json and "
+                "diffusion_pytorch_model.safetensors (as madebyollin/taesd is published)"
+            )
+        kind = json.loads((path / "config.json").read_text(encoding="utf-8")).get("_class_name")
+        if kind != "AutoencoderTiny":
+            raise DeforumInputError(
+                f"tiny_vae: {str(path)!r} is not an AutoencoderTiny (its config says {kind}); "
+                f"give a tiny autoencoder such as {DEFAULT_TINY_VAE}, or set VAE to full"
+            )
+        location = str(path.resolve())
+    elif _HUB_ID.match(location):
+        online = may_download(location)
+        if not online:
+            require_cached("tiny_vae", location, "config.json")
+    else:
+        raise DeforumInputError(
+            f"tiny_vae: no such folder {location!r} (and it is not a Hugging Face id of the "
+            f"form 'org/name'); use e.g. {DEFAULT_TINY_VAE} or a local folder"
+        )
+    try:
+        return AutoencoderTiny.from_pretrained(location, dtype=dtype, local_files_only=not online)
+    except (OSError, ValueError) as error:
+        raise DeforumInputError(f"tiny_vae: could not load {location!r}: {error}") from error
 
 
 def _load_pretrained(location: str, dtype: Any, online: bool = True) -> Any:

@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 from ..core import atomic
 from ..core import output_layout as layout
 from ..core.deforum_settings import write_settings
+from ..core.draft import draft_message, drafted
 from ..core.errors import DeforumInputError
 from ..core.folder_lock import folder_lock
 from ..core.job import Job
@@ -185,6 +186,7 @@ class Renderer:
     ) -> None:
         """``resident``: key frames stay on the torch device (``resident.py``); None: on
         CUDA where the job allows it."""
+        job, draft_changes = drafted(job)  # Draft: the preset's settings, said out loud
         self.job = job
         self.resident_wanted = resident
         self.resident: ResidentChain | None = None
@@ -192,6 +194,8 @@ class Renderer:
         self.preview = preview
         self.resume = resume
         self.emit: Emit = emit or (lambda kind, **fields: None)
+        if draft_changes:
+            self.emit("warning", message=draft_message(draft_changes))
         self.cancel = cancel or threading.Event()
         self.result = RenderResult(self.out)
         self.n = job.max_frames
@@ -426,6 +430,7 @@ class Renderer:
             vae_tiling=job.model.vae_tiling,
             cpu_offload=job.model.cpu_offload,
             sha256=job.model.sha256 if model == job.model.id else None,
+            tiny_vae=job.model.tiny_vae if job.model.vae == "tiny" else None,
         )
         with self.timed("load"):
             diffuser = load_diffuser(model, options)

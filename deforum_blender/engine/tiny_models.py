@@ -187,11 +187,29 @@ def build_tiny_controlnet(sd: Path, folder: Path) -> Path:
     return folder
 
 
+def build_tiny_taesd(folder: Path) -> Path:
+    """Write a tiny random-weight ``AutoencoderTiny`` for the tiny UNet's latents, saved as
+    madebyollin/taesd is published (config.json and diffusion_pytorch_model.safetensors)."""
+    import torch
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(SEED + 5)
+    vae = AutoencoderTiny(
+        encoder_block_out_channels=(8, 8, 8, 8),  # four blocks: SD's 8× latent factor
+        decoder_block_out_channels=(8, 8, 8, 8),
+        num_encoder_blocks=(1, 1, 1, 1),
+        num_decoder_blocks=(1, 1, 1, 1),
+        latent_channels=4,
+    )
+    vae.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 def make_tiny_models(out_dir: Path) -> dict[str, Path]:
     """Write ``out_dir/sd``, ``out_dir/depth``, ``out_dir/lora/tiny.safetensors`` (a LoRA
     for the tiny UNet), ``out_dir/embeddings/tinyword.safetensors`` (a two-vector
-    textual inversion embedding) and ``out_dir/controlnet`` (a ControlNet for the tiny
-    UNet); returns their paths by name."""
+    textual inversion embedding), ``out_dir/controlnet`` (a ControlNet for the tiny
+    UNet) and ``out_dir/taesd`` (a tiny AutoencoderTiny); returns their paths by name."""
     from .lora import build_tiny_lora
     from .textual_inversion import build_tiny_embedding
 
@@ -201,6 +219,7 @@ def make_tiny_models(out_dir: Path) -> dict[str, Path]:
         "depth": build_tiny_depth(out_dir / "depth"),
         "lora": build_tiny_lora(sd, out_dir / "lora" / "tiny.safetensors"),
         "controlnet": build_tiny_controlnet(sd, out_dir / "controlnet"),
+        "tiny_vae": build_tiny_taesd(out_dir / "taesd"),
         "embedding": build_tiny_embedding(
             out_dir / "embeddings" / "tinyword.safetensors", TEXT_WIDTH
         ),
