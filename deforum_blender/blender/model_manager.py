@@ -3,10 +3,11 @@ progress, removal, and the pickers beside the scene's model fields (Model, Depth
 each ControlNet unit's Model, Upscale Model), each offering the models of its kind.
 
 The list comes from ``core.model_cache`` (the hub cache and the preferences' model folders,
-read without huggingface_hub) and is remembered until Refresh, a download or a removal,
-so drawing stays fast. A download runs ``models pull`` in the worker environment
-(:class:`model_download.ModelDownload`); in the UI a ``bpy.app.timers`` tick follows it
-and redraws the preferences and the status bar; in background mode the operator waits.
+read without huggingface_hub) and is remembered until Refresh, a download, a removal or a
+change on disk that a few stats reveal (a pull in a terminal), so drawing stays fast. A
+download runs ``models pull`` in the worker environment
+(:class:`model_download.ModelDownload`); in the UI a ``bpy.app.timers`` tick follows it and
+redraws the preferences and the status bar; in background mode the operator waits.
 Downloads happen only while Blender's online access is on.
 """
 

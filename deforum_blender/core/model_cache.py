@@ -139,9 +139,9 @@ def local_models(
     return found, problems
 
 
-def _mtime(path: Path) -> int | None:
+def _mtime(path: str) -> int | None:
     try:
-        return path.stat().st_mtime_ns
+        return os.stat(path).st_mtime_ns
     except OSError:
         return None
 
@@ -154,17 +154,15 @@ def models_stamp(folders: Iterable[Path] = (), cache_dir: Path | None = None) ->
     revision), as does a removal; no file is read and no tree is walked, so it is cheap
     enough for every redraw of the preferences.
     """
-    cache = hub_cache_dir() if cache_dir is None else cache_dir
+    cache = str(hub_cache_dir() if cache_dir is None else cache_dir)
     try:
         with os.scandir(cache) as entries:
-            names = sorted(entry.name for entry in entries if entry.name.startswith(_REPO_PREFIX))
+            repos = sorted(entry.path for entry in entries if entry.name.startswith(_REPO_PREFIX))
     except OSError:  # no cache yet
-        names = []
-    repos = tuple(
-        (name, *(_mtime(cache / name / part) for part in ("blobs", "snapshots", "refs")))
-        for name in names
-    )
-    return str(cache), _mtime(cache), repos, tuple((str(f), _mtime(f)) for f in folders)
+        repos = []
+    parts = (os.sep + "blobs", os.sep + "snapshots", os.sep + "refs")
+    stamps = tuple((repo, *(_mtime(repo + part) for part in parts)) for repo in repos)
+    return cache, _mtime(cache), stamps, tuple((str(f), _mtime(str(f))) for f in folders)
 
 
 def remove_cached(repo_id: str, cache_dir: Path | None = None) -> int:
