@@ -155,7 +155,8 @@ class ResidentChain:
             image = self.warp(self.source(previous), previous, key)
         with r.timed("coherence"):
             # The host sees the warped frame only while it may become the colour sample.
-            warped = self.host.fetch(image) if r.matcher is None else _NO_IMAGE
+            sampling = coherence.color_coherence != "None" and r.matcher is None
+            warped = self.host.fetch(image) if sampling else _NO_IMAGE
             matcher, match_now = r.color_matcher(key, warped)
             if matcher is not None and match_now:
                 image = self.tensor_matcher(matcher).apply(image)
