@@ -262,3 +262,21 @@ def test_a_tiny_vae_that_is_missing_or_not_a_vae_says_so(tiny_models: Path, tmp_
         load_tiny_vae(str(tmp_path), torch.float32)
     with pytest.raises(DeforumInputError, match=r"tiny_vae: .* is not an AutoencoderTiny"):
         load_tiny_vae(str(tiny_models / "sd" / "vae"), torch.float32)
+
+
+def test_lcm_lora_is_a_lora_in_the_prompt_with_the_lcm_sampler_at_one_step(
+    turbo_like: Path, tiny_models: Path
+) -> None:
+    lcm = load_diffuser(str(turbo_like), ModelOptions(device="cpu"))
+    first = lcm.txt2img("a hill", "", 3, 1, 1.0, 64, 64, "LCM")
+    lcm.lora_dir = str(tiny_models / "lora")
+    steps: list[int] = []
+    try:
+        with_lora = lcm.img2img(
+            first, "a hill <lora:tiny:1>", "", 4, 2, 1.0, 0.35, "LCM", lambda d, t: steps.append(t)
+        )
+        without = lcm.img2img(first, "a hill", "", 4, 2, 1.0, 0.35, "LCM")
+    finally:
+        lcm.lora_dir = None
+    assert steps == [1] and lcm.loras.weights == {"tiny": 0.0}
+    assert not np.array_equal(with_lora, without)
