@@ -180,18 +180,11 @@ def build_turbo_sized(folder: Path, device: str, quick: bool) -> dict[str, Path]
     return {"full": full, "tiny": tiny, "tiny_vae": folder / "tiny_vae"}
 
 
-def build_depth_anything_small(folder: Path, device: str, quick: bool) -> Path:
-    """A Depth Anything V2 Small-sized depth model (random weights) with its processor, in
-    transformers layout, float32 as the released checkpoint is."""
-    import torch
-    from transformers import (
-        DepthAnythingConfig,
-        DepthAnythingForDepthEstimation,
-        Dinov2Config,
-        DPTImageProcessor,
-    )
+def _depth_model(scale: int) -> Any:
+    """Depth Anything V2 Small's network (``scale`` 8: four layers, an eighth of the widths)."""
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
 
-    scale = 8 if quick else 1
+    quick = scale > 1
     layers, hidden = (4, DEPTH_WIDTH // scale) if quick else (DEPTH_LAYERS, DEPTH_WIDTH)
     backbone: dict[str, Any] = {  # a dict: out_features is a keyword transformers takes
         "hidden_size": hidden,
@@ -211,9 +204,18 @@ def build_depth_anything_small(folder: Path, device: str, quick: bool) -> Path:
         head_hidden_size=DEPTH_HEAD // scale,
         depth_estimation_type="relative",
     )
+    return DepthAnythingForDepthEstimation(config)
+
+
+def build_depth_anything_small(folder: Path, device: str, quick: bool) -> Path:
+    """A Depth Anything V2 Small-sized depth model (random weights) with its processor, in
+    transformers layout, float32 as the released checkpoint is."""
+    import torch
+    from transformers import DPTImageProcessor
+
     torch.manual_seed(2)
     with torch.device(device):
-        model = DepthAnythingForDepthEstimation(config)
+        model = _depth_model(8 if quick else 1)
     side = 28 if quick else DEPTH_SIDE
     processor = DPTImageProcessor(
         do_resize=True,
@@ -228,3 +230,18 @@ def build_depth_anything_small(folder: Path, device: str, quick: bool) -> Path:
     model.save_pretrained(folder, safe_serialization=True)  # float32, built so
     processor.save_pretrained(folder)
     return folder
+
+
+def networks(scale: int = 1) -> dict[str, Any]:
+    """Every network the scripts build, by name, without saving (on ``torch.device("meta")``
+    they cost nothing: the tests count their parameters)."""
+    tokenizer = byte_level_clip_tokenizer()
+    return {
+        "sd21_unet": _unet(SD21_UNET, scale),
+        "sd15_unet": _unet(SD15_UNET, scale),
+        "openclip_h_text": _text_encoder(OPENCLIP_H_TEXT, tokenizer, scale),
+        "clip_l_text": _text_encoder(CLIP_L_TEXT, tokenizer, scale),
+        "kl_vae": _kl_vae(scale),
+        "taesd": _tiny_vae(scale),
+        "depth_anything_v2_small": _depth_model(scale),
+    }

@@ -130,3 +130,37 @@ def test_card_names_are_short_file_name_tags() -> None:
     assert card_name("NVIDIA A100-SXM4-80GB") == "a100"
     assert card_name("NVIDIA GeForce RTX 4090") == "rtx4090"
     assert card_name("Some Accelerator") == "some_accelerator"
+
+
+#: Parameter counts of the released models (diffusers/transformers checkpoints; the text
+#: encoders' counted from their configs with CLIP's vocabulary).
+RELEASED_PARAMETERS = {
+    "sd21_unet": 865_910_724,  # stabilityai/sd-turbo, stable-diffusion-2-1
+    "sd15_unet": 859_520_964,
+    "openclip_h_text": 340_387_840,  # SD 2.x's text_encoder (23 layers), vocabulary 49408
+    "clip_l_text": 123_060_480,  # openai/clip-vit-large-patch14's text model
+    "kl_vae": 83_653_863,
+    "taesd": 2_445_063,  # diffusers' AutoencoderTiny defaults, TAESD's config (about 2.4 M)
+    "depth_anything_v2_small": 24_785_089,  # depth-anything/Depth-Anything-V2-Small-hf
+}
+CLIP_VOCABULARY = 49408
+
+
+def test_the_random_models_have_the_released_models_sizes() -> None:
+    import torch
+
+    spec = importlib.util.spec_from_file_location(
+        "random_models", ROOT / "scripts" / "random_models.py"
+    )
+    assert spec is not None and spec.loader is not None
+    random_models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(random_models)
+    with torch.device("meta"):  # shapes only: no memory, no time
+        built = random_models.networks()
+    counts = {name: sum(p.numel() for p in net.parameters()) for name, net in built.items()}
+    # The text encoders use the tiny models' byte-level vocabulary: only the token
+    # embedding's rows differ from the released ones.
+    for name, width in (("openclip_h_text", 1024), ("clip_l_text", 768)):
+        rows = built[name].get_input_embeddings().num_embeddings
+        counts[name] += (CLIP_VOCABULARY - rows) * width
+    assert counts == RELEASED_PARAMETERS
