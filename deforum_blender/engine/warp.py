@@ -582,7 +582,8 @@ def _warp_plane(
     sampling: str,
     padding: str,
 ) -> WarpResult | None:
-    """The warp of a flat (constant) target depth: one ``cv2.warpPerspective``.
+    """The warp of a flat (constant) target depth: one ``cv2.warpPerspective`` (or
+    ``cv2.warpAffine`` when the homography is affine).
 
     None when part of the plane lies behind the source camera (the maps path sends
     those pixels to padding, a homography would mirror them back into view).
@@ -601,13 +602,18 @@ def _warp_plane(
     # The weight is linear in the pixel, so positive at the four corners means everywhere.
     if not np.all(matrix[2, :2] @ corners + matrix[2, 2] > 0):
         return None
-    warped = cv2.warpPerspective(
-        image,
-        matrix,
-        (width, height),
-        flags=getattr(cv2, _CV2_SAMPLING[sampling]) | cv2.WARP_INVERSE_MAP,
-        borderMode=getattr(cv2, _CV2_PADDING[padding]),
-    )
+    flags = getattr(cv2, _CV2_SAMPLING[sampling]) | cv2.WARP_INVERSE_MAP
+    border = getattr(cv2, _CV2_PADDING[padding])
+    # A camera moving parallel to the plane (2D mode without the perspective flip) gives
+    # an affine map: warpAffine skips the per-pixel division (about 30 % faster). Its
+    # positions round differently (1/1024 pixel before the 1/32 steps), which only shows
+    # where the padding jumps (wrap seams, zeros): there it keeps warpPerspective.
+    skew = abs(matrix[2, 0]) * width + abs(matrix[2, 1]) * height
+    if padding in ("border", "reflection") and skew <= 1e-12 * abs(matrix[2, 2]):
+        affine = matrix[:2] / matrix[2, 2]
+        warped = cv2.warpAffine(image, affine, (width, height), flags=flags, borderMode=border)
+    else:
+        warped = cv2.warpPerspective(image, matrix, (width, height), flags=flags, borderMode=border)
     valid = homography_in_view(matrix, (height, width))
     return WarpResult(np.asarray(warped), valid, target_depth)
 

@@ -127,7 +127,7 @@ def test_non_flat_or_invalid_depth_is_not_taken_for_a_plane() -> None:
     assert warp._flat_depth(depth[:-1], (HEIGHT, WIDTH)) is None
 
 
-@pytest.mark.parametrize("padding", ["border", "wrap"])
+@pytest.mark.parametrize("padding", ["border", "reflection", "wrap"])
 def test_2d_mode_through_the_homography_is_the_maps_warp(padding) -> None:
     # 2D motion is a camera over a plane at the scene depth (bilinear, replicate or wrap).
     values = {
