@@ -142,7 +142,7 @@ def _finish(args: argparse.Namespace) -> int:
     from .core import output_layout as layout
     from .core.job import load_job
     from .core.overrides import apply_overrides, parse_set_arguments
-    from .engine.finish import finish
+    from .engine.finish import FinishTerminated, finish
 
     out = Path(args.out)
     job = load_job(layout.job_path(out))
@@ -171,7 +171,12 @@ def _finish(args: argparse.Namespace) -> int:
         if kind == "warning":
             print(f"warning: {fields['message']}", file=sys.stderr)
 
-    result = finish(job, out, emit=emit)
+    try:
+        with _sigterm_raises(FinishTerminated):
+            result = finish(job, out, emit=emit)
+    except FinishTerminated:
+        print("error: terminated (SIGTERM); what is written is kept: rerun finish", file=sys.stderr)
+        return 1
     for name, folder in result.folders.items():
         print(f"{name}: {folder}")
     if result.video is not None:

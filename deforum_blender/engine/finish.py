@@ -5,10 +5,17 @@ its frame rate, with the soundtrack. A rerun skips the frames already written.
 The order is Deforum's: upscale, then interpolate (the upscaled frames when
 ``frame_interpolation_use_upscaled``, else the originals). A step's folder whose
 ``*_keep_imgs`` is off is removed once the video holds its frames.
+
+Every file is written atomically (a hidden temporary, then a rename), so a finish killed
+half-way leaves whole files only, and running it again writes just the missing ones. A
+step folder records what its frames were made from (``.made_from.json``: the step's
+settings and the source frames' names, sizes and times); when that changed (a new render,
+another multiplier) its frames are deleted first, never mixed with new ones.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from collections.abc import Callable
@@ -16,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core import atomic
 from ..core import output_layout as layout
 from ..core.errors import DeforumInputError
 from ..core.job import Job
 from .frame_interpolation import (
+    FLOW_FALLBACK,
     choose_interpolator,
     interpolate_folder,
     interpolated_fps,
@@ -30,6 +39,12 @@ from .upscale import factor_of, load_upscaler, upscale_folder
 UPSCALED_DIR = layout.UPSCALED_DIR
 INTERPOLATED_DIR = layout.INTERPOLATED_DIR
 Emit = Callable[..., None]
+#: In a step folder: what its frames were made from (see the module's docstring).
+MADE_FROM = ".made_from.json"
+
+
+class FinishTerminated(BaseException):
+    """SIGTERM ended the finish (raised by the CLI's signal handler); whole files are kept."""
 
 
 @dataclass
@@ -106,6 +121,8 @@ def finish(
         descriptor = load_upscaler(settings.r_upscale_model, device)
         folder = out / UPSCALED_DIR
         factor = factor_of(settings.r_upscale_factor)
+        recipe = {"model": settings.r_upscale_model, "factor": factor}
+        start_over_unless_made_from(folder, "upscale", recipe, frames)
         upscaled = upscale_folder(
             frames, folder, descriptor, factor, progress=progress("upscale"), cancel=cancel
         )
@@ -115,8 +132,14 @@ def finish(
         interpolator = choose_interpolator(settings, lambda text: say("warning", message=text))
         use_upscaled = settings.frame_interpolation_use_upscaled and upscaled is not None
         folder = out / INTERPOLATED_DIR
+        sources = upscaled if use_upscaled and upscaled else frames
+        recipe = {
+            "factor": multiplier(settings),
+            "interpolator": settings.interpolation_model or FLOW_FALLBACK,
+        }
+        start_over_unless_made_from(folder, "interpolate", recipe, sources)
         final = interpolate_folder(
-            upscaled if use_upscaled and upscaled else frames,
+            sources,
             folder,
             multiplier(settings),
             interpolator,
@@ -134,6 +157,30 @@ def finish(
         result.video = write_video(final, layout.video_path(out), result.fps, audio=audio)
         _drop_unkept(result, job)
     return result
+
+
+def start_over_unless_made_from(
+    folder: Path, step: str, recipe: dict[str, Any], sources: list[Path]
+) -> None:
+    """Keep ``folder``'s frames only if they were made by ``step`` with ``recipe`` from
+    ``sources`` as they are now; else delete them (and killed writes' leftovers)."""
+    record = {
+        "step": step,
+        **recipe,
+        "sources": [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in sources],
+    }
+    marker = folder / MADE_FROM
+    try:
+        same = json.loads(marker.read_text(encoding="utf-8")) == record
+    except (OSError, ValueError):
+        same = False
+    if folder.is_dir():
+        for path in folder.iterdir():
+            made = layout.frame_number(path.name) is not None and not same
+            if path.is_file() and (made or layout.is_temp_name(path.name)):
+                path.unlink()
+    if not same:
+        atomic.write_text(marker, json.dumps(record), make_folder=True)
 
 
 def _cancelled(cancel: threading.Event | None) -> bool:

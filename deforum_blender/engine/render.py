@@ -403,7 +403,12 @@ class Renderer:
 
         if wanted(job):  # the steps after the frames write the video themselves
             with self.timed("video"):
-                finish(job, self.out, emit=self.emit, cancel=self.cancel, device=device)
+                steps = finish(job, self.out, emit=self.emit, cancel=self.cancel, device=device)
+            if steps.cancelled:  # the frames are all kept; a resume runs the steps again
+                self.result.cancelled = True
+                self.write_run_record(device, status="cancelled", started=started)
+                self.emit("cancelled", frames=len(finished_frames(self.out)))
+                return self.result
         elif job.output.make_video:
             from .video import write_video
 
