@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -309,9 +309,8 @@ class ResidentChain:
         """The diffusion call (counted and timed by the renderer), then the colour match
         Deforum does after it off legacy_colormatch."""
         r = self.renderer
-        # Diffuser.img2img takes host frames until it takes device tensors.
-        diffused = r.generate_image(key, self.host.fetch(image), denoise)
-        result = stages.upload(diffused, self.device)
+        # Diffuser.img2img takes the device tensor and gives one back: no host round trip.
+        result = cast("Tensor", r.generate_image(key, cast(Any, image), denoise))
         if after is not None:
             with r.timed("coherence"):
                 result = self.tensor_matcher(after).apply(result)
