@@ -114,16 +114,20 @@ def paired_ms(
     run: Callable[[], object], floor: Callable[[], object], repeat: int = 15
 ) -> tuple[float, float, float]:
     """(median ms of ``run``, of ``floor``, median ratio run/floor), timed in alternation so a
-    busy machine slows both alike; the ratio is the median of the pairs' ratios."""
+    busy machine slows both alike; the ratio is the median of the pairs' ratios.
+
+    Times are the calling thread's CPU time: both run on this one thread (OpenCV set to one
+    thread), and other processes on a shared machine then do not count.
+    """
     run()
     floor()
     times: list[float] = []
     floors: list[float] = []
     for _ in range(repeat):
         for job, out in ((run, times), (floor, floors)):
-            start = time.perf_counter()
+            start = time.thread_time()
             job()
-            out.append((time.perf_counter() - start) * 1000.0)
+            out.append((time.thread_time() - start) * 1000.0)
     ratios = [a / b for a, b in zip(times, floors, strict=True)]
     return statistics.median(times), statistics.median(floors), statistics.median(ratios)
 
