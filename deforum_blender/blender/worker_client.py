@@ -170,6 +170,9 @@ def worker_env() -> dict[str, str]:
     return env
 
 
+MODELS_PREFERENCES = "Preferences > Add-ons > Deforum > Models"  # where Download is
+
+
 def offline_reason() -> str | None:
     """Why the worker must not go online (Blender's online access is off), with the fix."""
     try:
@@ -184,7 +187,10 @@ def offline_reason() -> str | None:
         else "allow it in Preferences > System > Network > Allow Online Access "
         "(headless: start Blender with --online-mode)"
     )
-    return f"Blender's online access is off, so the worker downloads nothing; {fix}"
+    return (
+        f"Blender's online access is off, so the worker downloads nothing; {fix}, then fetch "
+        f"the model with Download in {MODELS_PREFERENCES}"
+    )
 
 
 _LIVE: weakref.WeakSet[WorkerClient] = weakref.WeakSet()

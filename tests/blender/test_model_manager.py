@@ -411,3 +411,31 @@ def test_the_list_shows_a_model_pulled_by_another_process_without_rereading_ever
     assert "Stable Diffusion (1)" in labels
     draw_preferences()
     assert len(listings) == 2
+
+
+def test_render_with_a_model_not_in_the_cache_and_online_access_off_names_the_fetch(
+    manager: Path, hub: ServingHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deforum_blender.blender.prompts import add_prompt
+
+    monkeypatch.setenv(ENV_VARIABLE, sys.executable)  # a worker Python with torch
+    environment_ops.forget_worker_python()
+    assert not bpy.app.online_access
+    scene = bpy.context.scene
+    scene.render.resolution_x = scene.render.resolution_y = 64
+    scene.frame_start, scene.frame_end = 1, 2
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    settings = scene.deforum
+    settings.model, settings.device, settings.make_video = "fakeorg/not-here", "cpu", False
+    settings.depth_source, settings.output_dir = "flat", str(tmp_path / "out")
+    add_prompt(scene, 1, "a valley")
+    with pytest.raises(RuntimeError) as raised:
+        bpy.ops.deforum.render(init="none")
+    (message,) = str(raised.value).strip().splitlines()  # one error line
+    assert message.startswith("Error: Deforum: model: 'fakeorg/not-here' is not a local"), message
+    assert "Allow Online Access" in message  # what lets the button or the worker download
+    assert "Download in Preferences > Add-ons > Deforum > Models" in message
+    assert "`python -m deforum_blender models pull fakeorg/not-here`" in message
+    assert hub.requests == [] and not (manager / "hub" / "models--fakeorg--not-here").exists()
