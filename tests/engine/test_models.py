@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from deforum_blender.core.errors import DeforumInputError
-from deforum_blender.engine.models import human_size
+from deforum_blender.core.model_cache import human_size
 from tests.fake_hub import ServingHub, serving_hub
 from tests.helpers import ROOT
 
