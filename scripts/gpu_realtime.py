@@ -162,8 +162,8 @@ class TimedRenderer(Renderer):
         self.span_syncs: list[int] = []
 
     @contextmanager
-    def timed(self, stage: str) -> Iterator[None]:
-        with super().timed(stage):
+    def timed(self, stage: str, *args: Any, **kw: Any) -> Iterator[None]:
+        with super().timed(stage, *args, **kw):
             if self.events is None or stage not in GPU_STAGES:
                 yield
             else:
@@ -503,6 +503,15 @@ def run_realtime(
     with tempfile.TemporaryDirectory(dir=work) as temp:
         folder = Path(temp)
         models = build_models(folder, device, quick, report)
+        if "depth" in models:  # loaded once for all: no configuration's first frame pays it
+            from deforum_blender.engine.depth import load_depth_estimator
+
+            start = time.perf_counter()
+            try:
+                load_depth_estimator(str(models["depth"]), device)
+            except Exception as error:  # each configuration will say it too
+                report["depth_load_error"] = f"{type(error).__name__}: {error}"
+            report["depth_load_s"] = round(time.perf_counter() - start, 2)
         write()
         deadline = time.perf_counter() + budget_s
         for index, config in enumerate(CONFIGS):
