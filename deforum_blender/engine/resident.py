@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from ..core.camera import DEFAULT_SCENE_DEPTH, invert_rigid
 from ..core.errors import DeforumInputError
 from . import tensor_stages as stages
-from .coherence import ColorMatcher
+from .coherence import ColorMatcher, coherence_mode
 from .deforum_warp import span_motion
 from .noise import NOISE_TYPES, noise_image
 
@@ -140,6 +140,10 @@ class ResidentChain:
         self.matcher: tuple[ColorMatcher, stages.TensorColorMatcher] | None = None
         self.noise_drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deforum-noise")
         self.noise_ahead: dict[int, Future[Image]] = {}
+        # OpenCV's colour tables (about a second each) are made while frame 0 diffuses.
+        space = stages.SPACES.get(coherence_mode(renderer.job.coherence.color_coherence))
+        for conversion in space or ():
+            self.noise_drawer.submit(stages.host_conversion_table, conversion)
 
     def close(self) -> None:
         self.noise_drawer.shutdown(wait=True, cancel_futures=True)

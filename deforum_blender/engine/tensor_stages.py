@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -232,16 +233,25 @@ def warp_deforum_3d(
 # -- colour coherence ---------------------------------------------------------------------
 
 # OpenCV's 8-bit conversions into each matching space and back (None: RGB itself).
-_SPACES: dict[str, tuple[str, str] | None] = {
+SPACES: dict[str, tuple[str, str] | None] = {
     "LAB": ("COLOR_RGB2LAB", "COLOR_LAB2RGB"),
     "HSV": ("COLOR_RGB2HSV", "COLOR_HSV2RGB"),
     "RGB": None,
 }
 
 
+_TABLES_LOCK = threading.Lock()
+
+
+def host_conversion_table(conversion: str) -> NDArray[np.uint8]:
+    """OpenCV's conversion of every 8-bit colour: a 2^24×3 table indexed by (c0<<16|c1<<8|c2);
+    made once per process (a second caller waits for the first: it takes about a second)."""
+    with _TABLES_LOCK:
+        return _host_conversion_table(conversion)
+
+
 @functools.cache
 def _host_conversion_table(conversion: str) -> NDArray[np.uint8]:
-    """OpenCV's conversion of every 8-bit colour: a 2^24×3 table indexed by (c0<<16|c1<<8|c2)."""
     import cv2
 
     levels = np.arange(256, dtype=np.uint8)
@@ -255,10 +265,10 @@ def _host_conversion_table(conversion: str) -> NDArray[np.uint8]:
 
 @functools.cache
 def conversion_table(conversion: str, device: str) -> Tensor:
-    """:func:`_host_conversion_table` on ``device`` (48 MiB, made once per process)."""
+    """:func:`host_conversion_table` on ``device`` (48 MiB, made once per process)."""
     import torch
 
-    return torch.from_numpy(_host_conversion_table(conversion)).to(device)
+    return torch.from_numpy(host_conversion_table(conversion)).to(device)
 
 
 def convert(image: Tensor, conversion: str) -> Tensor:
@@ -275,7 +285,7 @@ class TensorColorMatcher:
     def __init__(self, reference_cdfs: NDArray[np.float64], mode: str, device: str) -> None:
 
         self.mode = mode
-        self.space = _SPACES[mode]
+        self.space = SPACES[mode]
         # Only grey levels that occur in the reference are targets (as coherence.py does);
         # the filtered points go up once, so matching needs no host round trip.
         self.points: list[tuple[Tensor, Tensor]] = []
