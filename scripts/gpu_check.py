@@ -257,6 +257,8 @@ def main() -> int:
     from deforum_blender.engine.render import versions
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.quick and device == "cpu":
+        torch.set_num_threads(1)  # a shared CI machine: spinning thread pools cost minutes
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
         "device": device,

@@ -69,7 +69,7 @@ BUDGET_S = 330.0
 WARMUP_RESERVE_S = 20.0
 MIN_LIMIT_S = 10.0
 WARMUP_LIMIT_S = 120.0
-SYNC_MESSAGE = "synchroniz"  # torch's sync-debug warning: "called a synchronizing CUDA operation"
+SYNC_MESSAGE = "called a synchronizing"  # torch's warning: "... CUDA operation"
 
 
 @dataclass(frozen=True)
