@@ -1,6 +1,7 @@
 """The model manager: the models on this machine in the add-on's preferences, downloads with
-progress, removal, and the pickers beside the scene's model fields (Model, Depth Model,
-each ControlNet unit's Model, Upscale Model), each offering the models of its kind.
+progress, removal, and the pickers beside the scene's model fields (Model, Draft Model,
+Tiny VAE, Depth Model, each ControlNet unit's Model, Upscale Model), each offering the
+models of its kind.
 
 The list comes from ``core.model_cache`` (the hub cache and the preferences' model folders,
 read without huggingface_hub) and is remembered until Refresh, a download, a removal or a
@@ -42,11 +43,14 @@ REDRAWN_AREAS = ("PREFERENCES",)
 #: interpolation_model (the engine runs no interpolation weights yet: it would be refused).
 PICKED_FIELDS: dict[str, str] = {
     "model": "sd",
+    "draft_model": "sd",
+    "tiny_vae": "tiny-vae",
     "depth_model": "depth",
     **{f"cn_{n}_model": "controlnet" for n in range(1, controlnet.UNIT_COUNT + 1)},
     "r_upscale_model": "upscaler",
 }
 FILE_KINDS = frozenset({"upscaler"})  # their field takes a weights file (spandrel loads one)
+FOLDER_KINDS = frozenset({"tiny-vae", "depth"})  # their field takes a hub id or a folder
 
 # -- the list (remembered: drawing never walks the disk) -----------------------------------
 
@@ -103,8 +107,11 @@ def _weights_file(model: LocalModel) -> Path | None:
 
 
 def pick_choices(kind: str) -> list[tuple[str, str]]:
-    """(label, value) per whole model of ``kind``: its hub id or path, or for a field that
-    takes a weights file, the file (models without exactly one are left out)."""
+    """(label, value) per whole model of ``kind``: its hub id or path; for a field that
+    takes a weights file, the file (models without exactly one are left out); for one that
+    takes a folder, no single files."""
+    if kind in FOLDER_KINDS:
+        return [(m.name, m.name) for m in pickable_models(kind) if not m.path.is_file()]
     if kind not in FILE_KINDS:
         return [(model.name, model.name) for model in pickable_models(kind)]
     files = [(model.name, _weights_file(model)) for model in pickable_models(kind)]
@@ -507,8 +514,8 @@ class DEFORUM_OT_pick_model(bpy.types.Operator):
     )
     target: bpy.props.StringProperty(
         name="Field",
-        description="The scene's model field to set: model, depth_model, cn_1_model … "
-        "cn_5_model or r_upscale_model",
+        description="The scene's model field to set: model, draft_model, tiny_vae, "
+        "depth_model, cn_1_model … cn_5_model or r_upscale_model",
         default="model",
     )
     kind: bpy.props.StringProperty(

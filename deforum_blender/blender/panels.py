@@ -211,9 +211,10 @@ class DEFORUM_PT_model(_DeforumSubPanel):
         # reports what it changed.
         draft = layout.column(heading="Draft", align=True)
         draft.prop(settings, "draft", text="Quick Draft")
-        draft_model = draft.row()
+        draft_model = draft.row(align=True)
         draft_model.active = settings.draft
         draft_model.prop(settings, "draft_model")
+        draw_picker(draft_model, "draft_model")
         model = layout.row(align=True)
         model.active = not settings.draft
         model.prop(settings, "model")
@@ -226,9 +227,10 @@ class DEFORUM_PT_model(_DeforumSubPanel):
         layout.prop(settings, "checkpoint_schedule")
         layout.prop(settings, "device")
         layout.prop(settings, "vae")
-        tiny = layout.row()
+        tiny = layout.row(align=True)
         tiny.active = settings.vae == "tiny" or settings.draft
         tiny.prop(settings, "tiny_vae")
+        draw_picker(tiny, "tiny_vae")
         memory = layout.column(heading="GPU Memory", align=True)
         memory.prop(settings, "attention_slicing")
         memory.prop(settings, "vae_tiling")

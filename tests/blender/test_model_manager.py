@@ -317,7 +317,7 @@ def offered(target: str, kind: str) -> list[str]:
 
 
 def test_the_controlnet_and_depth_pickers_offer_their_kind_and_set_their_field(
-    manager: Path, tiny_models: Path
+    manager: Path, tiny_models: Path, tmp_path: Path
 ) -> None:
     add_model_folder(tiny_models)
     scene = bpy.context.scene
@@ -341,6 +341,23 @@ def test_the_controlnet_and_depth_pickers_offer_their_kind_and_set_their_field(
     assert depths == [str(tiny_models / "depth")]
     assert bpy.ops.deforum.pick_model(name=depths[0], target="depth_model") == {"FINISHED"}
     assert scene.deforum.depth_model == str(tiny_models / "depth")
+
+    model_pickers = [
+        (b.target, b.kind)
+        for b in buttons(draw_panel(panels.DEFORUM_PT_model, scene), "deforum.pick_model")
+    ]
+    assert model_pickers == [("draft_model", "sd"), ("model", "sd"), ("tiny_vae", "tiny-vae")]
+    assert offered("tiny_vae", "tiny-vae") == [str(tiny_models / "taesd")]
+    taesd_file = tmp_path / "more" / "taesd.safetensors"  # a tiny VAE, but not a folder
+    taesd_file.parent.mkdir()
+    taesd_file.write_bytes(b"")
+    add_model_folder(taesd_file.parent)
+    assert str(taesd_file) in [m.name for m in model_manager.pickable_models("tiny-vae")]
+    assert offered("tiny_vae", "tiny-vae") == [str(tiny_models / "taesd")]  # Tiny VAE: folders
+    assert bpy.ops.deforum.pick_model(name=str(tiny_models / "sd"), target="draft_model") == {
+        "FINISHED"
+    }
+    assert scene.deforum.draft_model == str(tiny_models / "sd")
 
     with pytest.raises(RuntimeError, match="'seed' is not a model field; use one of model, "):
         bpy.ops.deforum.pick_model(name="x", target="seed")
