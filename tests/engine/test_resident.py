@@ -144,3 +144,19 @@ def test_the_chain_is_off_by_default_on_the_cpu(
 ) -> None:
     render_module.render(tiny_job(tiny_models, max_frames="2"), tmp_path, preview=True)
     assert counted_keys == []
+
+
+def test_resident_frames_are_encoded_in_parallel_but_emitted_in_order(
+    tiny_models: Path, tmp_path: Path, counted_keys: list[int]
+) -> None:
+    emitted: list[int] = []
+
+    def emit(kind: str, **fields: Any) -> None:
+        if kind == "frame":
+            emitted.append(fields["index"])
+
+    job = tiny_job(tiny_models, max_frames="7", diffusion_cadence="2")
+    render_module.render(job, tmp_path, resident=True, emit=emit, preview=True)
+    assert counted_keys == [2, 4, 6]
+    # Each span's tweens come before its key, as the numpy path writes them.
+    assert emitted == [0, 1, 2, 3, 4, 5, 6]
