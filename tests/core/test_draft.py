@@ -52,3 +52,13 @@ def test_draft_names_only_what_it_changed_and_keeps_the_hash_of_its_own_model() 
     draft, changes = drafted(job)
     assert draft.model.sha256 == "ab"
     assert [line.split(":")[0] for line in changes] == ["cfg_scale", "sampler"]
+
+
+def test_draft_and_the_tiny_vae_survive_a_deforum_settings_file() -> None:
+    import json
+
+    from deforum_blender.core.deforum_settings import export_settings, import_settings
+
+    job = _job(draft="true", draft_model="/models/turbo", vae="tiny", tiny_vae="/models/taesd")
+    again, _ = import_settings(json.loads(json.dumps(export_settings(job))))
+    assert again.model == job.model
