@@ -72,7 +72,7 @@ def _encode(frames: Sequence[Path], temp: Path, fps: float, crf: int, audio: Pat
         "png",
         "-i",
         "-",
-        *_audio_input(audio),
+        *_audio_input(audio, len(frames) / fps),
         "-c:v",
         "libx264",
         "-pix_fmt",
@@ -101,15 +101,17 @@ def _encode(frames: Sequence[Path], temp: Path, fps: float, crf: int, audio: Pat
         raise VideoError(f"ffmpeg failed ({code}): {stderr.strip()[-500:]}. The frames are kept.")
 
 
-def _audio_input(audio: Path | None) -> list[str]:
-    """ffmpeg arguments adding ``audio``'s first sound stream, the video's length winning."""
+def _audio_input(audio: Path | None, seconds: float) -> list[str]:
+    """ffmpeg arguments adding ``audio``'s first sound stream, cut or padded to ``seconds``
+    (the video's length)."""
     if audio is None:
         return []
     if not Path(audio).is_file():
         raise DeforumInputError(
             f"soundtrack_path: no such file {str(audio)!r}; give a local sound or video file"
         )
-    # apad pads a short track with silence, -shortest then cuts at the video's end.
+    # apad pads a short track with silence and -t cuts both at the video's end. (Not
+    # -shortest: with apad it overshoots by up to half a second as ffmpeg buffers.)
     return [
         "-i",
         str(audio),
@@ -121,5 +123,6 @@ def _audio_input(audio: Path | None) -> list[str]:
         "aac",
         "-af",
         "apad",
-        "-shortest",
+        "-t",
+        f"{seconds:.6f}",
     ]

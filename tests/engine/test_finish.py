@@ -136,3 +136,21 @@ def test_settings_with_output_tab_keys_import_without_the_unsupported_warning():
     assert job.finish.r_upscale_factor == "x4"
     assert job.finish.add_soundtrack == "File"
     assert job.finish.soundtrack_path == "/music/song.mp3"
+
+
+def _sound_seconds(video: Path) -> float:
+    """The length of the video's sound, decoded by the bundled ffmpeg (mono 16-bit 48 kHz)."""
+    command = [ffmpeg_executable(), "-v", "error", "-i", str(video), "-map", "0:a:0"]
+    command += ["-f", "s16le", "-ac", "1", "-ar", "48000", "-"]
+    decoded = subprocess.run(command, capture_output=True, check=True)
+    return len(decoded.stdout) / 2 / 48000
+
+
+@pytest.mark.parametrize("sound_seconds", [3.0, 0.1], ids=["longer", "shorter"])
+def test_the_soundtrack_is_cut_or_padded_to_the_videos_length(sound_seconds: float, tmp_path: Path):
+    _write_frames(tmp_path, [0, 50, 100, 150, 200])
+    wav = tmp_path / "tone.wav"
+    _sine_wav(wav, seconds=sound_seconds)
+    result = finish(_job(add_soundtrack="File", soundtrack_path=str(wav)), tmp_path)
+    assert result.video is not None
+    assert _sound_seconds(result.video) == pytest.approx(5 / 10, abs=0.03)  # 5 frames, 10 fps
