@@ -24,8 +24,8 @@ from .image_strip import blender_path, find_strip, free_channel, output_key, str
 # Custom properties on a result strip: the absolute output folder, and which result it is.
 RESULT_KEY = "deforum_result"
 KIND_KEY = "deforum_result_kind"
-# Result kinds, bottom to top above the frames strip, with the strip's name suffix.
-KINDS = {"video": "video", "upscaled": "upscaled", "interpolated": "interpolated"}
+# Result kinds, bottom to top above the frames strip; a strip is named "<folder> <kind>".
+KINDS = ("video", "upscaled", "interpolated")
 
 
 def find_result_strip(scene: bpy.types.Scene, out_dir: str | os.PathLike[str], kind: str) -> Any:
@@ -82,7 +82,7 @@ def show_results(
     frames_strip = find_strip(scene, out)
     above = int(frames_strip.channel) + 1 if frames_strip is not None else 0
     shown: dict[str, Any] = {}
-    for kind, suffix in KINDS.items():
+    for kind in KINDS:
         old = find_result_strip(scene, out, kind)
         channel = int(old.channel) if old is not None else above
         if old is not None:  # replaced: a new render's result may differ in length
@@ -90,7 +90,7 @@ def show_results(
         if kind not in found:
             continue
         files = found[kind]
-        name = f"{strip_name(out)} {suffix}"
+        name = f"{strip_name(out)} {kind}"
         strip = _new_strip(scene, editor, name, files, channel, job.first_frame)
         strip[RESULT_KEY] = output_key(out)
         strip[KIND_KEY] = kind
