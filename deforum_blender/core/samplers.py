@@ -28,6 +28,7 @@ SAMPLER_NAMES: tuple[str, ...] = (
     "PLMS",
     "UniPC",
     "LCM",
+    "TCD",
 )
 
 DEFAULT_SAMPLER = SAMPLER_NAMES[0]
@@ -62,6 +63,7 @@ SAMPLER_ALIASES: dict[str, str] = {
     "plms": "PLMS",
     "unipc": "UniPC",
     "lcm": "LCM",
+    "tcd": "TCD",
 }
 
 

@@ -44,6 +44,8 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     "PLMS": ("PNDMScheduler", {"skip_prk_steps": True}),
     "UniPC": ("UniPCMultistepScheduler", {}),
     "LCM": ("LCMScheduler", {}),
+    # Trajectory consistency distillation: the sampler of Hyper-SD's and TCD's few-step LoRAs.
+    "TCD": ("TCDScheduler", {}),
 }
 
 assert set(SCHEDULERS) == set(SAMPLER_NAMES), "core and engine sampler tables disagree"
