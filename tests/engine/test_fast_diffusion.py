@@ -280,3 +280,18 @@ def test_lcm_lora_is_a_lora_in_the_prompt_with_the_lcm_sampler_at_one_step(
         lcm.lora_dir = None
     assert steps == [1] and lcm.loras.weights == {"tiny": 0.0}
     assert not np.array_equal(with_lora, without)
+
+
+def test_the_default_tiny_vae_becomes_the_sdxl_one_for_sdxl_models() -> None:
+    from deforum_blender.core.job_fields import DEFAULT_TINY_VAE, TINY_VAE_XL
+    from deforum_blender.engine.diffusion import tiny_vae_for
+
+    class StableDiffusionXLPipeline:
+        pass
+
+    class StableDiffusionPipeline:
+        pass
+
+    assert tiny_vae_for(DEFAULT_TINY_VAE, StableDiffusionXLPipeline()) == TINY_VAE_XL
+    assert tiny_vae_for(DEFAULT_TINY_VAE, StableDiffusionPipeline()) == DEFAULT_TINY_VAE
+    assert tiny_vae_for(" /my/taesd ", StableDiffusionXLPipeline()) == "/my/taesd"
