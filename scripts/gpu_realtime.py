@@ -204,6 +204,13 @@ class SyncCounter:
             self._catch.__exit__(*exc)
 
 
+def loop_syncs_per_frame(marks: list[int]) -> float:
+    """Syncs per frame from the sync count at each span's start (one span, one frame at
+    cadence 1): from the second span's start to the last's, so frame 0 (text-to-image) and
+    the end of the run are left out."""
+    return (marks[-1] - marks[1]) / (len(marks) - 2) if len(marks) > 2 else 0.0
+
+
 class UnetCalls:
     """Counts UNet forward calls and their time (CUDA events on a GPU), by hooks on the
     loaded pipeline's UNet when it has one."""
@@ -368,10 +375,7 @@ def measure(
         count_syncs=True,
         label="warm-up",
     )
-    marks = first["renderer"].span_syncs
-    # Syncs from the second span's start to the last's: whole frames of the loop (frame 0 is
-    # text-to-image).
-    syncs_per_frame = (marks[-1] - marks[1]) / (len(marks) - 2) if len(marks) > 2 else 0.0
+    syncs_per_frame = loop_syncs_per_frame(first["renderer"].span_syncs)
     first_frame_s = first["times"][0] - first["start"] if first["times"] else math.nan
     load_s = first["result"].timings.get("load", 0.0)
 

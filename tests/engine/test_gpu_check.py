@@ -164,3 +164,30 @@ def test_the_random_models_have_the_released_models_sizes() -> None:
         rows = built[name].get_input_embeddings().num_embeddings
         counts[name] += (CLIP_VOCABULARY - rows) * width
     assert counts == RELEASED_PARAMETERS
+
+
+def test_host_syncs_are_counted_from_every_thread_each_time_and_only_syncs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    import warnings
+
+    import torch
+
+    realtime = load_realtime_script()
+    modes: list[str] = []
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
+    sync = "called a synchronizing CUDA operation"
+    with realtime.SyncCounter(cuda=True) as counter:
+        for _ in range(3):  # the same call site: every time, not once
+            warnings.warn(sync, UserWarning, stacklevel=1)
+        notice = "Synchronization debug mode is a prototype feature"  # not a sync
+        warnings.warn(notice, UserWarning, stacklevel=1)
+        writer = threading.Thread(target=lambda: warnings.warn(sync, UserWarning, stacklevel=1))
+        writer.start()
+        writer.join()
+        assert counter.count() == 4
+    assert modes == ["warn", "default"]
+    # Frame 0 (text-to-image) and what follows the last span's start are left out.
+    assert realtime.loop_syncs_per_frame([0, 50, 52, 54, 56]) == 2.0
+    assert realtime.loop_syncs_per_frame([0, 50]) == 0.0
