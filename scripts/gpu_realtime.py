@@ -452,7 +452,10 @@ def measure(
     }
 
 
-def build_models(work: Path, device: str, quick: bool, report: dict[str, Any]) -> dict[str, Path]:
+def build_models(
+    work: Path, device: str, quick: bool, report: dict[str, Any], configs: tuple[Config, ...]
+) -> dict[str, Path]:
+    """The models ``configs`` need (and the depth model), built and saved under ``work``."""
     from random_models import build_depth_anything_small, build_sd15_sized, build_turbo_sized
 
     models: dict[str, Path] = {}
@@ -472,8 +475,11 @@ def build_models(work: Path, device: str, quick: bool, report: dict[str, Any]) -
         ),
         ("sd15", lambda: models.update(sd15=build_sd15_sized(work / "sd15", device, quick))),
     )
+    needed = {"depth"} | {config.model.split("_")[0] for config in configs}
     report["build_s"] = {}
     for name, build in steps:
+        if name not in needed:
+            continue
         start = time.perf_counter()
         print(f"building {name} (random weights)", flush=True)
         try:
@@ -490,9 +496,14 @@ def build_models(work: Path, device: str, quick: bool, report: dict[str, Any]) -
 
 
 def run_realtime(
-    out: Path, quick: bool, work: Path | None = None, budget_s: float = BUDGET_S
+    out: Path,
+    quick: bool,
+    work: Path | None = None,
+    budget_s: float = BUDGET_S,
+    only: tuple[str, ...] = (),
 ) -> Path:
-    """Build the models, measure every configuration, write ``gpu_realtime_<card>.json``.
+    """Build the models, measure every configuration (or those named in ``only``), write
+    ``gpu_realtime_<card>.json``.
 
     The configurations share ``budget_s`` seconds (model building not counted): a timed
     render that would overrun its share stops early and says so (``stopped_at_limit``)."""
@@ -523,7 +534,8 @@ def run_realtime(
 
     with tempfile.TemporaryDirectory(dir=work) as temp:
         folder = Path(temp)
-        models = build_models(folder, device, quick, report)
+        configs = tuple(c for c in CONFIGS if not only or c.name in only)
+        models = build_models(folder, device, quick, report, configs)
         if "depth" in models:  # loaded once for all: no configuration's first frame pays it
             from deforum_blender.engine.depth import load_depth_estimator
 
@@ -535,9 +547,9 @@ def run_realtime(
             report["depth_load_s"] = round(time.perf_counter() - start, 2)
         write()
         deadline = time.perf_counter() + budget_s
-        for index, config in enumerate(CONFIGS):
+        for index, config in enumerate(configs):
             # An equal share of what is left of the budget, the warm-up included.
-            share = (deadline - time.perf_counter()) / (len(CONFIGS) - index) - WARMUP_RESERVE_S
+            share = (deadline - time.perf_counter()) / (len(configs) - index) - WARMUP_RESERVE_S
             limit = min(config.limit_s, max(share, MIN_LIMIT_S)) if share < math.inf else share
             try:
                 report[config.name] = measure(config, models, folder, device, quick, limit)
@@ -586,8 +598,18 @@ def main() -> int:
     parser.add_argument(
         "--budget-s", type=float, default=BUDGET_S, help="seconds for all configurations"
     )
+    names = [config.name for config in CONFIGS]
+    parser.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated configurations to run (of {', '.join(names)}); default: all",
+    )
     args = parser.parse_args()
-    path = run_realtime(args.out, args.quick, budget_s=args.budget_s)
+    only = tuple(name.strip() for name in args.only.split(",") if name.strip())
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        parser.error(f"--only: unknown {', '.join(unknown)}; use one of {', '.join(names)}")
+    path = run_realtime(args.out, args.quick, budget_s=args.budget_s, only=only)
     print(path.read_text(encoding="utf-8"))
     print(markdown_table(json.loads(path.read_text(encoding="utf-8"))))
     return 0

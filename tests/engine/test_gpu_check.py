@@ -191,3 +191,30 @@ def test_host_syncs_are_counted_from_every_thread_each_time_and_only_syncs(
     # Frame 0 (text-to-image) and what follows the last span's start are left out.
     assert realtime.loop_syncs_per_frame([0, 50, 52, 54, 56]) == 2.0
     assert realtime.loop_syncs_per_frame([0, 50]) == 0.0
+
+
+def test_only_runs_the_named_configurations_and_builds_only_their_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    realtime = load_realtime_script()
+    built: list[tuple[str, ...]] = []
+    ran: list[str] = []
+
+    def build_models(work: Any, device: Any, quick: Any, report: Any, configs: Any) -> Any:
+        built.append(tuple(config.name for config in configs))
+        return {}
+
+    def measure(config: Any, *args: Any) -> Any:
+        ran.append(config.name)
+        return {"fps": 1.0}
+
+    monkeypatch.setattr(realtime, "build_models", build_models)
+    monkeypatch.setattr(realtime, "measure", measure)
+    path = realtime.run_realtime(tmp_path, quick=False, only=("sd15_25x065",))
+    assert built == [("sd15_25x065",)] and ran == ["sd15_25x065"]
+    assert "turbo_tiny_vae" not in json.loads(path.read_text(encoding="utf-8"))
+    monkeypatch.setattr(sys, "argv", ["gpu_realtime.py", "--out", str(tmp_path), "--only", "sd21"])
+    with pytest.raises(SystemExit) as exit_info:
+        realtime.main()
+    assert exit_info.value.code == 2
+    assert "--only: unknown sd21; use one of turbo_tiny_vae" in capsys.readouterr().err
