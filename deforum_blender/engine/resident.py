@@ -24,9 +24,11 @@ from numpy.typing import NDArray
 
 from ..core.camera import DEFAULT_SCENE_DEPTH, invert_rigid
 from ..core.errors import DeforumInputError
+from . import depth_tensor
 from . import tensor_stages as stages
 from .coherence import ColorMatcher, coherence_mode
 from .deforum_warp import span_motion
+from .depth import load_depth_estimator
 from .noise import NOISE_TYPES, noise_image
 
 if TYPE_CHECKING:
@@ -254,8 +256,27 @@ class ResidentChain:
         if index not in self.depths:
             if len(self.depths) >= 2:  # only the two ends of a span are in use at a time
                 self.depths.pop(min(self.depths))
-            self.depths[index] = stages.host_to_device(read(), self.device)
+            on_device = self.estimated_depth(index)
+            self.depths[index] = (
+                on_device if on_device is not None else stages.host_to_device(read(), self.device)
+            )
         return self.depths[index]
+
+    def estimated_depth(self, index: int) -> Tensor | None:
+        """Estimated depth of key ``index`` from its frame tensor, on the device, as
+        ``FrameWarper`` turns a prediction into depth (None: the host path does it)."""
+        warper = self.renderer.warper
+        if warper is None or warper.source != "estimated":
+            return None
+        estimator = load_depth_estimator(self.renderer.job.depth.depth_model, warper.device)
+        if not depth_tensor.supports(estimator):
+            return None
+        prediction = depth_tensor.predict(estimator, self.source(index))
+        if warper.deforum:
+            return depth_tensor.deforum_depth(prediction, inverse=not estimator.metric)
+        if estimator.metric:
+            return prediction.clamp(min=1e-3)
+        return depth_tensor.relative_to_depth(prediction)
 
     def tensor_matcher(self, matcher: ColorMatcher) -> stages.TensorColorMatcher:
         """``matcher`` on the device (its reference CDFs uploaded once per sample)."""

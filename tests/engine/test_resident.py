@@ -49,7 +49,7 @@ def torch_warps(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         {},  # Deforum's 3D warp, flat depth, LAB, Perlin noise
         {"animation_mode": "2D", "angle": "0: (2)", "zoom": "0: (1.02)"},
-        {"depth_source": "estimated", "diffusion_cadence": "2", "max_frames": "5"},
+        {"diffusion_cadence": "2", "max_frames": "5"},
         {
             "color_coherence": "HSV",
             "legacy_colormatch": "false",
@@ -60,7 +60,7 @@ def torch_warps(monkeypatch: pytest.MonkeyPatch) -> None:
             "padding_mode": "zeros",
         },
     ],
-    ids=["3d", "2d", "estimated-cadence2", "hsv-antiblur"],
+    ids=["3d", "2d", "cadence2", "hsv-antiblur"],
 )
 def test_resident_loop_gives_the_numpy_loops_frames_bit_for_bit(
     tiny_models: Path,
@@ -95,12 +95,14 @@ def test_resident_loop_against_opencvs_warp_differs_only_through_the_warp(
     assert int(np.abs(numpy_frame - resident_frame).max()) <= 1
 
 
-@pytest.mark.parametrize("use_init", [False, True])
+@pytest.mark.parametrize("start", ["txt2img", "init", "estimated-depth"])
 def test_resume_after_cancel_is_bitwise_identical_on_the_resident_path(
-    tiny_models: Path, tmp_path: Path, counted_keys: list[int], use_init: bool
+    tiny_models: Path, tmp_path: Path, counted_keys: list[int], start: str
 ) -> None:
     settings = {"max_frames": "6", "diffusion_cadence": "2"}
-    if use_init:  # Deforum's colour sample is then the first warped key, never written
+    if start == "estimated-depth":  # depth estimated on the device from the kept frame
+        settings |= {"depth_source": "estimated", "diffusion_cadence": "1"}
+    if start == "init":  # Deforum's colour sample is then the first warped key, never written
         from deforum_blender.engine.frames import write_png_atomic
 
         init = tmp_path / "init.png"
@@ -160,3 +162,25 @@ def test_resident_frames_are_encoded_in_parallel_but_emitted_in_order(
     assert counted_keys == [2, 4, 6]
     # Each span's tweens come before its key, as the numpy path writes them.
     assert emitted == [0, 1, 2, 3, 4, 5, 6]
+
+
+def test_estimated_depth_is_predicted_from_the_frame_on_the_device(
+    tiny_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deforum_blender.engine import depth, depth_tensor
+
+    on_device: list[tuple[int, ...]] = []
+    original = depth_tensor.predict
+
+    def predict(estimator: Any, frame: Any) -> Any:
+        on_device.append(tuple(frame.shape))
+        return original(estimator, frame)
+
+    def on_host(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the resident chain sent a frame to the host for its depth")
+
+    monkeypatch.setattr(depth_tensor, "predict", predict)
+    monkeypatch.setattr(depth, "predict_depth", on_host)
+    job = tiny_job(tiny_models, max_frames="3", depth_source="estimated", diffusion_cadence="1")
+    render_module.render(job, tmp_path, resident=True, preview=True)
+    assert on_device == [(64, 64, 3), (64, 64, 3)]  # keys 0 and 1 are warped from
