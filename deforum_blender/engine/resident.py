@@ -5,7 +5,9 @@ What one key hands the next is the uint8 frame tensor, quantised like the numpy 
 holds the bytes of the PNG written for it; a resumed run uploads the decoded PNG instead and
 sees the same input (DESIGN.md §2). The noise is drawn on the host by ``noise.noise_image``
 (the one (seed, frame, purpose) rule) one key ahead, on a thread, and uploaded when needed.
-Frames go back through pinned memory on a side stream (CUDA).
+Estimated depth is predicted from the frame tensor (``depth_tensor.py``; DPT-style
+processors), other depth is uploaded once per frame. Frames go back through pinned memory
+on a side stream (CUDA), only to be written (PNG encoding on encoder threads, in order).
 
 Only 2D and 3D key frames take this path; :data:`BLOCKERS` names what keeps the numpy path
 (a scene mix, masks, ControlNet, grey frames, a video's colour sample, saved depth maps).
