@@ -193,7 +193,7 @@ def start_download(repo_id: str, *, blocking: bool, sha256: str = "") -> ModelDo
         repo_id,
         found.path,
         sha256=sha256.strip() or None,
-        env=worker_env(),
+        env=worker_env(downloads=True),
         on_line=print if blocking else None,
     )
     _DOWNLOADS[:] = [download]

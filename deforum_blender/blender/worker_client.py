@@ -154,16 +154,22 @@ def worker_command(python: str, log_level: str = "INFO") -> list[str]:
     return [python, "-c", BOOTSTRAP, str(PACKAGE_DIR), "--log-level", log_level]
 
 
-def worker_env() -> dict[str, str]:
+def worker_env(*, downloads: bool = False) -> dict[str, str]:
     """The worker's environment: ours, UTF-8, unbuffered, without Blender's PYTHONHOME.
 
-    Offline (HF_HUB_OFFLINE=1) while Blender's online access is off: then the worker asks
-    no server anything, and a model missing from the cache is an error naming the fix.
+    A render is always offline (HF_HUB_OFFLINE=1): a model missing from the cache is an
+    error naming Download and ``models pull``, never a silent download of gigabytes.
+    ``downloads`` (the Download button's ``models pull``): online unless Blender's online
+    access is off.
     """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONHOME"}
     env["PYTHONIOENCODING"] = "utf-8"
     env["PYTHONUNBUFFERED"] = "1"
     reason = offline_reason()
+    if reason is None and not downloads:
+        reason = (
+            f"a render downloads no model; fetch it first with Download in {MODELS_PREFERENCES}"
+        )
     if reason:
         env["HF_HUB_OFFLINE"] = "1"
         env[OFFLINE_REASON_VARIABLE] = reason
@@ -458,13 +464,13 @@ def shared_worker(python: str | None = None) -> WorkerClient:
     """The add-on's long-lived worker (its models stay loaded between renders)."""
     global _SHARED
     chosen = python or find_worker_python().path
-    # A worker started with the other online access would download (or refuse) wrongly.
-    offline = worker_env().get("HF_HUB_OFFLINE")
+    # A worker started with the other online access would name the wrong fix.
+    reason = worker_env().get(OFFLINE_REASON_VARIABLE)
     if (
         _SHARED is None
         or not _SHARED.alive
         or _SHARED.command[0] != chosen
-        or _SHARED.env.get("HF_HUB_OFFLINE") != offline
+        or _SHARED.env.get(OFFLINE_REASON_VARIABLE) != reason
     ):
         if _SHARED is not None:
             _SHARED.stop()

@@ -430,14 +430,20 @@ def test_the_list_shows_a_model_pulled_by_another_process_without_rereading_ever
     assert len(listings) == 2
 
 
-def test_render_with_a_model_not_in_the_cache_and_online_access_off_names_the_fetch(
-    manager: Path, hub: ServingHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("online", [False, True])
+def test_render_with_a_model_not_in_the_cache_names_the_fetch_and_downloads_nothing(
+    manager: Path,
+    hub: ServingHub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    online: bool,
 ) -> None:
     from deforum_blender.blender.prompts import add_prompt
 
     monkeypatch.setenv(ENV_VARIABLE, sys.executable)  # a worker Python with torch
     environment_ops.forget_worker_python()
-    assert not bpy.app.online_access
+    bpy.context.preferences.system.use_online_access = online
+    assert bpy.app.online_access == online
     scene = bpy.context.scene
     scene.render.resolution_x = scene.render.resolution_y = 64
     scene.frame_start, scene.frame_end = 1, 2
@@ -452,7 +458,8 @@ def test_render_with_a_model_not_in_the_cache_and_online_access_off_names_the_fe
         bpy.ops.deforum.render(init="none")
     (message,) = str(raised.value).strip().splitlines()  # one error line
     assert message.startswith("Error: Deforum: model: 'fakeorg/not-here' is not a local"), message
-    assert "Allow Online Access" in message  # what lets the button or the worker download
+    # Off, the fix also says what lets the button download; on, a render still fetches nothing.
+    assert ("Allow Online Access" in message) != online
     assert "Download in Preferences > Add-ons > Deforum > Models" in message
     assert "`python -m deforum_blender models pull fakeorg/not-here`" in message
     assert hub.requests == [] and not (manager / "hub" / "models--fakeorg--not-here").exists()

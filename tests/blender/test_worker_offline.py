@@ -1,4 +1,5 @@
-"""Blender's online access decides whether the worker may download: off means offline."""
+"""A render never downloads (the worker is offline); Blender's online access decides only
+whether the Download button's pull may, and which fix an error names."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def online_access() -> Iterator[object]:
         preferences.use_online_access = False
 
 
-def test_the_worker_is_offline_exactly_while_online_access_is_off(
+def test_a_render_worker_is_always_offline_and_a_download_only_with_online_access(
     online_access: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import bpy
@@ -38,13 +39,17 @@ def test_the_worker_is_offline_exactly_while_online_access_is_off(
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     online_access.use_online_access = False  # type: ignore[attr-defined]
     assert not bpy.app.online_access
-    env = worker_client.worker_env()
-    assert env["HF_HUB_OFFLINE"] == "1"
-    assert PREFERENCE in env[OFFLINE_REASON_VARIABLE]
+    for env in (worker_client.worker_env(), worker_client.worker_env(downloads=True)):
+        assert env["HF_HUB_OFFLINE"] == "1"
+        assert PREFERENCE in env[OFFLINE_REASON_VARIABLE]
     online_access.use_online_access = True  # type: ignore[attr-defined]
     assert bpy.app.online_access
     env = worker_client.worker_env()
-    assert "HF_HUB_OFFLINE" not in env and OFFLINE_REASON_VARIABLE not in env
+    assert env["HF_HUB_OFFLINE"] == "1"  # never a silent download inside a render
+    assert worker_client.MODELS_PREFERENCES in env[OFFLINE_REASON_VARIABLE]
+    assert PREFERENCE not in env[OFFLINE_REASON_VARIABLE]
+    pull = worker_client.worker_env(downloads=True)
+    assert "HF_HUB_OFFLINE" not in pull and OFFLINE_REASON_VARIABLE not in pull
 
 
 @pytest.mark.slow
@@ -105,4 +110,4 @@ def test_the_shared_worker_is_restarted_when_online_access_changes(
     online_access.use_online_access = True  # type: ignore[attr-defined]
     online = worker_client.shared_worker("python")
     assert online is not offline and not offline.alive  # type: ignore[attr-defined]
-    assert "HF_HUB_OFFLINE" not in online.env
+    assert PREFERENCE not in online.env[OFFLINE_REASON_VARIABLE]  # the fix it names changed
