@@ -393,7 +393,7 @@ def measure(
         label="warm-up",
     )
     syncs_per_frame = loop_syncs_per_frame(first["renderer"].span_syncs)
-    first_frame_s = first["times"][0] - first["start"] if first["times"] else math.nan
+    first_frame_s = first["times"][0] - first["start"] if first["times"] else None
     load_s = first["result"].timings.get("load", 0.0)
 
     job, _ = config_job(config, models, device, quick, n)
@@ -409,7 +409,7 @@ def measure(
     times, result = timed["times"], timed["result"]
     done = len(times)
     intervals = [b - a for a, b in itertools.pairwise(times)]
-    span = times[-1] - times[0] if done > 1 else math.nan
+    span = times[-1] - times[0] if done > 1 else 0.0
     mtimes = sorted(p.stat().st_mtime for p in frame_files(out).values())
     record = json.loads(run_path(out).read_text(encoding="utf-8"))
     host_ms = {s: 1000.0 * result.timings.get(s, 0.0) for s in GPU_STAGES}
@@ -418,7 +418,7 @@ def measure(
         stage_ms, clock = events.milliseconds(), "cuda_events"
     per_frame = max(done, 1)
     return {
-        "fps": round((done - 1) / span, 3) if done > 1 else 0.0,
+        "fps": round((done - 1) / span, 3) if span > 0 else 0.0,
         "p50_ms": percentile_ms(intervals, 50),
         "p99_ms": percentile_ms(intervals, 99),
         "syncs_per_frame": round(syncs_per_frame, 2),
@@ -431,8 +431,8 @@ def measure(
             else None
         ),
         "wall_s": round(times[-1] - timed["start"], 3) if times else None,
-        "first_frame_s": round(first_frame_s, 3),
-        "first_frame_includes_load_s": round(load_s, 3),
+        "first_frame_s": None if first_frame_s is None else round(first_frame_s, 3),
+        "model_load_s": round(load_s, 3),  # part of first_frame_s
         "steady_first_frame_s": round(times[0] - timed["start"], 3) if times else None,
         "stage_clock": clock,
         "stage_ms_per_frame": {s: round(v / per_frame, 3) for s, v in stage_ms.items()},
