@@ -163,7 +163,7 @@ class ResidentChain:
             image = self.warp(self.source(previous), previous, key)
         with r.timed("coherence"):
             # The host sees the warped frame only while it may become the colour sample.
-            sampling = coherence.color_coherence != "None" and r.matcher is None
+            sampling = coherence_mode(coherence.color_coherence) != "None" and r.matcher is None
             warped = self.host.fetch(image) if sampling else _NO_IMAGE
             matcher, match_now = r.color_matcher(key, warped)
             if matcher is not None and match_now:
