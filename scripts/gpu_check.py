@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from gpu_controlnet import markdown_rows, time_controlnets  # noqa: E402
 from random_models import build_sd15_sized  # noqa: E402
 
 from deforum_blender.core.job import Job  # noqa: E402
@@ -236,6 +237,13 @@ def write_report(report: dict[str, Any], out: Path) -> None:
             f"{row['engine_ms_per_frame']} | {row['engine_share']:.1%} | {row['peak_gpu_mib']} | "
             f"{row['diffusion_calls']} |"
         )
+    if report.get("controlnet"):
+        lines += [
+            "",
+            "## ControlNet (SD 1.5-sized, 512², 25 × 0.65)",
+            "",
+            markdown_rows(report["controlnet"]),
+        ]
     (out / "gpu_check.md").write_text("\n".join(lines) + "\n")
 
 
@@ -250,6 +258,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--budget-s", type=float, default=330.0, help="--realtime: seconds for its timed renders"
+    )
+    parser.add_argument(
+        "--no-controlnet", action="store_true", help="leave out the ControlNet row (gpu_controlnet)"
     )
     args = parser.parse_args()
     import torch
@@ -283,6 +294,12 @@ def main() -> int:
             model = build_sd15_sized(work / "sd15", device, args.quick)
             report["build_model_s"] = round(time.perf_counter() - stage, 1)
             report["timing"] = time_jobs(model, work, device, args.quick)
+        if not args.no_controlnet:
+            diffusion.clear_model_cache()
+            sd15 = work / "sd15"
+            if not sd15.is_dir():
+                sd15 = build_sd15_sized(sd15, device, args.quick)
+            report["controlnet"] = time_controlnets(sd15, work, device, args.quick)
     write_report(report, args.out)
     if args.realtime:
         from gpu_realtime import markdown_table

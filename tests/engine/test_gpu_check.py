@@ -34,7 +34,14 @@ def test_gpu_check_quick_runs_on_the_cpu_and_reports_every_figure(tmp_path: Path
         assert row["diffusion_calls"] == calls
         assert 0 < row["unet_share"] <= 1
         assert row["engine_ms_per_frame"] > 0
-    assert "| cadence_2 |" in (tmp_path / "gpu_check.md").read_text(encoding="utf-8")
+    markdown = (tmp_path / "gpu_check.md").read_text(encoding="utf-8")
+    assert "| cadence_2 |" in markdown
+    # The ControlNet row: none, one and two units, each acting on every diffused frame.
+    rows = list(report["controlnet"].values())
+    assert [row["units"] for row in rows] == [0, 1, 2]
+    assert [row["units_in_run_json"] for row in rows] == [0, 1, 2]
+    assert all(row["diffusion_calls"] == row["frames"] and row["s_per_frame"] > 0 for row in rows)
+    assert "## ControlNet" in markdown and "\n| 2 | " in markdown
 
 
 REALTIME_CONFIGS = ("turbo_tiny_vae", "turbo_full_vae", "sd15_25x065")
@@ -47,6 +54,7 @@ def test_gpu_check_realtime_quick_reports_every_configuration(tmp_path: Path) ->
             str(ROOT / "scripts" / "gpu_check.py"),
             "--quick",
             "--realtime",
+            "--no-controlnet",  # the plain --quick test covers it
             "--out",
             str(tmp_path),
         ],
