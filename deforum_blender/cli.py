@@ -146,6 +146,8 @@ def _finish(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     job = load_job(layout.job_path(out))
+    if job.model.allow_pickle:  # as render: a file cannot allow pickle weights by itself
+        job = dataclasses.replace(job, model=dataclasses.replace(job.model, allow_pickle=False))
     if args.set:
         job = apply_overrides(job, parse_set_arguments(args.set))
     changes: dict[str, Any] = {}
@@ -173,7 +175,7 @@ def _finish(args: argparse.Namespace) -> int:
 
     try:
         with _sigterm_raises(FinishTerminated):
-            result = finish(job, out, emit=emit)
+            result = finish(job, out, emit=emit, device=args.device or job.device)
     except FinishTerminated:
         print("error: terminated (SIGTERM); what is written is kept: rerun finish", file=sys.stderr)
         return 1
@@ -443,6 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
     fin.add_argument("--upscale", type=int, choices=(2, 3, 4), help="upscale factor")
     fin.add_argument("--upscale-model", metavar="PATH", help="upscaler weights file (spandrel)")
     fin.add_argument("--soundtrack", metavar="FILE", help="sound muxed into video.mp4")
+    fin.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        help="where the interpolation and upscaling networks run (default: the job's device)",
+    )
     fin.add_argument("--set", action="append", metavar="KEY=VALUE", help=set_help)
     fin.set_defaults(handler=_finish)
 

@@ -111,6 +111,10 @@ def finish(
             f"{str(layout.frames_dir(out))!r} (first: {missing[0]}); render them first"
         )
     result = FinishResult(fps=job.fps)
+    if settings.r_upscale_video or settings.interpolation_model:  # a network runs
+        from .diffusion import resolve_device
+
+        device = resolve_device(device)
 
     def progress(stage: str) -> Callable[[int, int], None]:
         return lambda done, total: say("progress", stage=stage, done=done, total=total)
@@ -129,7 +133,12 @@ def finish(
         result.folders["upscaled"] = folder
         final = upscaled
     if settings.frame_interpolation_engine != "None" and not _cancelled(cancel):
-        interpolator = choose_interpolator(settings, lambda text: say("warning", message=text))
+        interpolator = choose_interpolator(
+            settings,
+            lambda text: say("warning", message=text),
+            device=device,
+            allow_pickle=job.model.allow_pickle,
+        )
         use_upscaled = settings.frame_interpolation_use_upscaled and upscaled is not None
         folder = out / INTERPOLATED_DIR
         sources = upscaled if use_upscaled and upscaled else frames

