@@ -11,7 +11,7 @@ NODE_TOOLS := node_modules/.installed
 
 test: lint typecheck pytest
 
-venv: $(VENV)/.installed $(NODE_TOOLS)
+venv: $(VENV)/.installed $(VENV)/.installed-no-deps $(NODE_TOOLS)
 
 # Reinstalls only when a requirements file changes, so `make test` stays idempotent and quick.
 $(VENV)/.installed: requirements/dev.txt deforum_blender/worker_requirements.txt pyproject.toml
@@ -19,6 +19,12 @@ $(VENV)/.installed: requirements/dev.txt deforum_blender/worker_requirements.txt
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# spandrel (upscalers) without its torchvision requirement: PyPI's Linux torchvision wheels are
+# CUDA builds that would replace the CPU torch; engine/upscale.py stands in for what it imports.
+$(VENV)/.installed-no-deps: deforum_blender/worker_requirements_no_deps.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --no-deps -r deforum_blender/worker_requirements_no_deps.txt
 	touch $@
 
 # Exact versions in package.json; no lock file, so the install names no registry.

@@ -3,7 +3,9 @@
 ``DIR/sd`` is a Stable Diffusion 1.x pipeline in diffusers layout (UNet, VAE with
 SD's 8× latent factor, CLIP text encoder, a locally built CLIP tokenizer, the
 "Euler a" scheduler); ``DIR/depth`` is a DPT depth-estimation model in
-transformers layout. Weights come from a fixed seed, so every run writes
+transformers layout; ``DIR/upscaler`` holds Real-ESRGAN-style ×2 and ×4 upscalers as
+single ``.safetensors`` files (spandrel loads them as it loads the published ones).
+Weights come from a fixed seed, so every run writes
 byte-identical files, and both load through the standard ``from_pretrained`` paths.
 :func:`tiny_job` is the small job that tests, ``bench`` and ``scripts/gpu_check.py`` run
 on them.
@@ -33,6 +35,12 @@ TINY_JOB_SETTINGS = {
     "translation_z": "0: (2)",
     "rotation_3d_y": "0: (0.5)",
     "make_video": "false",
+}
+
+#: The tiny upscalers in ``DIR/upscaler``, by scale, named as Real-ESRGAN's releases.
+TINY_UPSCALERS = {
+    2: "tiny-RealESRGAN_x2plus.safetensors",
+    4: "tiny-RealESRGAN_x4plus.safetensors",
 }
 
 
@@ -209,16 +217,22 @@ def make_tiny_models(out_dir: Path) -> dict[str, Path]:
     """Write ``out_dir/sd``, ``out_dir/depth``, ``out_dir/lora/tiny.safetensors`` (a LoRA
     for the tiny UNet), ``out_dir/embeddings/tinyword.safetensors`` (a two-vector
     textual inversion embedding), ``out_dir/controlnet`` (a ControlNet for the tiny
-    UNet), ``out_dir/taesd`` (a tiny AutoencoderTiny) and
-    ``out_dir/interpolator/flownet.safetensors`` (a tiny RIFE v4.6); returns their paths."""
+    UNet), ``out_dir/taesd`` (a tiny AutoencoderTiny), ``out_dir/upscaler`` (tiny ×2 and ×4
+    Real-ESRGANs, :data:`TINY_UPSCALERS`) and ``out_dir/interpolator/flownet.safetensors``
+    (a tiny RIFE v4.6); returns their paths."""
     from .lora import build_tiny_lora
     from .rife import build_tiny_rife
     from .textual_inversion import build_tiny_embedding
+    from .upscale import build_tiny_esrgan
 
     sd = build_tiny_sd(out_dir / "sd")
     return {
         "sd": sd,
         "depth": build_tiny_depth(out_dir / "depth"),
+        **{
+            f"upscaler_x{scale}": build_tiny_esrgan(out_dir / "upscaler" / name, scale)
+            for scale, name in TINY_UPSCALERS.items()
+        },
         "lora": build_tiny_lora(sd, out_dir / "lora" / "tiny.safetensors"),
         "controlnet": build_tiny_controlnet(sd, out_dir / "controlnet"),
         "tiny_vae": build_tiny_taesd(out_dir / "taesd"),

@@ -5,8 +5,11 @@ tiles so large frames fit in little memory, into ``<out>/upscaled/``.
 
 from __future__ import annotations
 
+import enum
 import importlib
+import sys
 import threading
+import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,7 @@ def load_upscaler(model: str, device: str = "cpu") -> Any:
             "--set r_upscale_model=PATH)"
         )
     try:
-        spandrel: Any = importlib.import_module("spandrel")  # the worker's, untyped
+        spandrel = _import_spandrel()
     except ImportError as error:
         raise DeforumInputError(
             f"r_upscale_video: spandrel cannot be imported ({error}); install the worker's "
@@ -48,6 +51,53 @@ def load_upscaler(model: str, device: str = "cpu") -> Any:
     if not isinstance(descriptor, spandrel.ImageModelDescriptor):
         raise DeforumInputError(f"r_upscale_model: {model!r} is not an image upscaler")
     return descriptor.eval()
+
+
+def _import_spandrel() -> Any:
+    """spandrel (untyped), imported with a stand-in for torchvision where there is none."""
+    try:
+        importlib.import_module("torchvision")
+    except ImportError:
+        pass
+    else:
+        return importlib.import_module("spandrel")
+    # `import spandrel` imports every architecture, and LaMa and RestoreFormer (an
+    # inpainter and a face restorer, no upscalers) import three names from torchvision,
+    # which the worker does not install (PyPI's Linux wheels would replace a CPU torch).
+    # The stand-in lives only for the import, so nothing else mistakes it for torchvision.
+    standins = _torchvision_standin()
+    sys.modules.update(standins)
+    try:
+        return importlib.import_module("spandrel")
+    finally:
+        for name, module in standins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+
+def _torchvision_standin() -> dict[str, types.ModuleType]:
+    """``torchvision.transforms.functional`` as far as spandrel imports it; its functions
+    raise an error naming torchvision."""
+
+    class InterpolationMode(enum.Enum):
+        NEAREST = "nearest"
+        BILINEAR = "bilinear"
+        BICUBIC = "bicubic"
+
+    def missing(*args: object, **kwargs: object) -> Any:
+        raise NotImplementedError(
+            "this spandrel architecture needs torchvision; install the torchvision build "
+            "that matches the worker's torch"
+        )
+
+    names = ("torchvision", "torchvision.transforms", "torchvision.transforms.functional")
+    modules = {name: types.ModuleType(name) for name in names}
+    functional = modules["torchvision.transforms.functional"]
+    functional.InterpolationMode = InterpolationMode  # type: ignore[attr-defined]
+    functional.rotate = functional.normalize = missing  # type: ignore[attr-defined]
+    modules["torchvision"].transforms = modules["torchvision.transforms"]  # type: ignore[attr-defined]
+    modules["torchvision.transforms"].functional = functional  # type: ignore[attr-defined]
+    return modules
 
 
 def upscale_image(descriptor: Any, image: Image, factor: int, tile: int = TILE) -> Image:
@@ -107,3 +157,34 @@ def upscale_folder(
         if progress is not None:
             progress(i + 1, len(frames))
     return paths
+
+
+def build_tiny_esrgan(target: Path, scale: int, seed: int = 20261128) -> Path:
+    """A random-weight Real-ESRGAN (RRDBNet: 8 features, one block) for ``scale`` 2 or 4,
+    saved as a .safetensors state dict under Real-ESRGAN's key names, so spandrel detects
+    the architecture and scale from the keys as it does for the published weights."""
+    import torch
+    from safetensors.torch import save_file
+
+    features, grow, blocks = 8, 32, 1  # spandrel assumes the published 32 growth channels
+    # Real-ESRGAN x2plus runs the ×4 network on a pixel-unshuffled (÷2) image.
+    unshuffle = {2: 2, 4: 1}[scale]
+    shapes = {"conv_first": (features, 3 * unshuffle**2)}
+    for block in range(blocks):
+        for rdb in (1, 2, 3):
+            for conv in range(1, 6):
+                out = features if conv == 5 else grow
+                shapes[f"body.{block}.rdb{rdb}.conv{conv}"] = (out, features + (conv - 1) * grow)
+    for name in ("conv_body", "conv_up1", "conv_up2", "conv_hr"):
+        shapes[name] = (features, features)
+    shapes["conv_last"] = (3, features)
+    generator = torch.Generator().manual_seed(seed + scale)
+    state: dict[str, Any] = {}
+    for name, (out, inputs) in shapes.items():
+        # Kaiming-normal, scaled down in the residual blocks as Real-ESRGAN initialises them.
+        std = (2.0 / (inputs * 9)) ** 0.5 * (0.1 if name.startswith("body.") else 1.0)
+        state[f"{name}.weight"] = torch.randn(out, inputs, 3, 3, generator=generator) * std
+        state[f"{name}.bias"] = torch.zeros(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(target))
+    return target

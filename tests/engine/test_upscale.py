@@ -1,0 +1,245 @@
+"""Upscaling after the frames: spandrel loading the tiny Real-ESRGAN weights that
+``make-tiny-models`` writes, the tiles, and ``finish --upscale`` end to end (sizes, names,
+the video, a kill half-way, a Deforum settings file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import cv2
+import imageio_ffmpeg
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from deforum_blender.core import output_layout as layout
+from deforum_blender.core.job import Job, save_job
+from deforum_blender.engine.tiny_models import TINY_UPSCALERS
+from deforum_blender.engine.upscale import load_upscaler, upscale_image
+from tests.helpers import ROOT, run_python
+
+#: Not square, so a width/height mix-up shows.
+WIDTH, HEIGHT = 48, 40
+
+
+def _upscaler(models: Path, scale: int) -> Path:
+    return models / "upscaler" / TINY_UPSCALERS[scale]
+
+
+def _frames(out: Path, count: int, size: tuple[int, int] = (WIDTH, HEIGHT)) -> None:
+    """``count`` textured frames and the job.json a render leaves (video on, 10 fps)."""
+    rng = np.random.default_rng(count)
+    layout.frames_dir(out).mkdir(parents=True)
+    for i in range(count):
+        image = rng.integers(0, 256, (size[1], size[0], 3), np.uint8)
+        cv2.imwrite(str(layout.frame_path(out, 1 + i)), cv2.GaussianBlur(image, (5, 5), 2))
+    job = Job(W=size[0], H=size[1], first_frame=1, last_frame=count, fps=10.0)
+    save_job(job, layout.job_path(out))
+
+
+def _finish_command(out: Path, scale: int, model: Path) -> list[str]:
+    command = ["finish", str(out), "--upscale", str(scale), "--upscale-model", str(model)]
+    return [sys.executable, "-m", "deforum_blender", *command]
+
+
+def _env() -> dict[str, str]:
+    # One thread: the runs share a busy machine, and each adds up in the same order.
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+def _run_finish(out: Path, scale: int, model: Path) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        _finish_command(out, scale, model),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def _pngs(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("frame_*.png"))}
+
+
+def _video(path: Path) -> dict[str, Any]:
+    """The video's size, frame rate and frame count, as the bundled ffmpeg reads them."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    reader.close()
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+    return {"size": tuple(meta["size"]), "fps": meta["fps"], "frames": frames}
+
+
+# -- tiles, with a network whose result is known ------------------------------------------
+
+
+class _Nearest(torch.nn.Module):
+    """An upscaler that repeats each pixel ``scale`` times, shaped like spandrel's."""
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+        self.weight = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(image, scale_factor=self.scale, mode="nearest")
+
+
+class _Descriptor(SimpleNamespace):
+    """spandrel's descriptor as ``upscale_image`` uses it: ``scale``, ``model``, a call."""
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model(image)  # type: ignore[no-any-return]
+
+
+def test_tiles_stitch_into_the_upscale_of_the_whole_image() -> None:
+    image = np.random.default_rng(1).integers(0, 256, (45, 70, 3), np.uint8)
+    descriptor = _Descriptor(scale=3, model=_Nearest(3))
+    upscaled = upscale_image(descriptor, image, 3, tile=16)
+    assert np.array_equal(upscaled, image.repeat(3, axis=0).repeat(3, axis=1))
+
+
+def test_a_x4_network_asked_for_x2_gives_exactly_twice_the_size() -> None:
+    image = np.random.default_rng(2).integers(0, 256, (20, 30, 3), np.uint8)
+    upscaled = upscale_image(_Descriptor(scale=4, model=_Nearest(4)), image, 2, tile=8)
+    assert np.array_equal(upscaled, image.repeat(2, axis=0).repeat(2, axis=1))
+
+
+# -- spandrel without torchvision ---------------------------------------------------------
+
+
+def test_spandrel_imports_without_torchvision_and_leaves_no_stand_in_behind() -> None:
+    done = run_python(
+        "import importlib.util, sys\n"
+        "from deforum_blender.engine.upscale import _import_spandrel\n"
+        "real = importlib.util.find_spec('torchvision') is not None\n"
+        "spandrel = _import_spandrel()\n"
+        "from spandrel.architectures.LaMa.__arch import LaMa\n"
+        "try:\n"
+        "    LaMa.rotate(None, None, None)\n"
+        "except NotImplementedError as error:\n"
+        "    print('missing:', error)\n"
+        "print('real' if real else 'stand-in', 'torchvision' in sys.modules)\n"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    if "real" in done.stdout.split():
+        pytest.skip("torchvision is installed here: the stand-in is not used")
+    assert "missing: this spandrel architecture needs torchvision" in done.stdout
+    assert done.stdout.splitlines()[-1] == "stand-in False"
+
+
+# -- the tiny upscalers, loaded as published weights are ----------------------------------
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_make_tiny_models_writes_real_esrgan_weights_spandrel_detects(
+    scale: int, tiny_models: Path
+) -> None:
+    path = _upscaler(tiny_models, scale)
+    with safe_open(str(path), framework="pt") as weights:
+        keys = set(weights.keys())
+    assert {"conv_first.weight", "body.0.rdb1.conv1.weight", "conv_body.weight"} <= keys
+    assert {"conv_up1.weight", "conv_up2.weight", "conv_hr.weight", "conv_last.weight"} <= keys
+    descriptor = load_upscaler(str(path))
+    assert (descriptor.architecture.id, descriptor.scale) == ("ESRGAN", scale)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_finish_upscales_every_frame_and_makes_the_video_at_its_frame_rate(
+    scale: int, tiny_models: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    _frames(out, 4)
+    done = _run_finish(out, scale, _upscaler(tiny_models, scale))
+    assert "warning" not in done.stderr
+    folder = out / layout.UPSCALED_DIR
+    names = [f"frame_{n:05d}.png" for n in (1, 2, 3, 4)]
+    assert sorted(_pngs(folder)) == names
+    for name in names:
+        assert cv2.imread(str(folder / name)).shape == (HEIGHT * scale, WIDTH * scale, 3)
+    video = _video(layout.video_path(out))
+    assert video == {"size": (WIDTH * scale, HEIGHT * scale), "fps": 10.0, "frames": 4}
+    assert sorted(p.name for p in layout.frames_dir(out).iterdir()) == names
+
+
+@pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_an_upscale_killed_half_way_and_run_again_ends_with_the_same_frames(
+    kill: signal.Signals, tiny_models: Path, tmp_path: Path
+) -> None:
+    model = _upscaler(tiny_models, 4)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    count, size = 24, (96, 96)
+    for out in (whole, killed):
+        _frames(out, count, size)
+    _run_finish(whole, 4, model)
+    expected = _pngs(whole / layout.UPSCALED_DIR)
+    assert len(expected) == count
+    process = subprocess.Popen(
+        _finish_command(killed, 4, model), cwd=ROOT, env=_env(), stderr=subprocess.PIPE, text=True
+    )
+    folder = killed / layout.UPSCALED_DIR
+    while process.poll() is None and len(list(folder.glob("frame_*.png"))) < 3:
+        time.sleep(0.02)
+    assert process.poll() is None, "the finish ended before it could be stopped half-way"
+    process.send_signal(kill)
+    _, stderr = process.communicate(timeout=120)
+    if kill == signal.SIGTERM:
+        assert process.returncode == 1 and "terminated (SIGTERM)" in stderr, stderr
+    else:
+        assert process.returncode == -signal.SIGKILL
+    written = _pngs(folder)
+    assert 3 <= len(written) < count
+    assert all(expected[name] == data for name, data in written.items())
+    assert not layout.video_path(killed).exists()
+    _run_finish(killed, 4, model)
+    assert _pngs(folder) == expected
+    assert _video(layout.video_path(killed)) == _video(layout.video_path(whole))
+    assert not [p.name for p in killed.rglob(".*.tmp*")]
+
+
+def test_a_deforum_settings_file_with_upscaling_renders_the_upscaled_video(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    settings = tmp_path / "deforum_settings.txt"
+    deforum = {
+        "animation_mode": "2D",
+        "W": 64,
+        "H": 64,
+        "max_frames": 3,
+        "fps": 12,
+        "translation_x": "0: (2)",
+        "prompts": {"0": "a valley"},
+        "skip_video_creation": False,
+        "r_upscale_video": True,
+        "r_upscale_factor": "x2",
+        "r_upscale_model": str(_upscaler(tiny_models, 2)),
+        "r_upscale_keep_imgs": False,
+    }
+    settings.write_text(json.dumps(deforum), encoding="utf-8")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "deforum_blender", "render", str(settings), "--preview"]
+    done = subprocess.run(
+        [*command, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not [line for line in done.stderr.splitlines() if "r_upscale" in line]
+    assert _video(layout.video_path(out)) == {"size": (128, 128), "fps": 12.0, "frames": 3}
+    assert not (out / layout.UPSCALED_DIR).exists()  # r_upscale_keep_imgs off
+    assert sorted(layout.frame_files(out)) == [1, 2, 3]  # the frames themselves stay
