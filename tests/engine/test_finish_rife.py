@@ -1,0 +1,106 @@
+"""``finish --interpolation-model`` end to end with make-tiny-models' RIFE, in real
+subprocesses: frame counts, names, sizes, the video's frame rate, resume after a kill."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from deforum_blender.core import output_layout as layout
+from deforum_blender.engine.video import ffmpeg_executable
+from tests.engine.test_finish_resume import SIZE, _env, _files, _frames, _video_frames
+from tests.helpers import ROOT
+
+FRAMES = 6
+FPS = 10.0
+
+
+def _command(out: Path, models: Path, amount: int) -> list[str]:
+    weights = models / "interpolator" / "flownet.safetensors"
+    return [
+        *(sys.executable, "-m", "deforum_blender", "finish", str(out)),
+        *("--interpolate", str(amount), "--interpolation-model", str(weights)),
+        *("--device", "cpu"),
+    ]
+
+
+def _run(out: Path, models: Path, amount: int) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        _command(out, models, amount),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _video_fps(video: Path) -> float:
+    """The frame rate ffmpeg reads from the video's stream header."""
+    probe = subprocess.run([ffmpeg_executable(), "-i", str(video)], capture_output=True, text=True)
+    found = re.search(r"Video:.*?, ([\d.]+) fps", probe.stderr)
+    assert found, probe.stderr
+    return float(found.group(1))
+
+
+@pytest.mark.parametrize("amount", [2, 4])
+def test_rife_interpolation_through_finish_writes_every_inbetween_and_the_video_rate(
+    amount: int, tiny_models: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    _frames(out, count=FRAMES)
+    result = _run(out, tiny_models, amount)
+    assert "optical flow" not in result.stderr  # the network ran, not the fallback
+    folder = out / layout.INTERPOLATED_DIR
+    written = _files(folder)
+    total = (FRAMES - 1) * amount + 1
+    assert list(written) == [f"frame_{i:05d}.png" for i in range(total)]
+    for name, data in written.items():
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape == (SIZE, SIZE, 3), name
+    originals = _files(layout.frames_dir(out))
+    for index, source in enumerate(originals.values()):  # every amount-th frame: a render's
+        assert written[f"frame_{index * amount:05d}.png"] == source
+    inbetween = written[f"frame_{1:05d}.png"]
+    assert inbetween not in originals.values()
+    video = layout.video_path(out)
+    assert f"({FPS * amount:g} fps)" in result.stdout
+    assert _video_fps(video) == FPS * amount
+    assert len(_video_frames(video)) == total
+
+
+@pytest.mark.slow
+def test_rife_interpolation_killed_half_way_and_run_again_equals_a_whole_run(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    _frames(whole, count=FRAMES), _frames(killed, count=FRAMES)
+    _run(whole, tiny_models, 4)
+    expected = _files(whole / layout.INTERPOLATED_DIR)
+    process = subprocess.Popen(
+        _command(killed, tiny_models, 4), cwd=ROOT, env=_env(), stderr=subprocess.PIPE, text=True
+    )
+    folder = killed / layout.INTERPOLATED_DIR
+    while process.poll() is None and len(list(folder.glob("frame_*.png"))) < 8:
+        time.sleep(0.02)
+    assert process.poll() is None, "the finish ended before it could be stopped half-way"
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=120)
+    written = _files(folder)
+    assert 8 <= len(written) < len(expected)
+    assert all(expected[name] == data for name, data in written.items())
+    assert not layout.video_path(killed).exists()
+    _run(killed, tiny_models, 4)
+    assert _files(folder) == expected
+    assert _video_frames(layout.video_path(killed)) == _video_frames(layout.video_path(whole))
+    assert not [p.name for p in killed.rglob(".*.tmp*")]
