@@ -3,8 +3,9 @@
 Blender's own Python is never touched (DESIGN.md §5): a venv is created beside the
 add-on's user files from the interpreter running Blender, and the pinned
 ``worker_requirements.txt`` is installed into it, with PyTorch's wheel index for the
-chosen CUDA build. :func:`setup_commands` says exactly what will run (tests assert it);
-:func:`run_commands` runs it with every output line in a log file; the
+chosen CUDA build, then ``worker_requirements_no_deps.txt`` without dependencies.
+:func:`setup_commands` says exactly what will run (tests assert it); :func:`run_commands`
+runs it with every output line in a log file; the
 ``deforum.setup_environment`` operator runs :class:`EnvironmentSetup` in the background.
 """
 
@@ -25,6 +26,9 @@ from .preferences import ADDON_PACKAGE
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 REQUIREMENTS = PACKAGE_DIR / "worker_requirements.txt"
+#: spandrel (upscalers), installed with --no-deps: its metadata asks for torchvision, whose
+#: PyPI build could replace the chosen torch; the worker stands in for what it imports.
+NO_DEPS_REQUIREMENTS = PACKAGE_DIR / "worker_requirements_no_deps.txt"
 VENV_FOLDER = "worker_venv"
 LOG_NAME = "setup_environment.log"
 TORCH_INDEX = "https://download.pytorch.org/whl/"
@@ -61,6 +65,7 @@ def setup_commands(
     venv_dir: str | os.PathLike[str],
     cuda_choice: str = "default",
     requirements: str | os.PathLike[str] = REQUIREMENTS,
+    no_deps_requirements: str | os.PathLike[str] = NO_DEPS_REQUIREMENTS,
 ) -> list[list[str]]:
     """The commands that create the venv and install the worker's pinned packages."""
     if cuda_choice not in CUDA_CHOICES:
@@ -82,6 +87,7 @@ def setup_commands(
             str(requirements),
             *(["--extra-index-url", index] if index else []),
         ],
+        [*pip, "install", *quiet, "--no-deps", "-r", str(no_deps_requirements)],
     ]
 
 

@@ -45,7 +45,8 @@ def load_upscaler(model: str, device: str = "cpu") -> Any:
     except ImportError as error:
         raise DeforumInputError(
             f"r_upscale_video: spandrel cannot be imported ({error}); install the worker's "
-            "requirements (deforum_blender/worker_requirements.txt)"
+            "requirements (deforum_blender/worker_requirements.txt, then "
+            "worker_requirements_no_deps.txt with pip install --no-deps)"
         ) from None
     descriptor = spandrel.ModelLoader(device=device).load_from_file(str(path))
     if not isinstance(descriptor, spandrel.ImageModelDescriptor):

@@ -11,6 +11,7 @@ import pytest
 
 from deforum_blender.blender.environment import (
     CUDA_CHOICES,
+    NO_DEPS_REQUIREMENTS,
     REQUIREMENTS,
     EnvironmentSetup,
     run_commands,
@@ -32,13 +33,14 @@ def test_setup_creates_a_venv_then_installs_the_pinned_requirements_from_the_cud
         ["/blender/python3.11", "-m", "venv", str(venv_dir)],
         [*pip, "--upgrade", "pip"],
         [*pip, "-r", str(REQUIREMENTS), *index],
+        [*pip, "--no-deps", "-r", str(NO_DEPS_REQUIREMENTS)],
     ]
 
 
 def test_the_default_build_comes_from_pypi_and_cpu_from_the_cpu_index(tmp_path: Path) -> None:
-    default = setup_commands("python", tmp_path, "default")[-1]
+    default = setup_commands("python", tmp_path, "default")[2]
     assert "--extra-index-url" not in default and "--index-url" not in default
-    cpu = setup_commands("python", tmp_path, "cpu")[-1]
+    cpu = setup_commands("python", tmp_path, "cpu")[2]
     assert cpu[-2:] == ["--extra-index-url", "https://download.pytorch.org/whl/cpu"]
     assert all(url is None or url.startswith("https://") for _, url in CUDA_CHOICES.values())
 
@@ -58,6 +60,16 @@ def test_the_requirements_are_the_shipped_exact_pins_of_the_worker_packages() ->
     assert {"torch", "diffusers", "transformers", "safetensors", "numpy"} <= set(pins)
     assert "opencv-python-headless" in pins and "opencv-python" not in pins
     assert "bpy" not in pins
+
+
+def test_spandrel_is_pinned_and_installed_without_its_torchvision_requirement() -> None:
+    assert NO_DEPS_REQUIREMENTS == ROOT / "deforum_blender" / "worker_requirements_no_deps.txt"
+    pins = dict(
+        line.split("==")
+        for line in NO_DEPS_REQUIREMENTS.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    assert set(pins) == {"spandrel", "einops"}  # no torchvision: it could replace torch
 
 
 def test_commands_stream_their_output_to_the_log_and_stop_at_the_first_failure(
@@ -106,5 +118,5 @@ def test_the_full_setup_installs_a_worker_python_that_imports_torch_and_diffuser
     setup = EnvironmentSetup(tmp_path / "worker_venv", "cpu", python=sys.executable).start()
     setup.thread.join(timeout=3600)
     assert setup.status == 0, "\n".join(setup.lines)
-    check = [str(venv_python(tmp_path / "worker_venv")), "-c", "import torch, diffusers"]
+    check = [str(venv_python(tmp_path / "worker_venv")), "-c", "import torch, diffusers, einops"]
     assert subprocess.run(check).returncode == 0

@@ -15,6 +15,7 @@ def test_zip_root_holds_manifest_and_package_but_no_tests(extension_zip: Path) -
     assert "__init__.py" in names
     assert "engine/tiny_models.py" in names
     assert "worker_requirements.txt" in names
+    assert "worker_requirements_no_deps.txt" in names  # the worker setup installs it
     assert not [n for n in names if n.startswith("tests/") or "__pycache__" in n]
 
 
