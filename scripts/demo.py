@@ -8,13 +8,18 @@ camera flight with a lens change, two prompts on timeline markers, one F-curve-k
 strength) and save ``demo.blend``; render it with the add-on's own headless script
 (``scripts/render_deforum.py``, a subprocess, which also puts the image strip in the
 sequencer and saves the .blend); then (``demo_sheets.py``) a contact sheet of the frames,
-one of the scene's depth, and ``video.mp4``.
+one of the scene's depth, one of the ControlNet units' control images, and ``video.mp4``.
 
 The model is ``--model``, else ``DEFORUM_MODEL`` (a Hugging Face id or a local path),
 else :data:`DEFAULT_MODEL` when it is in the Hugging Face cache or the hub can be reached.
 Otherwise (offline, as on CI machines) it renders with the tiny random-weight model, whose
 frames are noise by design, and beside it a motion preview (warp only, no diffusion), so
 the camera motion, the depth and the sequencer output are real and visible.
+
+ControlNet: the tiny model renders with a unit per module of :data:`CONTROL_MODULES`, each
+fed by the scene's own passes and running the tiny ControlNet; a real model with the units
+``--controlnet MODULE=MODEL`` names (a ControlNet of the model's family), none otherwise.
+The control images are saved (``save_controlnet_inputs``) and laid out in a sheet.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ RENDER_SCRIPT = ROOT / "scripts" / "render_deforum.py"
 DEFAULT_MODEL = "stabilityai/sd-turbo"
 HUB_TIMEOUT_S = 3.0
 QUIET = "/deforum_depth_"
+#: The tiny model's ControlNet units: the Z pass and the Normal pass, which Blender renders
+#: together, so the units add no render of their own.
+CONTROL_MODULES = ("scene_depth", "scene_normal")
 
 
 @dataclass(frozen=True)
@@ -180,7 +188,34 @@ def run(command: Sequence[str]) -> None:
         raise SystemExit(f"demo: exit status {status} from: {shlex.join(command)}")
 
 
-def render_blend(blend: Path, out: Path, model: str, *, preview: bool) -> None:
+def controlnets_for(
+    choice: ModelChoice, tiny_controlnet: Path, wanted: Sequence[str]
+) -> dict[str, str]:
+    """Module -> ControlNet model of each unit: the tiny ControlNet for every module of
+    :data:`CONTROL_MODULES` with the tiny model, else what ``--controlnet`` names."""
+    if choice.tiny:
+        return {module: str(tiny_controlnet) for module in CONTROL_MODULES}
+    return parse_controlnets(wanted)
+
+
+def parse_controlnets(items: Sequence[str]) -> dict[str, str]:
+    """``--controlnet MODULE=MODEL`` items as a mapping; a bad item stops the demo."""
+    from deforum_blender.core.controlnet import SCENE_MODULES
+
+    units: dict[str, str] = {}
+    for item in items:
+        module, _, model = item.partition("=")
+        if module not in SCENE_MODULES or not model:
+            raise SystemExit(
+                f"demo: --controlnet {item!r}: give MODULE=MODEL with MODULE one of "
+                f"{', '.join(SCENE_MODULES)}, e.g. "
+                "scene_depth=lllyasviel/control_v11f1p_sd15_depth"
+            )
+        units[module] = model
+    return units
+
+
+def render_blend(blend: Path, out: Path, model: str, *, preview: bool, units: int = 0) -> None:
     """Render ``blend`` into ``out`` with the add-on's headless script; save the strip in it."""
     command = [sys.executable, str(RENDER_SCRIPT), "--", "--blend", str(blend)]
     command += ["--out", str(out), "--model", model, "--init", "render", "--save", str(blend)]
@@ -194,6 +229,9 @@ def render_blend(blend: Path, out: Path, model: str, *, preview: bool) -> None:
             "--set",
             "amount_schedule=0: (0)",
         ]
+        # A preview does not diffuse: the ControlNet units would only cost Blender passes.
+        for n in range(1, units + 1):
+            command += ["--set", f"cn_{n}_enabled=false"]
     run(command)
 
 
@@ -206,6 +244,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default="demo_output", help="output folder (default: %(default)s)")
     parser.add_argument("--frames", type=int, default=24, help="frames (default: %(default)s)")
     parser.add_argument("--model", help="model to use instead of DEFORUM_MODEL or the default")
+    parser.add_argument(
+        "--controlnet",
+        action="append",
+        default=[],
+        metavar="MODULE=MODEL",
+        help="a ControlNet unit for a real model, e.g. "
+        "scene_depth=lllyasviel/control_v11f1p_sd15_depth (repeatable; the tiny model "
+        f"always has {', '.join(CONTROL_MODULES)})",
+    )
     args = parser.parse_args(argv)
     if args.frames < 3:
         parser.error("--frames: at least 3 (the flight has three keys)")
@@ -217,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if str(ROOT) not in sys.path:  # the add-on from this checkout, installed or not
         sys.path.insert(0, str(ROOT))
+    parse_controlnets(args.controlnet)  # a bad --controlnet stops the demo before any work
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     stages = Stages()
@@ -226,7 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = choice.model
         if choice.tiny:
             tiny = out / "tiny_models"
-            if not (tiny / "sd" / "model_index.json").is_file():
+            made = (tiny / "sd" / "model_index.json", tiny / "controlnet" / "config.json")
+            if not all(path.is_file() for path in made):
                 run([sys.executable, "-m", "deforum_blender", "make-tiny-models", str(tiny)])
             model = str(tiny / "sd")
         elif model is not None and is_hub_id(model) and not in_hf_cache(model):
@@ -237,15 +286,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             snapshot_download(model)
     assert model is not None
     quality = quality_for(choice)
+    controlnets = controlnets_for(choice, out / "tiny_models" / "controlnet", args.controlnet)
     blend = out / "demo.blend"
     with stages.stage("scene"):
         import bpy
 
-        scene = build_scene(model, quality, args.frames)
+        scene = build_scene(model, quality, args.frames, controlnets=controlnets)
         bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+        units = ", ".join(controlnets) or "none"
         print(
             f"saved {blend}: {quality.width}×{quality.height}, frames "
-            f"{scene.frame_start}–{scene.frame_end}, {len(scene.deforum.prompts)} prompts",
+            f"{scene.frame_start}–{scene.frame_end}, {len(scene.deforum.prompts)} prompts, "
+            f"ControlNet units: {units}",
             flush=True,
         )
     label = "tiny model" if choice.tiny else Path(model).name if Path(model).exists() else model
@@ -253,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         render_blend(blend, out / "render", model, preview=False)
     if choice.tiny:
         with stages.stage("motion preview"):
-            render_blend(blend, out / "preview", model, preview=True)
+            render_blend(blend, out / "preview", model, preview=True, units=len(controlnets))
     with stages.stage("contact sheets and video"):
         written = make_results(out, choice.model, tiny=choice.tiny)
     print(f"\nmodel: {choice.reason}")

@@ -2,12 +2,13 @@
 
 Built with the ``bpy`` module: a valley with rocks, trees and glowing pillars, a camera
 flying up it on Bézier keys while zooming from 24 to 35 mm, two prompts on timeline
-markers and one F-curve-keyed strength. Nothing is saved here (``demo.py`` saves it).
+markers and one F-curve-keyed strength; optionally ControlNet units fed by the scene's
+passes. Nothing is saved here (``demo.py`` saves it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,6 +228,15 @@ def _add_camera(last_frame: int) -> Any:
     return camera
 
 
+def _set_controlnet(settings: Any, controlnets: Mapping[str, str]) -> None:
+    """One ControlNet unit per ``module: model`` (cn_1, cn_2, …); their control images saved."""
+    for n, (module, model) in enumerate(controlnets.items(), start=1):
+        setattr(settings, f"cn_{n}_enabled", True)
+        setattr(settings, f"cn_{n}_module", module)
+        setattr(settings, f"cn_{n}_model", model)
+    settings.save_controlnet_inputs = bool(controlnets)
+
+
 def _set_deforum(scene: Any, model: str, quality: Quality, out_dir: str) -> None:
     """Deforum settings: 3D from the scene's depth, two prompts, strength keyed on F-curves."""
     from deforum_blender.blender.prompts import add_prompt
@@ -256,8 +266,17 @@ def _set_deforum(scene: Any, model: str, quality: Quality, out_dir: str) -> None
             add_prompt(scene, frame, prompt, negative)
 
 
-def build_scene(model: str, quality: Quality, frames: int = 24, out_dir: str = "//render/") -> Any:
-    """Replace Blender's data with the demo scene and return it (nothing is saved)."""
+def build_scene(
+    model: str,
+    quality: Quality,
+    frames: int = 24,
+    out_dir: str = "//render/",
+    controlnets: Mapping[str, str] | None = None,
+) -> Any:
+    """Replace Blender's data with the demo scene and return it (nothing is saved).
+
+    ``controlnets`` maps a scene module (``scene_depth``, …) to the ControlNet model of its unit.
+    """
     import bpy
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -283,4 +302,5 @@ def build_scene(model: str, quality: Quality, frames: int = 24, out_dir: str = "
     _add_props()
     _add_camera(scene.frame_end)
     _set_deforum(scene, model, quality, out_dir)
+    _set_controlnet(scene.deforum, controlnets or {})
     return scene

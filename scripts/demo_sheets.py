@@ -1,4 +1,5 @@
-"""The demo's results: contact sheets of the frames and of the scene's depth, and the video.
+"""The demo's results: contact sheets of the frames, of the scene's depth and of the
+ControlNet units' control images, and the video.
 
 Read from the output folders the headless renders wrote (``out/render``, and with the
 tiny model ``out/preview``); cv2, numpy and Pillow come from the dev venv.
@@ -13,6 +14,8 @@ from typing import Any
 
 CELL_WIDTH = 256  # frames wider than this are scaled down in the contact sheets
 SHEET_FRAMES = 12
+CONTROL_FRAMES = 4  # frames (columns) in the ControlNet sheet, one row per unit
+CAPTION_HEIGHT = 18  # the strip above a control image: its pixels stay the saved file's
 
 
 def _read_rgb(path: Path) -> Any:
@@ -34,23 +37,26 @@ def _small(image: Any, width: int = CELL_WIDTH) -> Any:
     return cv2.resize(image, (width, round(height * width / current)), interpolation=cv2.INTER_AREA)
 
 
-def _label(image: Any, text: str, corner: tuple[int, int] = (4, 14)) -> None:
+def _label(image: Any, text: str, corner: tuple[int, int] = (4, 14), scale: float = 0.4) -> None:
     """White text with a dark outline, readable on any frame."""
     import cv2
 
     for colour, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
         cv2.putText(
-            image, text, corner, cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, thickness, cv2.LINE_AA
+            image, text, corner, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA
         )
 
 
-def save_sheet(image: Any, path: Path) -> None:
-    """Write a BGR sheet as a 256-colour PNG: small enough to commit (the README shows them)."""
+def save_sheet(image: Any, path: Path, *, lossless: bool = False) -> None:
+    """Write a BGR sheet as a 256-colour PNG, small enough to commit (the README shows them),
+    or ``lossless``, every pixel as it is."""
     import cv2
     from PIL import Image
 
     rgb = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-    rgb.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    if not lossless:
+        rgb = rgb.quantize(256, method=Image.Quantize.MEDIANCUT)
+    rgb.save(path, optimize=True)
 
 
 def pick_frames(frames: Sequence[int], count: int) -> list[int]:
@@ -118,6 +124,63 @@ def depth_cells(render: Path, frames: Sequence[int]) -> list[Any]:
     return cells
 
 
+def controlnet_units(render: Path) -> dict[int, str]:
+    """The render's enabled ControlNet units: unit number -> module (from ``job.json``)."""
+    import json
+
+    from deforum_blender.core.controlnet import UNIT_GROUPS
+    from deforum_blender.core.output_layout import job_path
+
+    job = json.loads(job_path(render).read_text())
+    units = {n: job.get(group, {}) for n, group in enumerate(UNIT_GROUPS, start=1)}
+    return {n: unit["module"] for n, unit in units.items() if unit.get("enabled")}
+
+
+def controlnet_frames(render: Path, units: Sequence[int]) -> list[int]:
+    """The frames with a saved control image of every unit (the diffused frames)."""
+    from deforum_blender.core.output_layout import controlnet_input_path, frame_files
+
+    return [
+        frame
+        for frame in frame_files(render)
+        if all(controlnet_input_path(render, unit, frame).is_file() for unit in units)
+    ]
+
+
+def captioned(image: Any, left: str, right: str) -> Any:
+    """``image`` under a dark strip that names it; the image's own pixels are left as they are."""
+    import cv2
+    import numpy as np
+
+    strip = np.full((CAPTION_HEIGHT, image.shape[1], 3), 24, np.uint8)
+    _label(strip, left, (2, 13), 0.35)
+    (width, _), _ = cv2.getTextSize(right, cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)
+    _label(strip, right, (image.shape[1] - width - 3, 13), 0.35)
+    return np.vstack([strip, image])
+
+
+def controlnet_cells(render: Path, units: dict[int, str], frames: Sequence[int]) -> list[Any]:
+    """Each unit's saved control image of each frame, a row per unit, captioned above with
+    the unit, its module and the frame."""
+    from deforum_blender.core.output_layout import controlnet_input_path
+
+    return [
+        captioned(_small(_read_rgb(controlnet_input_path(render, n, f))), f"cn{n} {module}", str(f))
+        for n, module in units.items()
+        for f in frames
+    ]
+
+
+def controlnet_sheet(render: Path) -> Any | None:
+    """The control images of a few frames, or None when the render had no unit on."""
+    units = controlnet_units(render)
+    frames = pick_frames(controlnet_frames(render, list(units)), CONTROL_FRAMES)
+    if not units or not frames:
+        return None
+    title = "ControlNet control images from Blender's passes (save_controlnet_inputs)"
+    return grid(controlnet_cells(render, units, frames), len(frames), title)
+
+
 def side_by_side_video(render: Path, preview: Path, frames: Sequence[int], target: Path) -> None:
     """``target``: the model's frames beside the motion preview's, at the scene's frame rate."""
     import json
@@ -165,6 +228,10 @@ def make_results(out: Path, model: str | None, *, tiny: bool) -> dict[str, Path]
     depth = grid(depth_cells(render, shown), 6, "scene depth (Cycles Z pass): near is bright")
     written["depth contact sheet"] = out / "depth_contact_sheet.png"
     save_sheet(depth, written["depth contact sheet"])
+    control = controlnet_sheet(render)
+    if control is not None:  # lossless: its tiles are the control images, pixel for pixel
+        written["ControlNet sheet"] = out / "controlnet_contact_sheet.png"
+        save_sheet(control, written["ControlNet sheet"], lossless=True)
     written["video"] = out / VIDEO_FILE
     if preview is not None:
         side_by_side_video(render, preview, frames, written["video"])

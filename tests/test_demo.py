@@ -1,19 +1,23 @@
 """``make demo``'s scene (``scripts/demo_scene.py``), built in a fresh ``bpy`` and read back
-as the add-on reads it; the demo's choice of model (``scripts/demo.py``).
-
-Only the scene: ``make demo`` itself renders for a minute or more and is not part of the suite.
+as the add-on reads it; the demo's choice of model (``scripts/demo.py``); and the whole demo,
+shortened to three frames, for its ControlNet contact sheet.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from deforum_blender.core.output_layout import controlnet_input_path
 from tests.helpers import ROOT, run_python
 
 pytestmark = pytest.mark.slow
@@ -156,3 +160,71 @@ def test_demo_offline_with_an_empty_cache_says_so_and_uses_the_tiny_model(
     assert choice.tiny and choice.model is None
     assert "not in the Hugging Face cache" in choice.reason and "\n" not in choice.reason
     assert demo.quality_for(choice) == demo.TINY
+
+
+def test_demo_controlnet_option_names_the_scene_modules() -> None:
+    demo = load_demo()
+    assert demo.parse_controlnets(["scene_normal=some/model"]) == {"scene_normal": "some/model"}
+    with pytest.raises(SystemExit, match=r"'depth=x'.*scene_depth, scene_normal"):
+        demo.parse_controlnets(["depth=x"])
+
+
+DEMO_FRAMES = 3
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Path:
+    """The output folder of ``scripts/demo.py --frames 3``, offline: the tiny model."""
+    out = tmp_path_factory.mktemp("demo_run")
+    shutil.copytree(tiny_models, out / "tiny_models")  # the demo makes them when missing
+    env = {
+        **os.environ,
+        "PYTHONPATH": "",  # the demo puts this checkout on sys.path itself
+        "DEFORUM_WORKER_PYTHON": sys.executable,
+        "DEFORUM_MODEL": "",
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(tmp_path_factory.mktemp("empty_hf_cache")),
+    }
+    command = [sys.executable, str(ROOT / "scripts" / "demo.py"), "--out", str(out)]
+    command += ["--frames", str(DEMO_FRAMES)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=out, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out
+
+
+def read_bgr(path: Path) -> Any:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert image is not None, path
+    return image
+
+
+def test_demo_renders_with_controlnet_units_fed_by_the_scene_passes(demo_out: Path) -> None:
+    job = json.loads((demo_out / "render" / "job.json").read_text())
+    units = [(job[g]["enabled"], job[g]["module"]) for g in ("cn_1", "cn_2")]
+    assert units == [(True, "scene_depth"), (True, "scene_normal")]
+    assert job["output"]["save_controlnet_inputs"] is True
+    preview = json.loads((demo_out / "preview" / "job.json").read_text())
+    assert not preview["cn_1"]["enabled"] and not preview["cn_2"]["enabled"]
+    assert (demo_out / "controlnet_contact_sheet.png").is_file()
+
+
+def test_demo_controlnet_sheet_tiles_are_the_saved_control_images(demo_out: Path) -> None:
+    import cv2
+
+    render = demo_out / "render"
+    sheet = read_bgr(demo_out / "controlnet_contact_sheet.png")
+    places = {}
+    for unit in (1, 2):
+        for frame in range(1, DEMO_FRAMES + 1):
+            control = read_bgr(controlnet_input_path(render, unit, frame))
+            assert control.std() > 0, (unit, frame)  # a blank tile would match anywhere
+            match = cv2.matchTemplate(sheet, control, cv2.TM_SQDIFF)
+            _, _, (x, y), _ = cv2.minMaxLoc(match)
+            tile = sheet[y : y + control.shape[0], x : x + control.shape[1]]
+            assert np.array_equal(tile, control), (unit, frame)  # pixel for pixel
+            places[unit, frame] = (x, y)
+    # A row per unit, a column per frame.
+    assert places[1, 1][1] < places[2, 1][1] and places[1, 1][0] == places[2, 1][0]
+    assert places[1, 1][0] < places[1, 2][0] < places[1, 3][0]
