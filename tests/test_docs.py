@@ -76,6 +76,12 @@ def test_readme_shows_the_committed_contact_sheets() -> None:
         assert (ROOT / sheet).stat().st_size < 300_000  # small enough to keep in git
 
 
+def test_controlnet_page_shows_the_committed_control_images_sheet() -> None:
+    page = (ROOT / "docs" / "controlnet.md").read_text(encoding="utf-8")
+    assert "](controlnet_contact_sheet.png)" in page
+    assert (ROOT / "docs" / "controlnet_contact_sheet.png").stat().st_size < 300_000
+
+
 def test_the_settings_tables_are_current() -> None:
     page = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
     assert render_page(page) == page, "run python scripts/settings_doc.py"
