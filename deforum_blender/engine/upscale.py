@@ -55,10 +55,11 @@ def load_upscaler(model: str, device: str = "cpu") -> Any:
 
 
 def _import_spandrel() -> Any:
-    """spandrel (untyped), imported with a stand-in for torchvision where there is none."""
+    """spandrel (untyped), imported with a stand-in for torchvision where there is none
+    or it does not load."""
     try:
         importlib.import_module("torchvision")
-    except ImportError:
+    except Exception:  # missing, or built for another torch (RuntimeError: no such operator)
         pass
     else:
         return importlib.import_module("spandrel")

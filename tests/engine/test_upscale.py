@@ -140,6 +140,21 @@ def test_spandrel_imports_without_torchvision_and_leaves_no_stand_in_behind() ->
     assert done.stdout.splitlines()[-1] == "stand-in False"
 
 
+def test_a_torchvision_built_for_another_torch_is_stood_in_for(tmp_path: Path) -> None:
+    broken = tmp_path / "torchvision"
+    broken.mkdir()
+    message = "operator torchvision::nms does not exist"
+    (broken / "__init__.py").write_text(f"raise RuntimeError({message!r})\n", encoding="utf-8")
+    done = run_python(
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "from deforum_blender.engine.upscale import _import_spandrel\n"
+        "print(_import_spandrel().__name__, 'torchvision' in sys.modules)\n"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == "spandrel False"
+
+
 # -- the tiny upscalers, loaded as published weights are ----------------------------------
 
 
