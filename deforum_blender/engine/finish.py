@@ -145,6 +145,7 @@ def finish(
         recipe = {
             "factor": multiplier(settings),
             "interpolator": settings.interpolation_model or FLOW_FALLBACK,
+            **_weights_stamp(settings.interpolation_model),
         }
         start_over_unless_made_from(folder, "interpolate", recipe, sources)
         final = interpolate_folder(
@@ -190,6 +191,15 @@ def start_over_unless_made_from(
                 path.unlink()
     if not same:
         atomic.write_text(marker, json.dumps(record), make_folder=True)
+
+
+def _weights_stamp(path: str | None) -> dict[str, Any]:
+    """The weights file's size and time for a step's record, so new weights at the same
+    path start the folder over; nothing without a file."""
+    if not path:
+        return {}
+    stat = Path(path).expanduser().stat()
+    return {"weights": [stat.st_size, stat.st_mtime_ns]}
 
 
 def _cancelled(cancel: threading.Event | None) -> bool:

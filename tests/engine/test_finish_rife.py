@@ -3,6 +3,7 @@ subprocesses: frame counts, names, sizes, the video's frame rate, resume after a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import signal
 import subprocess
@@ -15,6 +16,9 @@ import numpy as np
 import pytest
 
 from deforum_blender.core import output_layout as layout
+from deforum_blender.core.job import Finish
+from deforum_blender.engine.finish import finish
+from deforum_blender.engine.rife import build_tiny_rife
 from deforum_blender.engine.video import ffmpeg_executable
 from tests.engine.test_finish_resume import SIZE, _env, _files, _frames, _video_frames
 from tests.helpers import ROOT
@@ -104,3 +108,25 @@ def test_rife_interpolation_killed_half_way_and_run_again_equals_a_whole_run(
     assert _files(folder) == expected
     assert _video_frames(layout.video_path(killed)) == _video_frames(layout.video_path(whole))
     assert not [p.name for p in killed.rglob(".*.tmp*")]
+
+
+def test_new_weights_at_the_same_path_start_the_folder_over(tmp_path: Path) -> None:
+    weights = tmp_path / "flownet.safetensors"
+    job = _frames(tmp_path / "out", count=3)
+    settings = dataclasses.replace(
+        Finish(),
+        frame_interpolation_engine="RIFE v4.6",
+        frame_interpolation_keep_imgs=True,
+        interpolation_model=str(weights),
+    )
+    job = dataclasses.replace(job, finish=settings)
+    build_tiny_rife(weights, seed=1)
+    finish(job, tmp_path / "out", device="cpu")
+    old = _files(tmp_path / "out" / layout.INTERPOLATED_DIR)
+    weights.unlink()
+    build_tiny_rife(weights, seed=2)
+    finish(job, tmp_path / "out", device="cpu")
+    _frames(tmp_path / "fresh", count=3)
+    finish(job, tmp_path / "fresh", device="cpu")
+    new = _files(tmp_path / "out" / layout.INTERPOLATED_DIR)
+    assert new == _files(tmp_path / "fresh" / layout.INTERPOLATED_DIR) and new != old
