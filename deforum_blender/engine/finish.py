@@ -125,7 +125,11 @@ def finish(
         descriptor = load_upscaler(settings.r_upscale_model, device)
         folder = out / UPSCALED_DIR
         factor = factor_of(settings.r_upscale_factor)
-        recipe = {"model": settings.r_upscale_model, "factor": factor}
+        recipe = {
+            "model": settings.r_upscale_model,
+            "factor": factor,
+            **_weights_stamp(settings.r_upscale_model),
+        }
         start_over_unless_made_from(folder, "upscale", recipe, frames)
         upscaled = upscale_folder(
             frames, folder, descriptor, factor, progress=progress("upscale"), cancel=cancel

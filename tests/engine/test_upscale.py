@@ -4,6 +4,7 @@ the video, a kill half-way, a Deforum settings file)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -22,9 +23,10 @@ import torch
 from safetensors import safe_open
 
 from deforum_blender.core import output_layout as layout
-from deforum_blender.core.job import Job, save_job
+from deforum_blender.core.job import Finish, Job, save_job
+from deforum_blender.engine.finish import finish
 from deforum_blender.engine.tiny_models import TINY_UPSCALERS
-from deforum_blender.engine.upscale import load_upscaler, upscale_image
+from deforum_blender.engine.upscale import build_tiny_esrgan, load_upscaler, upscale_image
 from tests.helpers import ROOT, run_python
 
 #: Not square, so a width/height mix-up shows.
@@ -222,6 +224,26 @@ def test_an_upscale_killed_half_way_and_run_again_ends_with_the_same_frames(
     assert _pngs(folder) == expected
     assert _video(layout.video_path(killed)) == _video(layout.video_path(whole))
     assert not [p.name for p in killed.rglob(".*.tmp*")]
+
+
+def test_new_weights_at_the_same_path_upscale_the_frames_anew(tmp_path: Path) -> None:
+    model = tmp_path / "models" / TINY_UPSCALERS[2]
+    job = dataclasses.replace(
+        Job(W=WIDTH, H=HEIGHT, first_frame=1, last_frame=2, fps=10.0),
+        finish=Finish(r_upscale_video=True, r_upscale_model=str(model), r_upscale_keep_imgs=True),
+    )
+    job = dataclasses.replace(job, output=dataclasses.replace(job.output, make_video=False))
+    for out in ("out", "fresh"):
+        _frames(tmp_path / out, 2)
+    build_tiny_esrgan(model, 2, seed=1)
+    finish(job, tmp_path / "out")
+    old = _pngs(tmp_path / "out" / layout.UPSCALED_DIR)
+    model.unlink()
+    build_tiny_esrgan(model, 2, seed=2)
+    finish(job, tmp_path / "out")
+    finish(job, tmp_path / "fresh")
+    new = _pngs(tmp_path / "out" / layout.UPSCALED_DIR)
+    assert new == _pngs(tmp_path / "fresh" / layout.UPSCALED_DIR) and new != old
 
 
 def test_a_deforum_settings_file_with_upscaling_renders_the_upscaled_video(
