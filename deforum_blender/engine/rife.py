@@ -194,21 +194,17 @@ class RifeInterpolator:
         """Both frames padded on the device; kept for the next call on the same pair (×4
         asks three times)."""
         if self._pair is None or self._pair[0] is not earlier or self._pair[1] is not later:
-            height, width = earlier.shape[:2]
-            pad = (0, -width % PAD, 0, -height % PAD)
-            img0, img1 = (
-                F.pad(
-                    torch.from_numpy(np.ascontiguousarray(image))
-                    .to(self.device)
-                    .permute(2, 0, 1)[None]
-                    .float()
-                    / 255.0,
-                    pad,
-                )
-                for image in (earlier, later)
-            )
+            img0, img1 = self._padded(earlier), self._padded(later)
             self._pair = (earlier, later, img0, img1)
         return self._pair[2], self._pair[3]
+
+    def _padded(self, image: Image) -> torch.Tensor:
+        """``image`` as (1, 3, H, W) in [0, 1] on the device, zero-padded to :data:`PAD`."""
+        height, width = image.shape[:2]
+        pixels = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+        return F.pad(
+            pixels.permute(2, 0, 1)[None].float() / 255.0, (0, -width % PAD, 0, -height % PAD)
+        )
 
     def __call__(self, earlier: Image, later: Image, weight: float) -> Image:
         if earlier.shape != later.shape:
