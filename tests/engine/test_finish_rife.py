@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from deforum_blender.core import output_layout as layout
 from deforum_blender.core.job import Finish
@@ -130,3 +131,26 @@ def test_new_weights_at_the_same_path_start_the_folder_over(tmp_path: Path) -> N
     finish(job, tmp_path / "fresh", device="cpu")
     new = _files(tmp_path / "out" / layout.INTERPOLATED_DIR)
     assert new == _files(tmp_path / "fresh" / layout.INTERPOLATED_DIR) and new != old
+
+
+def test_a_job_file_cannot_allow_pickle_weights_only_the_command_line_can(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safetensors.torch import load_file
+
+    from deforum_blender.cli import main
+    from deforum_blender.core.job import save_job
+
+    out = tmp_path / "out"
+    job = _frames(out, count=2)
+    save_job(
+        dataclasses.replace(job, model=dataclasses.replace(job.model, allow_pickle=True)),
+        layout.job_path(out),
+    )
+    pickle = tmp_path / "flownet.pkl"
+    torch.save(load_file(str(build_tiny_rife(tmp_path / "w.safetensors", seed=1))), pickle)
+    asked = ["finish", str(out), "--interpolate", "2", "--interpolation-model", str(pickle)]
+    assert main([*asked, "--device", "cpu"]) == 2
+    assert "allow_pickle=true" in capsys.readouterr().err
+    assert main([*asked, "--device", "cpu", "--set", "allow_pickle=true"]) == 0
+    assert len(list((out / layout.INTERPOLATED_DIR).glob("frame_*.png"))) == 3
