@@ -226,6 +226,7 @@ class DEFORUM_PT_model(_DeforumSubPanel):
         layout.prop(settings, "embeddings_dir")
         layout.prop(settings, "checkpoint_schedule")
         layout.prop(settings, "device")
+        layout.prop(settings, "compile")
         layout.prop(settings, "vae")
         tiny = layout.row(align=True)
         tiny.active = settings.vae == "tiny" or settings.draft

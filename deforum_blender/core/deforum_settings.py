@@ -1058,6 +1058,7 @@ def _extras(job: Job) -> dict[str, Any]:
             "tiny_vae": job.model.tiny_vae,
             "draft": job.model.draft,
             "draft_model": job.model.draft_model,
+            "compile": job.model.compile,
         },
         "params": {"scene_blend": _copy_param(job.params["scene_blend"])},
         "prompts": {"blend": job.prompts.blend},

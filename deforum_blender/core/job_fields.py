@@ -24,6 +24,8 @@ OPTICAL_FLOW_CADENCE = ("None", "DIS Medium", "DIS Fine", "Farneback")
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 VAES = ("full", "tiny")
+# torch.compile of the fixed-shape model parts: auto = on for CUDA, off on the CPU and MPS.
+COMPILE_MODES = ("auto", "on", "off")
 # The Draft preset's model: SD-Turbo, distilled to make an image in one to four steps.
 DRAFT_MODEL = "stabilityai/sd-turbo"
 # TAESD, the tiny autoencoder for SD 1.x/2.x latents; SDXL's latents need its XL sibling.

@@ -76,7 +76,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "animation_mode", "n_batch", "interpolate_key_frames", "interpolate_x_frames",
         "draft", "draft_model", "model", "model_sha256", "allow_pickle", "vae", "tiny_vae",
         "attention_slicing", "vae_tiling",
-        "cpu_offload", "lora_dir", "device", "output_dir", "use_scene_fps", "fps",
+        "cpu_offload", "lora_dir", "device", "compile", "output_dir", "use_scene_fps", "fps",
         "make_video", "save_depth_maps",
     ),
     "Prompts": ("prompts", "positive_prompts", "negative_prompts", "blend_prompts"),

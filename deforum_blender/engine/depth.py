@@ -26,6 +26,7 @@ near = 65535, with near/far stored in the PNG's text so the file loads back alon
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -228,6 +229,8 @@ class DepthEstimator:
     processor: Any
     metric: bool
     """True when the model predicts metric depth; False for relative inverse depth."""
+    compiled: list[Any] = dataclasses.field(default_factory=list)
+    """The compiled forward (``compiled.Guarded``), when the compile setting is on."""
 
     def predict(self, image: NDArray[np.uint8]) -> FloatArray:
         """The model's prediction for an RGB uint8 H×W×3 frame, resized to H×W."""
@@ -252,7 +255,8 @@ class DepthEstimator:
         return np.ascontiguousarray(resized[0, 0].cpu().numpy(), dtype=np.float32)
 
 
-_ESTIMATORS: dict[tuple[str, str], DepthEstimator] = {}
+# By (model id, device), and "compiled" after them for a compiled forward.
+_ESTIMATORS: dict[tuple[str, ...], DepthEstimator] = {}
 
 
 def _device(device: str) -> str:
@@ -263,10 +267,16 @@ def _device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_depth_estimator(model: str | None = None, device: str = "auto") -> DepthEstimator:
-    """Load a depth model once per process (cached by model id and device)."""
+def load_depth_estimator(
+    model: str | None = None, device: str = "auto", compile: str = "off"
+) -> DepthEstimator:
+    """Load a depth model once per process (cached by model id, device and whether its
+    forward is compiled: ``compile`` is the setting, auto | on | off)."""
+    from . import compiled
+
     model_id = resolve_depth_model(model)
-    key = (model_id, _device(device))
+    on = compiled.enabled(compile, _device(device))
+    key = (model_id, _device(device)) + (("compiled",) if on else ())
     if key not in _ESTIMATORS:
         from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
@@ -299,7 +309,10 @@ def load_depth_estimator(model: str | None = None, device: str = "auto") -> Dept
             config.model_type == "zoedepth"
             or getattr(config, "depth_estimation_type", "relative") == "metric"
         )
-        _ESTIMATORS[key] = DepthEstimator(model_id, key[1], network, processor, metric)
+        estimator = DepthEstimator(model_id, key[1], network, processor, metric)
+        if on:
+            estimator.compiled = [compiled.compile_module(network, "depth model", key[1])]
+        _ESTIMATORS[key] = estimator
     return _ESTIMATORS[key]
 
 

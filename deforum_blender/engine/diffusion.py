@@ -35,6 +35,8 @@ from ..core.errors import DeforumInputError
 from ..core.job_fields import DEFAULT_TINY_VAE, TINY_VAE_XL
 from ..core.prompt_weights import extract_loras
 from ..core.protocol import OFFLINE_REASON_VARIABLE
+from . import compiled as compiled_parts
+from .compiled import Guarded
 from .lora import LoraAdapters
 from .prompt_encoding import (
     mix_embeddings,
@@ -84,6 +86,8 @@ class ModelOptions:
     single_file_config: str | None = None  # diffusers folder or hub id with matching configs
     # An AutoencoderTiny (folder or hub id) in place of the model's VAE: fast drafts.
     tiny_vae: str | None = None
+    # torch.compile of the UNet, ControlNets and VAE: auto (CUDA only) | on | off.
+    compile: str = "off"
 
 
 @dataclass(frozen=True)
@@ -421,6 +425,14 @@ class Diffuser:
         self.embeddings = TextualInversions(txt2img_pipe)
         self.embeddings_dir: str | None = None  # where a prompt's NAME finds NAME.safetensors
         self.allow_pickle_embeddings = False  # .pt/.bin embeddings can run code when loaded
+        # The compiled parts (compiled.py); empty when compile is off.
+        self.compiled: list[Guarded] = []
+        self.warn: Callable[[str], None] = compiled_parts.LOG.warning  # a render's warnings
+
+    def on_warning(self, warn: Callable[[str], None]) -> None:
+        """Send this model's warnings (a compiled part falling back to eager) to ``warn``."""
+        self.warn = warn
+        compiled_parts.set_warn(self.compiled, warn)
 
     @property
     def architecture(self) -> str:
@@ -437,6 +449,11 @@ class Diffuser:
             text = base is self.txt2img_pipe
             auto = AutoPipelineForText2Image if text else AutoPipelineForImage2Image
             pipe = auto.from_pipe(base, controlnet=models[0] if len(models) == 1 else models)
+            if self.compiled:  # the ControlNets run at the UNet's shapes: compile them too
+                self.compiled += [
+                    compiled_parts.compile_module(model, "ControlNet", self.device, self.warn)
+                    for model in models
+                ]
             pipe.set_progress_bar_config(disable=True)
             self._control_pipes[key] = pipe
         return self._control_pipes[key]
@@ -793,7 +810,10 @@ def _load(
     for pipe in (txt2img, img2img):
         pipe.set_progress_bar_config(disable=True)
     _place(txt2img, device, options)
-    return Diffuser(txt2img, img2img, source, device, dtype, sha256)
+    diffuser = Diffuser(txt2img, img2img, source, device, dtype, sha256)
+    if compiled_parts.enabled(options.compile, device, options.cpu_offload):
+        diffuser.compiled = compiled_parts.compile_pipe(txt2img, device, diffuser.warn)
+    return diffuser
 
 
 def tiny_vae_for(tiny_vae: str, pipe: Any) -> str:

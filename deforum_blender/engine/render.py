@@ -52,6 +52,7 @@ from ..core.prompt_layout import stills_keyframes
 from ..core.prompt_weights import composable_parts, prompt_record
 from ..core.prompts import FramePrompt, prompts_for_frames
 from ..core.seeds import seeds_for_frames
+from . import compiled as compiled_parts
 from . import frames as frame_files
 from .adjust import adjust_contrast, grayscale, unsharp_mask
 from .coherence import ColorMatcher
@@ -198,6 +199,7 @@ class Renderer:
             self.emit("warning", message=draft_message(draft_changes))
         self.cancel = cancel or threading.Event()
         self.result = RenderResult(self.out)
+        self.compile_mark = len(compiled_parts.first_calls())  # compiles after it are this run's
         self.n = job.max_frames
         mode = job.animation_mode
         self.cadence = job.cadence.diffusion_cadence if mode in ("2D", "3D") else 1
@@ -436,9 +438,11 @@ class Renderer:
             cpu_offload=job.model.cpu_offload,
             sha256=job.model.sha256 if model == job.model.id else None,
             tiny_vae=job.model.tiny_vae if job.model.vae == "tiny" else None,
+            compile=job.model.compile,
         )
         with self.timed("load"):
             diffuser = load_diffuser(model, options)
+        diffuser.on_warning(lambda message: self.emit("warning", message=message))
         diffuser.lora_dir = job.model.lora_dir
         diffuser.embeddings_dir = job.model.embeddings_dir
         diffuser.allow_pickle_embeddings = job.model.allow_pickle
@@ -940,6 +944,8 @@ class Renderer:
                 1000 * self.result.timings["write"] / max(len(self.result.written), 1), 3
             ),
             "diffusion_ms_per_call": round(1000 * self.result.timings["diffusion"] / diffused, 3),
+            # First calls of compiled parts (compile included), also inside timings_s.
+            "compile_s": compiled_parts.spent_since(self.compile_mark),
         }
         atomic.write_text(layout.run_path(self.out), json.dumps(record, indent=2) + "\n")
 

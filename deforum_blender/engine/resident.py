@@ -270,7 +270,8 @@ class ResidentChain:
         warper = self.renderer.warper
         if warper is None or warper.source != "estimated":
             return None
-        estimator = load_depth_estimator(self.renderer.job.depth.depth_model, warper.device)
+        job = self.renderer.job
+        estimator = load_depth_estimator(job.depth.depth_model, warper.device, job.model.compile)
         if not depth_tensor.supports(estimator):
             return None
         prediction = depth_tensor.predict(estimator, self.source(index))

@@ -1,0 +1,154 @@
+"""``torch.compile`` for the fixed-shape model parts, behind the ``compile`` setting.
+
+A part (the UNet, a ControlNet, the VAE's encoder and decoder, the depth model) keeps its
+module; only its ``forward`` is replaced by a :class:`Guarded` call that runs the compiled
+forward and, should compiling or running it raise, says so once and runs eager from then
+on: compile never fails a render. Shapes stay fixed within a job (one W×H, one prompt
+length, one batch per guidance), so a part compiles once per shape, not per frame; on CUDA
+the mode is ``reduce-overhead`` (CUDA graphs), which replays a frame's kernels in one launch.
+
+The first call of each part includes its compile: :func:`first_calls` lists those times,
+and ``run.json`` reports them as ``compile_s``, apart from the frame timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.errors import DeforumInputError
+from ..core.job_fields import COMPILE_MODES
+
+LOG = logging.getLogger(__name__)
+
+Warn = Callable[[str], None]
+
+# The compile setting per device kind ("auto" only; "on"/"off" are what they say).
+_AUTO = {"cuda": True, "cpu": False, "mps": False}
+# Tests set a backend that runs anywhere ("aot_eager", or one that raises); None: inductor.
+_BACKEND: Any = None
+
+_LEDGER_LOCK = threading.Lock()
+_FIRST_CALLS: list[tuple[str, float]] = []
+
+
+def enabled(mode: str, device: str, cpu_offload: bool = False) -> bool:
+    """Whether ``mode`` (auto | on | off) compiles on ``device``; never with CPU offload,
+    whose hooks move the weights between calls."""
+    if mode not in COMPILE_MODES:
+        raise DeforumInputError(
+            f"compile: {mode!r} is not one of {', '.join(COMPILE_MODES)}; use auto (on for "
+            "CUDA), on or off"
+        )
+    if cpu_offload and device.startswith("cuda"):
+        return False
+    if mode == "auto":
+        return _AUTO.get(device.split(":")[0], False)
+    return mode == "on"
+
+
+def first_calls() -> list[tuple[str, float]]:
+    """(part, seconds) of every compiled part's first call in this process, compile included."""
+    with _LEDGER_LOCK:
+        return list(_FIRST_CALLS)
+
+
+def spent_since(mark: int) -> dict[str, float]:
+    """Seconds of the first calls after the first ``mark`` of :func:`first_calls`, by part."""
+    spent: dict[str, float] = {}
+    for part, seconds in first_calls()[mark:]:
+        spent[part] = round(spent.get(part, 0.0) + seconds, 3)
+    return spent
+
+
+def _log_warning(message: str) -> None:
+    LOG.warning("%s", message)
+
+
+@dataclass
+class Guarded:
+    """A part's forward: compiled, or eager once compiling or running it has raised."""
+
+    part: str
+    eager: Callable[..., Any]
+    compiled: Callable[..., Any] | None
+    warn: Warn = _log_warning
+    calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        compiled = self.compiled
+        if compiled is None:
+            return self.eager(*args, **kwargs)
+        first = self.calls == 0
+        start = time.perf_counter()
+        try:
+            result = compiled(*args, **kwargs)
+        except Exception as error:  # any compiler or CUDA-graph failure: eager from now on
+            self.compiled = None
+            self.warn(
+                f"compile: the {self.part} did not compile ({type(error).__name__}: "
+                f"{_first_line(error)}); it runs eager (set compile=off to skip compiling)"
+            )
+            return self.eager(*args, **kwargs)
+        self.calls += 1
+        if first:
+            with _LEDGER_LOCK:
+                _FIRST_CALLS.append((self.part, time.perf_counter() - start))
+        return result
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else "no message"
+
+
+def _compiler(device: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """torch.compile with the backend and mode for ``device`` (fixed shapes: dynamic off)."""
+    import torch
+
+    if _BACKEND is not None:
+        return lambda function: torch.compile(function, backend=_BACKEND, dynamic=False)
+    # CUDA graphs need CUDA; on the CPU inductor's default mode.
+    mode = "reduce-overhead" if device.startswith("cuda") else "default"
+    return lambda function: torch.compile(function, mode=mode, dynamic=False)
+
+
+def compile_module(module: Any, part: str, device: str, warn: Warn | None = None) -> Guarded:
+    """Replace ``module.forward`` with a :class:`Guarded` compiled forward (once per module:
+    a module already compiled keeps its guard)."""
+    current = getattr(module, "forward", None)
+    if isinstance(current, Guarded):
+        return current
+    eager = module.forward
+    try:
+        compiled: Callable[..., Any] | None = _compiler(device)(eager)
+    except Exception as error:  # torch.compile itself refused (no compiler, old torch)
+        compiled = None
+        (warn or _log_warning)(
+            f"compile: the {part} cannot be compiled ({type(error).__name__}: "
+            f"{_first_line(error)}); it runs eager"
+        )
+    guard = Guarded(part, eager, compiled, warn or _log_warning)
+    module.forward = guard
+    return guard
+
+
+def compile_pipe(pipe: Any, device: str, warn: Warn | None = None) -> list[Guarded]:
+    """Compile a diffusers pipeline's UNet and its VAE's encoder and decoder (tiny or full);
+    the pipelines made from it share these modules."""
+    parts = [("unet", getattr(pipe, "unet", None))]
+    vae = getattr(pipe, "vae", None)
+    parts += [("VAE encoder", getattr(vae, "encoder", None))]
+    parts += [("VAE decoder", getattr(vae, "decoder", None))]
+    return [compile_module(m, part, device, warn) for part, m in parts if m is not None]
+
+
+def set_warn(guards: list[Guarded], warn: Warn) -> None:
+    """Send the guards' fall-back warnings to ``warn`` (a render's warning events)."""
+    for guard in guards:
+        guard.warn = warn

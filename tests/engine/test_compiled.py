@@ -1,0 +1,160 @@
+"""The compile setting: where it is on, compiled frames equal eager ones, failures fall back.
+
+There is no GPU here: the compiled path runs with a backend that needs no compiler, through
+``compiled._BACKEND``: ``aot_eager`` (graph capture and AOT tracing, no code generation), or
+dynamo's ``eager`` for the full VAE, whose decoder's attention hands ``native_group_norm``
+a non-contiguous tensor that aot_eager refuses on the CPU (a fall-back case of its own).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from deforum_blender.core.errors import DeforumInputError
+from deforum_blender.core.job import Job
+from deforum_blender.core.overrides import apply_overrides
+from deforum_blender.engine import compiled
+from deforum_blender.engine.depth import load_depth_estimator
+from deforum_blender.engine.diffusion import ModelOptions, clear_model_cache, load_diffuser
+from deforum_blender.engine.render import render
+from deforum_blender.engine.tiny_models import tiny_job
+from tests.helpers import frame_bytes, run_json
+
+
+@pytest.mark.parametrize(
+    ("mode", "device", "offload", "expected"),
+    [
+        ("auto", "cuda", False, True),
+        ("auto", "cuda:1", False, True),
+        ("auto", "cpu", False, False),
+        ("auto", "mps", False, False),
+        ("on", "cpu", False, True),
+        ("off", "cuda", False, False),
+        ("on", "cuda", True, False),  # CPU offload's hooks move the weights between calls
+    ],
+)
+def test_compile_setting_resolves_per_device(
+    mode: str, device: str, offload: bool, expected: bool
+) -> None:
+    assert compiled.enabled(mode, device, offload) is expected
+
+
+def test_unknown_compile_mode_names_the_choices() -> None:
+    with pytest.raises(DeforumInputError, match=r"compile: 'yes'.*auto, on, off"):
+        compiled.enabled("yes", "cpu")
+
+
+def test_compile_is_a_model_setting_defaulting_to_auto_and_set_takes_off() -> None:
+    assert Job().model.compile == "auto"
+    assert apply_overrides(Job(), {"compile": "off"}).model.compile == "off"
+    assert Job.from_dict(Job().to_dict()).model.compile == "auto"
+
+
+def _broken_backend(graph: Any, inputs: Any) -> Any:
+    raise RuntimeError("no compiler on this machine")
+
+
+def _img2img(diffuser: Any) -> np.ndarray:
+    start = diffuser.txt2img("a red hill", "", 1, 2, 7.0, 64, 64, "Euler a")
+    return diffuser.img2img(start, "a red hill", "", 2, 4, 7.0, 0.6, "Euler a")
+
+
+@pytest.mark.parametrize(("vae", "backend"), [("full", "eager"), ("tiny", "aot_eager")])
+def test_compiled_img2img_equals_eager_within_one_grey_level(
+    tiny_models: Path, monkeypatch: pytest.MonkeyPatch, vae: str, backend: str
+) -> None:
+    tiny = str(tiny_models / "taesd") if vae == "tiny" else None
+    eager = load_diffuser(str(tiny_models / "sd"), ModelOptions(device="cpu", tiny_vae=tiny))
+    monkeypatch.setattr(compiled, "_BACKEND", backend)
+    mark = len(compiled.first_calls())
+    options = ModelOptions(device="cpu", tiny_vae=tiny, compile="on")
+    fast = load_diffuser(str(tiny_models / "sd"), options)
+    warnings: list[str] = []
+    fast.on_warning(warnings.append)
+
+    frame, expected = _img2img(fast), _img2img(eager)
+
+    assert [guard.part for guard in fast.compiled] == ["unet", "VAE encoder", "VAE decoder"]
+    assert all(guard.compiled is not None and guard.calls > 0 for guard in fast.compiled)
+    assert warnings == []
+    assert np.abs(frame.astype(int) - expected.astype(int)).max() <= 1
+    assert set(compiled.spent_since(mark)) == {"unet", "VAE encoder", "VAE decoder"}
+
+
+def test_a_part_that_fails_to_compile_runs_eager_with_one_warning(
+    tiny_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eager = load_diffuser(str(tiny_models / "sd"), ModelOptions(device="cpu"))
+    monkeypatch.setattr(compiled, "_BACKEND", _broken_backend)
+    broken = load_diffuser(
+        str(tiny_models / "sd"), ModelOptions(device="cpu", dtype="float32", compile="on")
+    )
+    warnings: list[str] = []
+    broken.on_warning(warnings.append)
+
+    frame = _img2img(broken)
+
+    assert np.array_equal(frame, _img2img(eager))
+    assert all(guard.compiled is None for guard in broken.compiled)
+    assert len(warnings) == 3  # one per part, once: later frames run eager without a word
+    assert all("runs eager" in message and "compile=off" in message for message in warnings)
+    assert "the unet did not compile" in warnings[0]
+
+
+def test_compiled_depth_model_predicts_as_eager(
+    tiny_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = np.random.default_rng(3).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    eager = load_depth_estimator(str(tiny_models / "depth"), "cpu")
+    monkeypatch.setattr(compiled, "_BACKEND", "aot_eager")
+    fast = load_depth_estimator(str(tiny_models / "depth"), "cpu", compile="on")
+
+    assert fast is not eager and fast.model is not eager.model
+    np.testing.assert_allclose(fast.predict(frame), eager.predict(frame), rtol=1e-5, atol=1e-5)
+    assert fast.compiled[0].compiled is not None and fast.compiled[0].calls == 1
+    assert load_depth_estimator(str(tiny_models / "depth"), "cpu", compile="auto") is eager
+
+
+def test_a_render_with_compile_on_reports_compile_time_and_warns_on_fall_back(
+    tiny_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eager = tmp_path / "eager"
+    render(tiny_job(tiny_models, max_frames="3"), eager)
+    assert run_json(eager)["compile_s"] == {}  # auto on the CPU: eager, nothing compiled
+
+    clear_model_cache()  # the compiled model is cached by its options, not by the backend
+    monkeypatch.setattr(compiled, "_BACKEND", "eager")
+    fast = tmp_path / "fast"
+    render(tiny_job(tiny_models, max_frames="3", compile="on"), fast)
+    assert set(run_json(fast)["compile_s"]) == {"unet", "VAE encoder", "VAE decoder"}
+    assert _max_difference(frame_bytes(fast), frame_bytes(eager)) <= 1
+
+    clear_model_cache()
+    monkeypatch.setattr(compiled, "_BACKEND", _broken_backend)
+    events: list[tuple[str, dict[str, Any]]] = []
+    broken = tmp_path / "broken"
+    render(
+        tiny_job(tiny_models, max_frames="3", compile="on"),
+        broken,
+        emit=lambda kind, **fields: events.append((kind, fields)),
+    )
+    warnings = [fields["message"] for kind, fields in events if kind == "warning"]
+    assert len([message for message in warnings if message.startswith("compile:")]) == 3
+    assert run_json(broken)["compile_s"] == {}
+    assert frame_bytes(broken) == frame_bytes(eager)
+    clear_model_cache()
+
+
+def _max_difference(first: dict[int, bytes], second: dict[int, bytes]) -> int:
+    """The largest difference in grey levels between two runs' frames (same frame numbers)."""
+    import cv2
+
+    def pixels(data: bytes) -> np.ndarray:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).astype(int)
+
+    assert list(first) == list(second)
+    return max(int(np.abs(pixels(first[n]) - pixels(second[n])).max()) for n in first)
