@@ -277,7 +277,8 @@ def _models_pull(args: argparse.Namespace) -> int:
 
 
 def _models_remove(args: argparse.Namespace) -> int:
-    from .engine.models import human_size, remove_model
+    from .core.model_cache import human_size
+    from .engine.models import remove_model
 
     freed = remove_model(args.id)
     print(f"removed {args.id} ({human_size(freed)} freed)")
