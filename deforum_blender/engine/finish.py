@@ -57,6 +57,35 @@ class FinishResult:
     cancelled: bool = False
 
 
+#: The Real-ESRGAN models Deforum's ncnn upscaler downloads by name; we load weights files.
+DEFORUM_UPSCALER_NAMES = ("realesr-animevideov3", "realesrgan-x4plus", "realesrgan-x4plus-anime")
+
+
+def upscale_skipped(job: Job) -> str | None:
+    """Why a Deforum file's upscale step is skipped (its model is a name, not weights), or None."""
+    model = job.finish.r_upscale_model.strip()
+    if not job.finish.r_upscale_video or model not in DEFORUM_UPSCALER_NAMES:
+        return None
+    return (
+        f"r_upscale_model: {model!r} is a model Deforum's ncnn upscaler downloads by name; "
+        "this render is not upscaled: give the weights file (a .pth or .safetensors, e.g. "
+        "RealESRGAN_x4plus.pth) as r_upscale_model to upscale"
+    )
+
+
+def check(job: Job) -> None:
+    """Refuse before the first frame what the steps after the frames would refuse at the end."""
+    soundtrack(job)
+    model = job.finish.r_upscale_model
+    upscales = job.finish.r_upscale_video and upscale_skipped(job) is None
+    if upscales and not Path(model).expanduser().is_file():
+        raise DeforumInputError(
+            f"r_upscale_model: {model!r} is not a weights file; give the upscaler's "
+            ".pth/.safetensors (--upscale-model PATH or --set r_upscale_model=PATH), or "
+            "set r_upscale_video to false"
+        )
+
+
 def wanted(job: Job) -> bool:
     """Whether ``job`` asks for any step after the frames."""
     finish = job.finish
@@ -121,7 +150,10 @@ def finish(
 
     final = frames
     upscaled: list[Path] | None = None
-    if settings.r_upscale_video:
+    skipped = upscale_skipped(job)
+    if skipped is not None:
+        say("warning", message=skipped)
+    if settings.r_upscale_video and skipped is None:
         descriptor = load_upscaler(settings.r_upscale_model, device)
         folder = out / UPSCALED_DIR
         factor = factor_of(settings.r_upscale_factor)

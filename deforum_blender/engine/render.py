@@ -221,6 +221,10 @@ class Renderer:
             raise DeforumInputError("init_image: use_init is on but no init image is given")
         self.check_input_files()
         check_depth_files(job, self.out)  # before any model loads
+        from . import finish as finish_steps
+
+        if finish_steps.wanted(job):
+            finish_steps.check(job)  # not after the last frame
         try:
             self.out.mkdir(parents=True, exist_ok=True)
             # A name of this process's own: two renders started at once must not remove each

@@ -154,3 +154,24 @@ def test_the_soundtrack_is_cut_or_padded_to_the_videos_length(sound_seconds: flo
     result = finish(_job(add_soundtrack="File", soundtrack_path=str(wav)), tmp_path)
     assert result.video is not None
     assert _sound_seconds(result.video) == pytest.approx(5 / 10, abs=0.03)  # 5 frames, 10 fps
+
+
+def test_a_deforum_upscaler_name_is_skipped_with_a_warning_not_refused(tmp_path: Path):
+    _write_frames(tmp_path, [0, 50])
+    warnings: list[str] = []
+    job = _job(2, r_upscale_video=True, r_upscale_model="realesrgan-x4plus")
+    finish(job, tmp_path, emit=lambda kind, **fields: warnings.append(str(fields.get("message"))))
+    assert any("'realesrgan-x4plus'" in text and "not upscaled" in text for text in warnings)
+    assert not (tmp_path / layout.UPSCALED_DIR).exists()
+
+
+def test_a_render_refuses_a_missing_upscaler_before_its_first_frame(tmp_path: Path):
+    from deforum_blender.engine.render import render
+
+    job = dataclasses.replace(
+        _job(2, r_upscale_video=True, r_upscale_model=str(tmp_path / "none.pth")),
+        animation_mode="2D",
+    )
+    with pytest.raises(DeforumInputError, match=r"r_upscale_model: .*none\.pth"):
+        render(job, tmp_path / "out", preview=True)
+    assert not list((tmp_path / "out").rglob("*.png"))  # refused before any frame
