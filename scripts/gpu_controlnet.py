@@ -4,7 +4,8 @@ one and two SD 1.5-sized ControlNets, at 512², 25 steps × strength 0.65, fp16,
 Random weights of the real architectures (``ControlNetModel.from_unet`` of the SD 1.5-sized
 UNet: the released ControlNet 1.1 models have that shape), saved in diffusers layout and
 loaded by the engine's ControlNet code. The units are canny on the frame's init (loopback),
-so no input files are needed. ``--quick`` (from gpu_check) runs toy sizes on a CPU.
+so no input files are needed; eager (compile off). ``--quick`` (from gpu_check) runs toy
+sizes on a CPU.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def time_controlnets(sd: Path, work: Path, device: str, quick: bool) -> dict[str
                 "translation_z": "0: (2)",
                 "depth_source": "flat",
                 "make_video": "false",
+                "compile": "off",  # eager: one compile per unit count would cost minutes
                 **unit_settings(count, controlnet),
             },
         )

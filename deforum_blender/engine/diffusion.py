@@ -86,8 +86,9 @@ class ModelOptions:
     single_file_config: str | None = None  # diffusers folder or hub id with matching configs
     # An AutoencoderTiny (folder or hub id) in place of the model's VAE: fast drafts.
     tiny_vae: str | None = None
-    # torch.compile of the UNet, ControlNets and VAE: auto (CUDA only) | on | off.
-    compile: str = "off"
+    # torch.compile of the UNet, ControlNets and VAE: auto (CUDA only) | on | off; the
+    # Job's default, so a job's render and a direct load share one cached model.
+    compile: str = "auto"
 
 
 @dataclass(frozen=True)
