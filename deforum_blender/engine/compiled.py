@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import DeforumInputError
@@ -78,7 +78,6 @@ class Guarded:
     compiled: Callable[..., Any] | None
     warn: Warn = _log_warning
     calls: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         compiled = self.compiled
@@ -100,6 +99,13 @@ class Guarded:
             with _LEDGER_LOCK:
                 _FIRST_CALLS.append((self.part, time.perf_counter() - start))
         return result
+
+    def give_up(self, reason: str) -> None:
+        """Run eager from now on, saying ``reason`` once (a change that would recompile it
+        on every frame)."""
+        if self.compiled is not None:
+            self.compiled = None
+            self.warn(f"compile: the {self.part} runs eager: {reason}")
 
 
 def _first_line(error: BaseException) -> str:

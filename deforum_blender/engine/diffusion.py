@@ -616,6 +616,10 @@ class Diffuser:
             for name, weight in loras.items():
                 weights[name] = weights.get(name, 0.0) + weight * share
             stripped.append((text, extract_loras(negative)[0]))
+        if weights:  # LoRAs add layers and weigh them per frame: each would recompile
+            for guard in self.compiled:
+                if guard.part == "unet":
+                    guard.give_up("LoRA weights would recompile it on every frame")
         with self._lock:
             self.loras.apply(self.lora_dir, weights)
             texts = [text for pair in stripped for text in pair]

@@ -105,6 +105,31 @@ def test_a_part_that_fails_to_compile_runs_eager_with_one_warning(
     assert "the unet did not compile" in warnings[0]
 
 
+def test_loras_turn_the_unet_eager_with_one_warning_and_the_frame_keeps_them(
+    tiny_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clear_model_cache()  # LoRAs stay in a loaded model: these two are this test's own
+    prompt = [("a red hill <lora:tiny:1>", "", 1.0)]
+    eager = load_diffuser(str(tiny_models / "sd"), ModelOptions(device="cpu"))
+    eager.lora_dir = str(tiny_models / "lora")
+    eager.use_loras(prompt)
+    monkeypatch.setattr(compiled, "_BACKEND", "eager")
+    fast = load_diffuser(str(tiny_models / "sd"), ModelOptions(device="cpu", compile="on"))
+    fast.lora_dir = str(tiny_models / "lora")
+    warnings: list[str] = []
+    fast.on_warning(warnings.append)
+
+    fast.use_loras(prompt)
+    fast.use_loras(prompt)
+
+    assert warnings == [
+        "compile: the unet runs eager: LoRA weights would recompile it on every frame"
+    ]
+    assert [guard.compiled is None for guard in fast.compiled] == [True, False, False]
+    assert _max_difference({1: _png(_img2img(fast))}, {1: _png(_img2img(eager))}) <= 1
+    clear_model_cache()
+
+
 def test_compiled_depth_model_predicts_as_eager(
     tiny_models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -147,6 +172,12 @@ def test_a_render_with_compile_on_reports_compile_time_and_warns_on_fall_back(
     assert run_json(broken)["compile_s"] == {}
     assert frame_bytes(broken) == frame_bytes(eager)
     clear_model_cache()
+
+
+def _png(frame: np.ndarray) -> bytes:
+    import cv2
+
+    return bytes(cv2.imencode(".png", frame)[1])
 
 
 def _max_difference(first: dict[int, bytes], second: dict[int, bytes]) -> int:
