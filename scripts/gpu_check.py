@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from gpu_controlnet import markdown_rows, time_controlnets  # noqa: E402
+from gpu_finish import time_finish  # noqa: E402
 from random_models import build_sd15_sized  # noqa: E402
 
 from deforum_blender.core.job import Job  # noqa: E402
@@ -246,6 +247,15 @@ def write_report(report: dict[str, Any], out: Path) -> None:
             "",
             markdown_rows(report["controlnet"]),
         ]
+    finished = report.get("finish")
+    if finished:
+        lines += ["", f"## Output tab ({finished['size']}² frames)", ""]
+        lines += ["| step | s/frame | peak GPU MiB | frames |", "|---|---|---|---|"]
+        for step in ("upscale_x4", "rife_x2"):
+            row = finished[step]
+            lines.append(
+                f"| {step} | {row['s_per_frame']} | {row['peak_gpu_mib']} | {row['frames']} |"
+            )
     (out / "gpu_check.md").write_text("\n".join(lines) + "\n")
 
 
@@ -263,6 +273,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--no-controlnet", action="store_true", help="leave out the ControlNet row (gpu_controlnet)"
+    )
+    parser.add_argument(
+        "--no-finish", action="store_true", help="leave out the upscale/RIFE row (gpu_finish)"
     )
     args = parser.parse_args()
     import torch
@@ -302,6 +315,8 @@ def main() -> int:
             if not sd15.is_dir():
                 sd15 = build_sd15_sized(sd15, device, args.quick)
             report["controlnet"] = time_controlnets(sd15, work, device, args.quick)
+        if not args.no_finish:
+            report["finish"] = time_finish(work, device, args.quick)
     write_report(report, args.out)
     if args.realtime:
         from gpu_realtime import markdown_table

@@ -161,14 +161,17 @@ def upscale_folder(
     return paths
 
 
-def build_tiny_esrgan(target: Path, scale: int, seed: int = 20261128) -> Path:
-    """A random-weight Real-ESRGAN (RRDBNet: 8 features, one block) for ``scale`` 2 or 4,
-    saved as a .safetensors state dict under Real-ESRGAN's key names, so spandrel detects
-    the architecture and scale from the keys as it does for the published weights."""
+def build_tiny_esrgan(
+    target: Path, scale: int, seed: int = 20261128, *, features: int = 8, blocks: int = 1
+) -> Path:
+    """A random-weight Real-ESRGAN (RRDBNet: 8 features, one block; the published 64 and 23
+    for timing) for ``scale`` 2 or 4, saved as a .safetensors state dict under Real-ESRGAN's
+    key names, so spandrel detects the architecture and scale from the keys as it does for
+    the published weights."""
     import torch
     from safetensors.torch import save_file
 
-    features, grow, blocks = 8, 32, 1  # spandrel assumes the published 32 growth channels
+    grow = 32  # spandrel assumes the published 32 growth channels
     # Real-ESRGAN x2plus runs the ×4 network on a pixel-unshuffled (÷2) image.
     unshuffle = {2: 2, 4: 1}[scale]
     shapes = {"conv_first": (features, 3 * unshuffle**2)}

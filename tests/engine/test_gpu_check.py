@@ -42,6 +42,15 @@ def test_gpu_check_quick_runs_on_the_cpu_and_reports_every_figure(tmp_path: Path
     assert [row["units_in_run_json"] for row in rows] == [0, 1, 2]
     assert all(row["diffusion_calls"] == row["frames"] and row["s_per_frame"] > 0 for row in rows)
     assert "## ControlNet" in markdown and "\n| 2 | " in markdown
+    # The Output tab's row: a ×4 upscale and a ×2 RIFE interpolation of the same frames.
+    finished = report["finish"]
+    for step in ("upscale_x4", "rife_x2"):
+        assert finished[step]["s_per_frame"] > 0 and f"| {step} | " in markdown
+    frames, side = finished["upscale_x4"]["frames"], finished["size"]
+    assert finished["upscale_x4"]["outputs"] == frames
+    assert finished["upscale_x4"]["output_side"] == 4 * side
+    assert finished["rife_x2"]["outputs"] == 2 * frames - 1
+    assert finished["rife_x2"]["output_side"] == side
 
 
 REALTIME_CONFIGS = ("turbo_tiny_vae", "turbo_full_vae", "sd15_25x065", "turbo_tiny_vae_eager")
@@ -55,6 +64,7 @@ def test_gpu_check_realtime_quick_reports_every_configuration(tmp_path: Path) ->
             "--quick",
             "--realtime",
             "--no-controlnet",  # the plain --quick test covers it
+            "--no-finish",
             "--out",
             str(tmp_path),
         ],
