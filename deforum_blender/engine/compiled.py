@@ -78,6 +78,9 @@ class Guarded:
     compiled: Callable[..., Any] | None
     warn: Warn = _log_warning
     calls: int = 0
+    graphs: bool = False
+    """CUDA graphs: each call starts a new graph step, and its outputs are copied out of the
+    graph's memory, which the next replay overwrites (a scheduler may keep an output)."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         compiled = self.compiled
@@ -86,7 +89,7 @@ class Guarded:
         first = self.calls == 0
         start = time.perf_counter()
         try:
-            result = compiled(*args, **kwargs)
+            result = _replayed(compiled, args, kwargs) if self.graphs else compiled(*args, **kwargs)
         except Exception as error:  # any compiler or CUDA-graph failure: eager from now on
             self.compiled = None
             self.warn(
@@ -106,6 +109,14 @@ class Guarded:
         if self.compiled is not None:
             self.compiled = None
             self.warn(f"compile: the {self.part} runs eager: {reason}")
+
+
+def _replayed(compiled: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    import torch
+    from torch.utils._pytree import tree_map_only
+
+    torch.compiler.cudagraph_mark_step_begin()  # type: ignore[no-untyped-call]
+    return tree_map_only(torch.Tensor, torch.Tensor.clone, compiled(*args, **kwargs))
 
 
 def _first_line(error: BaseException) -> str:
@@ -139,7 +150,8 @@ def compile_module(module: Any, part: str, device: str, warn: Warn | None = None
             f"compile: the {part} cannot be compiled ({type(error).__name__}: "
             f"{_first_line(error)}); it runs eager"
         )
-    guard = Guarded(part, eager, compiled, warn or _log_warning)
+    graphs = _BACKEND is None and device.startswith("cuda")  # reduce-overhead's CUDA graphs
+    guard = Guarded(part, eager, compiled, warn or _log_warning, graphs=graphs)
     module.forward = guard
     return guard
 

@@ -189,3 +189,17 @@ def _max_difference(first: dict[int, bytes], second: dict[int, bytes]) -> int:
 
     assert list(first) == list(second)
     return max(int(np.abs(pixels(first[n]) - pixels(second[n])).max()) for n in first)
+
+
+def test_a_cuda_graph_call_hands_out_copies_the_next_replay_cannot_overwrite() -> None:
+    import torch
+
+    graph_memory = torch.zeros(4)
+    replay = compiled.Guarded("unet", eager=torch.ones_like, compiled=lambda x: (graph_memory,))
+    replay.graphs = True
+
+    (output,) = replay(torch.zeros(4))
+    graph_memory.fill_(7.0)  # the next replay writes the graph's output buffer
+
+    assert output.tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert output.data_ptr() != graph_memory.data_ptr()
