@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from deforum_blender.core.deforum_settings import export_settings, import_settings
 from deforum_blender.core.errors import DeforumInputError
 from deforum_blender.core.job import Job
 from deforum_blender.core.overrides import apply_overrides
@@ -52,6 +53,8 @@ def test_compile_is_a_model_setting_defaulting_to_auto_and_set_takes_off() -> No
     assert Job().model.compile == "auto"
     assert apply_overrides(Job(), {"compile": "off"}).model.compile == "off"
     assert Job.from_dict(Job().to_dict()).model.compile == "auto"
+    exported = export_settings(apply_overrides(Job(), {"compile": "off"}))
+    assert import_settings(exported)[0].model.compile == "off"  # kept in our private key
 
 
 def _broken_backend(graph: Any, inputs: Any) -> Any:
