@@ -230,10 +230,14 @@ def write_report(report: dict[str, Any], out: Path) -> None:
         f"# gpu_check — {report['device_name']} — {report['date']}",
         "",
         f"versions: {json.dumps(report['versions'])}",
-        "",
-        "| job | s/frame | UNet share | engine ms/frame | engine share | peak GPU MiB | calls |",
-        "|---|---|---|---|---|---|---|",
     ]
+    if report.get("timing"):  # --realtime replaces it
+        lines += [
+            "",
+            "| job | s/frame | UNet share | engine ms/frame | engine share | peak GPU MiB "
+            "| calls |",
+            "|---|---|---|---|---|---|---|",
+        ]
     for name, row in report.get("timing", {}).items():
         lines.append(
             f"| {name} | {row['s_per_frame']} | {row['unet_share']:.1%} | "

@@ -65,6 +65,8 @@ def time_finish(work: Path, device: str, quick: bool) -> dict[str, Any]:
     rife = work / "rife.safetensors"
     build_tiny_rife(rife, 7) if quick else save_weights(IFNet(), rife)
     base = Job(W=size, H=size, first_frame=1, last_frame=count, fps=12.0)
+    # The networks and the frames written, not ffmpeg's encode (the device has no ffmpeg).
+    base = dataclasses.replace(base, output=dataclasses.replace(base.output, make_video=False))
     jobs = {
         "upscale_x4": Finish(
             r_upscale_video=True, r_upscale_model=str(upscaler), r_upscale_factor="x4"
