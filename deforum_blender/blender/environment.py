@@ -180,6 +180,7 @@ class EnvironmentSetup:
             self.venv_dir,
             cuda_choice,
             REQUIREMENTS if requirements is None else requirements,  # looked up now, not at import
+            NO_DEPS_REQUIREMENTS,
         )
         self.log_path = self.venv_dir.parent / LOG_NAME
         self.lines: collections.deque[str] = collections.deque(maxlen=200)

@@ -1,7 +1,7 @@
 """``deforum.setup_environment`` in real Blender (the ``bpy`` module): refusal, a real venv, the UI.
 
 The setup runs for real — a venv made from this Python, then pip — but offline: the
-requirements file is an empty one and ``PIP_NO_INDEX`` keeps pip from any index, so pip
+requirements files are an empty one and ``PIP_NO_INDEX`` keeps pip from any index, so pip
 installs nothing and reaches for no network. Installing the real pins is
 ``test_environment.py``'s network test.
 """
@@ -55,6 +55,7 @@ def venv_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("", encoding="utf-8")
     monkeypatch.setattr(environment, "REQUIREMENTS", requirements)
+    monkeypatch.setattr(environment, "NO_DEPS_REQUIREMENTS", requirements)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     deforum_blender.register()
     try:

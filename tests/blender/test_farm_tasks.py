@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from deforum_blender.core.folder_lock import lock_path
 from deforum_blender.core.output_layout import frame_path
 from tests.farm_helpers import compile_job, job_type
 from tests.helpers import RENDER_SCRIPT, SCRIPTS, frame_bytes, run_test_script
@@ -165,8 +166,13 @@ def test_a_killed_task_run_again_resumes_to_the_same_frames(
         if first.is_file() or process.poll() is not None:
             break
         time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGKILL)  # the task's process and the worker it started
-    process.wait(timeout=60)
+    os.killpg(process.pid, signal.SIGKILL)  # the task's process (its worker has a session
+    process.wait(timeout=60)  # of its own: it sees its stdin close and cancels the render)
+    for _ in range(1200):  # bounded: a requeued task meanwhile would be refused the folder
+        if not lock_path(out).exists():
+            break
+        time.sleep(0.1)
+    assert not lock_path(out).exists(), "the killed task's worker never released the folder"
     kept = frame_bytes(out)
     assert 1 in kept and len(kept) < 4, f"killed after frames {sorted(kept)}: not mid-render"
     kept_times = {n: frame_path(out, n).stat().st_mtime_ns for n in kept}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -149,7 +150,8 @@ def test_two_renders_started_at_once_one_renders_the_other_exits_2(tmp_path: Pat
         assert statuses == [0, 2], results
         (winner,) = [seed for seed, (status, _) in results.items() if status == 0]
         (loser_error,) = [error for status, error in results.values() if status == 2]
-        assert "is locked by process" in loser_error, loser_error[-2000:]
+        # Named with its holder, or (lost by microseconds) as a lock still being written.
+        assert re.search(r"is locked by (process|another render)", loser_error), loser_error[-2000:]
         assert frame_bytes(out) == reference[winner]
         assert json.loads((out / "job.json").read_text())["seeds"]["seed"] == winner
 
