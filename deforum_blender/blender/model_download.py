@@ -15,29 +15,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import IO
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
+from .worker_client import cli_command
+
 KILL_GRACE_S = 3.0  # after a cancel, how long the process may take to end before a kill
 _PERCENT = re.compile(r"\((\d+)%\)")  # in the CLI's progress line: "… of 4.0 GB (30%), …"
-
-# Loads the add-on folder as the package ``deforum_blender`` (as the worker's bootstrap
-# does, whatever the extension is installed as) and runs the command line with argv.
-CLI_BOOTSTRAP = """\
-import importlib, importlib.util, sys
-if sys.path and sys.path[0] in ("", "."):
-    del sys.path[0]
-folder = sys.argv[1]
-spec = importlib.util.spec_from_file_location(
-    "deforum_blender", folder + "/__init__.py", submodule_search_locations=[folder]
-)
-package = importlib.util.module_from_spec(spec)
-sys.modules["deforum_blender"] = package
-spec.loader.exec_module(package)
-cli = importlib.import_module("deforum_blender.cli")
-sys.exit(cli.main(sys.argv[2:]))
-"""
 
 
 def pull_command(
@@ -45,17 +28,14 @@ def pull_command(
 ) -> list[str]:
     """The command line that pulls ``repo_id`` with ``python`` (the worker's); with
     ``sha256`` the CLI checks the one-file model's hash (and removes a mismatch)."""
-    return [
+    return cli_command(
         python,
-        "-c",
-        CLI_BOOTSTRAP,
-        str(PACKAGE_DIR),
         "models",
         "pull",
         repo_id,
         *(["--kind", kind] if kind else []),
         *(["--sha256", sha256] if sha256 else []),
-    ]
+    )
 
 
 class ModelDownload:

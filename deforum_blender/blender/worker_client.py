@@ -48,7 +48,7 @@ SETUP_OPERATOR = "deforum.setup_environment"
 
 # Loads the add-on folder as the package ``deforum_blender`` whatever it is installed as
 # (``bl_ext.user_default.deforum_blender``) without putting its parent folder, full of
-# other extensions, on sys.path; then serves the protocol.
+# other extensions, on sys.path; then runs its command line (``worker``, ``models pull``…).
 BOOTSTRAP = """\
 import importlib, importlib.util, sys
 if sys.path and sys.path[0] in ("", "."):
@@ -61,8 +61,14 @@ package = importlib.util.module_from_spec(spec)
 sys.modules["deforum_blender"] = package
 spec.loader.exec_module(package)
 cli = importlib.import_module("deforum_blender.cli")
-sys.exit(cli.main(["worker", *sys.argv[2:]]))
+sys.exit(cli.main(sys.argv[2:]))
 """
+
+
+def cli_command(python: str, *args: str) -> list[str]:
+    """The command line that runs this add-on's ``python -m deforum_blender ARGS`` with
+    ``python`` (the worker environment's)."""
+    return [python, "-c", BOOTSTRAP, str(PACKAGE_DIR), *args]
 
 
 class WorkerPythonError(DeforumInputError):
@@ -151,7 +157,7 @@ def find_worker_python(
 
 def worker_command(python: str, log_level: str = "INFO") -> list[str]:
     """The command line that runs this add-on's worker with ``python``."""
-    return [python, "-c", BOOTSTRAP, str(PACKAGE_DIR), "--log-level", log_level]
+    return cli_command(python, "worker", "--log-level", log_level)
 
 
 def worker_env(*, downloads: bool = False) -> dict[str, str]:
