@@ -71,23 +71,64 @@ def byte_level_clip_tokenizer() -> Any:
     )
 
 
-def sd_pipeline(*, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any) -> Any:
-    """A Stable Diffusion 1.x pipeline from its parts, with SD's "Euler a" scheduler."""
-    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline
+def _euler_a() -> Any:
+    """Stable Diffusion's "Euler a" scheduler (SD 1.x and SDXL share its betas)."""
+    from diffusers import EulerAncestralDiscreteScheduler
 
-    scheduler = EulerAncestralDiscreteScheduler(
+    return EulerAncestralDiscreteScheduler(
         num_train_timesteps=1000,
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
         steps_offset=1,
     )
+
+
+def _tiny_kl_vae() -> Any:
+    """A tiny AutoencoderKL with SD's 8× latent factor and 4 latent channels."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=64,
+    )
+
+
+def _tiny_text_config(tokenizer: Any, **extra: Any) -> Any:
+    """A two-layer CLIP text tower :data:`TEXT_WIDTH` wide for the byte-level tokenizer."""
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=TEXT_WIDTH,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        max_position_embeddings=77,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **extra,
+    )
+
+
+def sd_pipeline(*, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any) -> Any:
+    """A Stable Diffusion 1.x pipeline from its parts, with SD's "Euler a" scheduler."""
+    from diffusers import StableDiffusionPipeline
+
     return StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         unet=unet,
-        scheduler=scheduler,
+        scheduler=_euler_a(),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
@@ -97,8 +138,8 @@ def sd_pipeline(*, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any) -> An
 def build_tiny_sd(folder: Path) -> Path:
     """Write a tiny Stable Diffusion 1.x pipeline (64×64 img2img in well under a second)."""
     import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
 
     tokenizer = byte_level_clip_tokenizer()
     torch.manual_seed(SEED)
@@ -115,32 +156,52 @@ def build_tiny_sd(folder: Path) -> Path:
         norm_num_groups=8,
     )
     torch.manual_seed(SEED + 1)
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 8, 8, 8),
-        layers_per_block=1,
-        latent_channels=4,
-        norm_num_groups=4,
-        sample_size=64,
-    )
+    vae = _tiny_kl_vae()
     torch.manual_seed(SEED + 2)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=TEXT_WIDTH,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            max_position_embeddings=77,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    text_encoder = CLIPTextModel(_tiny_text_config(tokenizer))
     pipe = sd_pipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def build_tiny_sdxl(folder: Path, seed: int = SEED) -> Path:
+    """Write a tiny SDXL pipeline (two CLIP encoders, text-time embedding) to ``folder``."""
+    import torch
+    from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    tokenizer = byte_level_clip_tokenizer()
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 1),
+        projection_class_embeddings_input_dim=6 * 8 + TEXT_WIDTH,  # time ids + pooled text
+        cross_attention_dim=2 * TEXT_WIDTH,
+        norm_num_groups=8,
+    )
+    torch.manual_seed(seed + 1)
+    vae = _tiny_kl_vae()
+    config = _tiny_text_config(tokenizer, projection_dim=TEXT_WIDTH)
+    torch.manual_seed(seed + 2)
+    pipe = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=CLIPTextModel(config),
+        text_encoder_2=CLIPTextModelWithProjection(config),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        unet=unet,
+        scheduler=_euler_a(),
+    )
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
 
@@ -178,13 +239,13 @@ def build_tiny_depth(folder: Path) -> Path:
     return folder
 
 
-def build_tiny_controlnet(sd: Path, folder: Path) -> Path:
-    """Write a tiny random-weight ControlNet matching the tiny UNet in ``sd``."""
+def build_tiny_controlnet(sd: Path, folder: Path, seed: int = SEED + 4) -> Path:
+    """Write a tiny random-weight ControlNet matching the tiny UNet in ``sd`` (SD or SDXL)."""
     import torch
     from diffusers import ControlNetModel, UNet2DConditionModel
 
     unet = UNet2DConditionModel.from_pretrained(sd / "unet")
-    torch.manual_seed(SEED + 4)
+    torch.manual_seed(seed)
     controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 8, 8, 8))
     # from_unet zeroes the output convolutions (a fresh ControlNet changes nothing); random
     # ones make the tiny unit's effect visible in tests.
