@@ -10,7 +10,6 @@ script itself can be tested on a CPU. Writes ``gpu_check.json`` and ``gpu_check.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import platform
@@ -28,11 +27,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from gpu_controlnet import markdown_rows, time_controlnets  # noqa: E402
 from gpu_finish import time_finish  # noqa: E402
+from gpu_jobs import timing_job  # noqa: E402
 from random_models import build_sd15_sized  # noqa: E402
 
 from deforum_blender.core.job import Job  # noqa: E402
 from deforum_blender.core.output_layout import run_path  # noqa: E402
-from deforum_blender.core.overrides import apply_overrides  # noqa: E402
 from deforum_blender.engine import diffusion  # noqa: E402
 from deforum_blender.engine.render import render  # noqa: E402
 from deforum_blender.engine.tiny_models import make_tiny_models, tiny_job  # noqa: E402
@@ -172,25 +171,14 @@ def time_jobs(model: Path, work: Path, device: str, quick: bool) -> dict[str, An
     timer = UnetTimer(diffuser.txt2img_pipe.unet, device)
     results: dict[str, Any] = {}
     for cadence in (0, 1, 2):  # 0: a short warm-up job (CUDA kernels, allocator), not reported
-        job = apply_overrides(
-            Job(),
-            {
-                "W": size,
-                "H": size,
-                "max_frames": frames if cadence else "2",
-                "seed": "42",
-                "steps_schedule": f"0: ({steps})",
-                "strength_schedule": "0: (0.65)",
-                "diffusion_cadence": str(max(cadence, 1)),
-                "animation_mode": "3D",
-                "translation_z": "0: (2)",
-                "rotation_3d_y": "0: (0.4)",
-                "depth_source": "flat",
-                "make_video": "false",
-            },
-        )
-        job = dataclasses.replace(
-            job, device=device, model=dataclasses.replace(job.model, id=str(model))
+        job = timing_job(
+            model,
+            device,
+            size=size,
+            frames=frames if cadence else "2",
+            steps=steps,
+            diffusion_cadence=str(max(cadence, 1)),
+            rotation_3d_y="0: (0.4)",
         )
         if device != "cpu":
             torch.cuda.synchronize()

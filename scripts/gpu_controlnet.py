@@ -10,19 +10,18 @@ sizes on a CPU.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from deforum_blender.core.job import Job
+from gpu_jobs import timing_job
+
 from deforum_blender.core.output_layout import run_path
-from deforum_blender.core.overrides import apply_overrides
 from deforum_blender.engine import diffusion
 from deforum_blender.engine.render import render
 
-UNITS = (0, 1, 2)
+UNITS = (0, 1, 2)  # ControlNets per timed render
 
 
 def build_controlnet(sd: Path, folder: Path, device: str) -> Path:
@@ -58,29 +57,17 @@ def time_controlnets(sd: Path, work: Path, device: str, quick: bool) -> dict[str
     controlnet = build_controlnet(sd, work / "controlnet_sd15", device)
     size, frames, steps = ("64", 4, "8") if quick else ("512", 12, "25")
     rows: dict[str, Any] = {}
-    for count in (0, *UNITS):  # the first 0: a warm-up, not reported
-        warm_up = "warm_up" not in rows
-        name = "warm_up" if warm_up else f"controlnets_{count}"
-        job = apply_overrides(
-            Job(),
-            {
-                "W": size,
-                "H": size,
-                "max_frames": "2" if warm_up else str(frames),
-                "seed": "42",
-                "steps_schedule": f"0: ({steps})",
-                "strength_schedule": "0: (0.65)",
-                "animation_mode": "3D",
-                "diffusion_cadence": "1",
-                "translation_z": "0: (2)",
-                "depth_source": "flat",
-                "make_video": "false",
-                "compile": "off",  # eager: one compile per unit count would cost minutes
-                **unit_settings(count, controlnet),
-            },
-        )
-        job = dataclasses.replace(
-            job, device=device, model=dataclasses.replace(job.model, id=str(sd))
+    runs = [("warm_up", 0), *((f"controlnets_{count}", count) for count in UNITS)]
+    for name, count in runs:  # the warm-up is not reported
+        job = timing_job(
+            sd,
+            device,
+            size=size,
+            frames="2" if name == "warm_up" else str(frames),
+            steps=steps,
+            diffusion_cadence="1",
+            compile="off",  # eager: one compile per unit count would cost minutes
+            **unit_settings(count, controlnet),
         )
         if device != "cpu":
             torch.cuda.synchronize()

@@ -78,6 +78,11 @@ class ColorMatcher:
             None if self.mode == "None" else _cdfs(_to_space(_check(reference), self.mode))
         )
 
+    @property
+    def reference_cdfs(self) -> NDArray[Any] | None:
+        """The reference's per-channel cumulative histograms (3×256); None in mode None."""
+        return self._reference_cdfs
+
     def apply(self, image: NDArray[Any]) -> NDArray[Any]:
         """``image`` with each channel's histogram matched to the reference's (a new array)."""
         import cv2

@@ -285,7 +285,7 @@ class ResidentChain:
         """``matcher`` on the device (its reference CDFs uploaded once per sample)."""
         if self.matcher is None or self.matcher[0] is not matcher:
             # The reference histograms coherence.py computed: one source for both paths.
-            cdfs = matcher._reference_cdfs
+            cdfs = matcher.reference_cdfs
             assert cdfs is not None
             self.matcher = (matcher, stages.TensorColorMatcher(cdfs, matcher.mode, self.device))
         return self.matcher[1]
