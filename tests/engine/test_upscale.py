@@ -23,6 +23,7 @@ import torch
 from safetensors import safe_open
 
 from deforum_blender.core import output_layout as layout
+from deforum_blender.core.deforum_settings import import_settings
 from deforum_blender.core.job import Finish, Job, save_job
 from deforum_blender.engine.finish import finish
 from deforum_blender.engine.tiny_models import TINY_UPSCALERS
@@ -280,3 +281,63 @@ def test_a_deforum_settings_file_with_upscaling_renders_the_upscaled_video(
     assert _video(layout.video_path(out)) == {"size": (128, 128), "fps": 12.0, "frames": 3}
     assert not (out / layout.UPSCALED_DIR).exists()  # r_upscale_keep_imgs off
     assert sorted(layout.frame_files(out)) == [1, 2, 3]  # the frames themselves stay
+
+
+def test_a_deforum_file_with_the_whole_output_tab_makes_one_video_with_its_sound(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    import wave
+
+    sound = tmp_path / "tone.wav"
+    with wave.open(str(sound), "wb") as tone:  # a second of 440 Hz
+        tone.setnchannels(1)
+        tone.setsampwidth(2)
+        tone.setframerate(16000)
+        samples = 8000 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+        tone.writeframes(samples.astype("<i2").tobytes())
+    deforum = {
+        "animation_mode": "2D",
+        "W": 64,
+        "H": 64,
+        "max_frames": 3,
+        "fps": 12,
+        "translation_x": "0: (2)",
+        "prompts": {"0": "a valley"},
+        "skip_video_creation": False,
+        "r_upscale_video": True,
+        "r_upscale_factor": "x2",
+        "r_upscale_model": str(_upscaler(tiny_models, 2)),
+        "r_upscale_keep_imgs": False,
+        "frame_interpolation_engine": "RIFE v4.6",
+        "frame_interpolation_x_amount": 2,
+        "frame_interpolation_use_upscaled": True,
+        "add_soundtrack": "File",
+        "soundtrack_path": str(sound),
+    }
+    settings = tmp_path / "deforum_settings.txt"
+    settings.write_text(json.dumps(deforum), encoding="utf-8")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "deforum_blender", "render", str(settings), "--preview"]
+    done = subprocess.run(
+        [*command, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    keys = ("r_upscale", "frame_interpolation", "add_soundtrack", "soundtrack_path")
+    _, imported = import_settings(deforum)
+    assert not [w for w in imported if any(k in w for k in keys)]  # read as Deforum reads them
+    said = [line for line in done.stderr.splitlines() if any(k in line for k in keys)]
+    # The render says the one thing that differs: no RIFE weights here, so optical flow.
+    assert len(said) == 1 and "interpolation_model is empty" in said[0], said
+    # Upscaled ×2, then interpolated ×2 (3 frames → 5) at twice the frame rate.
+    assert _video(layout.video_path(out)) == {"size": (128, 128), "fps": 24.0, "frames": 5}
+    probe = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(layout.video_path(out))],
+        capture_output=True,
+        text=True,
+    )
+    assert "Audio: aac" in probe.stderr
