@@ -51,6 +51,8 @@ SETTINGS_PATH = "deforum"  # Scene.deforum: F-curve data paths are "deforum.<pro
 
 # Job fields that are not a plain copy of one property: read by their own code below.
 _NOT_COPIED = {
+    ("", "fps"),  # or the scene's, with Use Scene FPS
+    ("", "sampler_schedule"),  # stripped
     ("prompts", "keyframes"),
     ("seeds", "seed"),
     ("motion", "camera_track"),
@@ -61,15 +63,13 @@ _PATHS = {(s.group, s.name) for s in registry.SETTINGS if s.spec.path}
 _OPTIONAL_TEXT = {(s.group, s.name) for s in registry.SETTINGS if s.spec.kind == "optional_str"}
 
 
-def copied_fields() -> list[tuple[str, str, str]]:
-    """(group, Job field, scene.deforum property) for every field copied from one property.
-
-    The property is the setting's flat name (``init_strength``), as ``--set`` knows it.
-    """
+def copied_fields() -> list[registry.Setting]:
+    """Every setting copied from one ``scene.deforum`` property: the one named by its flat
+    name (``init_strength``), as ``--set`` knows it."""
     return [
-        (setting.group, setting.name, setting.key)
+        setting
         for setting in registry.SETTINGS
-        if setting.group and (setting.group, setting.name) not in _NOT_COPIED
+        if setting.spec.label and (setting.group, setting.name) not in _NOT_COPIED
     ]
 
 
@@ -332,14 +332,12 @@ def job_from_scene(
         "first_frame": first,
         "last_frame": last,
         "fps": scene_fps(scene) if settings.use_scene_fps else _float32(settings.fps),
-        "animation_mode": settings.animation_mode,
-        "sampler": settings.sampler,
         "sampler_schedule": settings.sampler_schedule.strip() or None,
-        "device": settings.device,
     }
     groups: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
-    for group, field, name in copied_fields():
-        groups[group][field] = _copied_value(settings, group, field, name)
+    for setting in copied_fields():
+        target = groups[setting.group] if setting.group else data
+        target[setting.name] = _copied_value(settings, setting.group, setting.name, setting.key)
     for n, group in enumerate(controlnet.UNIT_GROUPS, start=1):
         if not str(groups[group]["weight"]).strip():  # no Weight Schedule typed
             groups[group]["weight"] = _unit_weight(scene, n, frames)

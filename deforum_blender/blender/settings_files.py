@@ -162,13 +162,10 @@ def apply_job(scene: bpy.types.Scene, job: Job) -> list[str]:
     """Write ``job`` into the scene (settings, size, range, prompts, camera); returns warnings."""
     warnings: list[str] = []
     settings = deforum_settings(scene)
-    for group, field, name in copied_fields():
-        value = getattr(getattr(job, group), field)
-        setattr(settings, name, "" if value is None else value)
-    settings.animation_mode = job.animation_mode
-    settings.sampler = job.sampler
+    for setting in copied_fields():
+        value = setting.value(job)
+        setattr(settings, setting.key, "" if value is None else value)
     settings.sampler_schedule = job.sampler_schedule or ""
-    settings.device = job.device
     # Seeds above an IntProperty's range (A1111 writes up to 2**32 - 1) go to Full Seed.
     fits = job.seeds.seed <= INT_PROPERTY_MAX
     settings.seed = job.seeds.seed if fits else INT_PROPERTY_MAX

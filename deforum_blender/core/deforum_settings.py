@@ -302,11 +302,6 @@ MASK_ONLY = {
 IN_CONTEXT = {*MASK_ONLY, "midas_weight"}
 
 
-# Job group -> fields copied one to one from the Deforum key of the same name.
-COPIED: dict[str, tuple[str, ...]] = {}
-for _setting in registry.COPIED:
-    COPIED[_setting.group] = (*COPIED.get(_setting.group, ()), _setting.name)
-
 # Deforum keys the importer reads that are no Job field of their own, by kind.
 _DEFORUM_ONLY = {
     "max_frames": "int",
@@ -598,7 +593,7 @@ def _job_paths() -> dict[str, str]:
     paths = {
         f"params.{name}": spec.deforum_key for name, spec in jf.PARAMS.items() if spec.deforum_key
     }
-    paths.update({f"{group}.{key}": key for group, keys in COPIED.items() for key in keys})
+    paths.update({setting.path: setting.name for setting in registry.COPIED})
     paths.update({s.path: s.key for s in registry.SETTINGS if s.group in controlnet.UNIT_GROUPS})
     paths.update(
         {
@@ -712,8 +707,9 @@ def _job_dict(
         "output": {"make_video": not settings["skip_video_creation"]},
         "stills": {"n_batch": settings["n_batch"]},
     }
-    for group, keys in COPIED.items():
-        job.setdefault(group, {}).update({key: settings[key] for key in keys})
+    for setting in registry.COPIED:  # 1:1 under the field's own name
+        target = job.setdefault(setting.group, {}) if setting.group else job
+        target[setting.name] = settings[setting.name]
     _deep_merge(job, switched)
     job.update(_controlnet_units(settings, warnings))
     extra = _imported_extras(settings, warnings)
@@ -978,7 +974,6 @@ def export_settings(
         "steps": int(job.series("steps")[0]),
         "seed_behavior": job.seeds.seed_behavior,
         "seed_iter_N": job.seeds.seed_iter_N,
-        **{key: getattr(job.init, key) for key in COPIED["init"]},
         "strength_0_no_init": True,
         "prompts": dict(job.prompts.keyframes),
         "positive_prompts": job.prompts.positive_prompts,
@@ -997,17 +992,13 @@ def export_settings(
         "enable_checkpoint_scheduling": job.model.checkpoint_schedule is not None,
         "checkpoint_schedule": job.model.checkpoint_schedule or f'0: ("{job.model.id}")',
         **schedules,
-        **{key: getattr(job.coherence, key) for key in COPIED["coherence"]},
-        **{key: getattr(job.cadence, key) for key in COPIED["cadence"]},
         "use_depth_warping": job.depth.depth_source != "flat",
         "depth_algorithm": _depth_algorithm(job.depth.depth_model),
         "padding_mode": job.depth.padding_mode,
         "sampling_mode": job.depth.sampling_mode,
         "save_depth_maps": job.output.save_depth_maps,
-        **{key: getattr(job.video_input, key) for key in COPIED["video_input"]},
         "n_batch": max(job.stills.n_batch, 1),
-        **{key: getattr(job.interpolate, key) for key in COPIED["interpolate"]},
-        **{key: getattr(job.finish, key) for key in COPIED["finish"]},
+        **{setting.name: setting.value(job) for setting in registry.COPIED},
         "skip_video_creation": not job.output.make_video,
         "fps": job.fps,
         "sd_model_name": job.model.id,
@@ -1043,30 +1034,24 @@ def _depth_algorithm(model: str) -> str:
     return "Midas-3-Hybrid"
 
 
+# Settings with no Deforum key that _extras writes only where Deforum's keys cannot say it
+# (last_frame: first_frame + max_frames - 1).
+_EXTRAS_OWN_RULE = {"last_frame", "depth.depth_source", "depth.depth_model", "depth.depth_path"}
+
+
 def _extras(job: Job) -> dict[str, Any]:
     """What Deforum has no key for, in the Job's own JSON shape (read back on import)."""
     extras: dict[str, Any] = {
-        "first_frame": job.first_frame,
-        "device": job.device,
-        "model": {
-            "allow_pickle": job.model.allow_pickle,
-            "sha256": job.model.sha256,
-            "attention_slicing": job.model.attention_slicing,
-            "vae_tiling": job.model.vae_tiling,
-            "cpu_offload": job.model.cpu_offload,
-            "vae": job.model.vae,
-            "tiny_vae": job.model.tiny_vae,
-            "draft": job.model.draft,
-            "draft_model": job.model.draft_model,
-            "compile": job.model.compile,
-        },
-        "params": {"scene_blend": _copy_param(job.params["scene_blend"])},
-        "prompts": {"blend": job.prompts.blend},
-        "motion": {
-            "camera_track": job.motion.camera_track,
-            "translation_scale": job.motion.translation_scale,
+        "params": {
+            name: _copy_param(job.params[name])
+            for name, spec in jf.PARAMS.items()
+            if spec.deforum_key is None
         },
     }
+    for setting in registry.SETTINGS:
+        if setting.deforum_key is None and setting.path not in _EXTRAS_OWN_RULE:
+            group = extras.setdefault(setting.group, {}) if setting.group else extras
+            group[setting.name] = setting.value(job)
     # Only what use_depth_warping and depth_algorithm cannot say, so that an edit of
     # those in the webui still counts when the file comes back.
     depth: dict[str, str] = {}
@@ -1078,8 +1063,6 @@ def _extras(job: Job) -> dict[str, Any]:
         depth["depth_model"] = job.depth.depth_model
     if depth:
         extras["depth"] = depth
-    if job.scene_guide.scene_blend_max_depth:
-        extras["scene_guide"] = {"scene_blend_max_depth": job.scene_guide.scene_blend_max_depth}
     if job.stills.n_batch == 0:  # one still per frame of the range: Deforum has no such mode
         extras["stills"] = {"n_batch": 0}
     return extras

@@ -36,6 +36,10 @@ class Setting:
         """Our flat name, used by ``--set`` and ``scene.deforum`` (``init_strength``)."""
         return self.spec.key or self.name
 
+    def value(self, job: Job) -> Any:
+        """Its value in ``job``."""
+        return getattr(getattr(job, self.group) if self.group else job, self.name)
+
     @property
     def deforum_key(self) -> str | None:
         """Its key in a Deforum settings file, or None where Deforum has none."""

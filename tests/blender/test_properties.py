@@ -99,7 +99,7 @@ def test_menus_hold_exactly_the_jobs_choices(scene: Any, name: str, choices: tup
 
 def test_every_copied_job_field_has_its_property(scene: Any) -> None:
     names = set(rna(scene.deforum).keys())
-    missing = [(group, field, prop) for group, field, prop in copied_fields() if prop not in names]
+    missing = [setting.path for setting in copied_fields() if setting.key not in names]
     assert missing == []
 
 

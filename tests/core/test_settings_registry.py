@@ -68,13 +68,29 @@ def test_every_copied_setting_is_exported_and_imported_under_its_deforum_key(
     data = Job().to_dict()
     for group, name in FILES_FOR_SWITCHES:
         data[group][name] = "in.png"
-    data[setting.group][setting.name] = value
+    (data[setting.group] if setting.group else data)[setting.name] = value
     exported = json.loads(json.dumps(export_settings(Job.from_dict(data))))
     assert exported[setting.deforum_key] == value
     assert setting.deforum_key in READ and setting.deforum_key in DEFORUM_DEFAULTS
     job, warnings = import_settings(exported)
-    assert getattr(getattr(job, setting.group), setting.name) == value
+    assert setting.value(job) == value
     assert [w for w in warnings if w.startswith(f"{setting.deforum_key} ")] == []  # supported
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [s for s in registry.SETTINGS if s.deforum_key is None and s.spec.kind != "track"],
+    ids=lambda s: s.path,
+)
+def test_every_setting_without_a_deforum_key_comes_back_from_an_exported_file(
+    setting: registry.Setting,
+) -> None:
+    value = _other_value(setting)
+    data = Job().to_dict()
+    (data[setting.group] if setting.group else data)[setting.name] = value
+    exported = json.loads(json.dumps(export_settings(Job.from_dict(data))))
+    job, _ = import_settings(exported)
+    assert setting.value(job) == value
 
 
 @pytest.mark.parametrize("setting", registry.SETTINGS, ids=lambda s: s.path)
