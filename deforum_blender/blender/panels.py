@@ -353,6 +353,7 @@ class DEFORUM_PT_diffusion(_DeforumSubPanel):
         layout.prop(settings, "show_schedules")
         layout.prop(settings, "sampler")
         layout.prop(settings, "sampler_schedule")
+        layout.prop(settings, "tiling")
         for name in ("steps", "cfg_scale", "strength", "noise", "noise_multiplier", "clip_skip"):
             _draw_per_frame(layout, settings, name)
         layout.operator("deforum.bake_sound", icon="SOUND", text="Bake Sound to Setting…")

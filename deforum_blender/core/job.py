@@ -902,6 +902,13 @@ class Job:
         label="Device",
         tooltip="Where the worker runs the model",
     )
+    tiling: bool = _deforum(
+        False,
+        "bool",
+        label="Tiling",
+        tooltip="Make images that tile seamlessly: the model's convolutions wrap around the "
+        "edges (Automatic1111's Tiling)",
+    )
     model: Model = field(default_factory=Model)
     params: dict[str, Param] = field(default_factory=_default_params)
     interpolation: dict[str, str] = field(default_factory=dict)  # param -> linear|cubic|step

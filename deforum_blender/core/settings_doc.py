@@ -83,8 +83,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "Motion": ("border", "translation_scale"),
     "Depth": ("depth_source", "depth_model", "depth_path", "padding_mode", "sampling_mode"),
     "Diffusion": (
-        "show_schedules", "sampler", "steps", "cfg_scale", "strength", "noise", "clip_skip",
-        "noise_multiplier", "seed", "seed_text", "seed_behavior", "seed_iter_N",
+        "show_schedules", "sampler", "tiling", "steps", "cfg_scale", "strength", "noise",
+        "clip_skip", "noise_multiplier", "seed", "seed_text", "seed_behavior", "seed_iter_N",
     ),
     "Coherence & Cadence": (
         "color_coherence", "color_coherence_image_path", "legacy_colormatch",

@@ -435,6 +435,17 @@ class Diffuser:
         self.warn = warn
         compiled_parts.set_warn(self.compiled, warn)
 
+    def set_tiling(self, tiling: bool) -> None:
+        """Pad every convolution of the UNet and VAE circularly (seamless tiles) or with zeros,
+        as Automatic1111's Tiling does; the pipelines share these modules."""
+        import torch
+
+        mode = "circular" if tiling else "zeros"
+        for part in (self.txt2img_pipe.unet, self.txt2img_pipe.vae):
+            for layer in part.modules():
+                if isinstance(layer, torch.nn.Conv2d):
+                    layer.padding_mode = mode
+
     @property
     def architecture(self) -> str:
         """The pipeline class name, e.g. ``StableDiffusionPipeline`` (for run.json)."""

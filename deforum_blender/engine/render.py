@@ -447,6 +447,7 @@ class Renderer:
         with self.timed("load"):
             diffuser = load_diffuser(model, options)
         diffuser.on_warning(lambda message: self.emit("warning", message=message))
+        diffuser.set_tiling(job.tiling)
         diffuser.lora_dir = job.model.lora_dir
         diffuser.embeddings_dir = job.model.embeddings_dir
         diffuser.allow_pickle_embeddings = job.model.allow_pickle

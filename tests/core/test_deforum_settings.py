@@ -216,6 +216,13 @@ def test_unsupported_settings_warn_only_when_they_would_change_the_render() -> N
     assert len(warnings) == 6
 
 
+def test_tiling_imports_and_exports_under_deforums_key_without_a_warning() -> None:
+    job, warnings = import_settings({"prompts": {"0": "a cat"}, "tiling": True})
+    assert job.tiling is True and warnings == []
+    assert export_settings(job)["tiling"] is True
+    assert export_settings(Job())["tiling"] is False
+
+
 def test_broken_json_names_the_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "broken_settings.txt"
     path.write_text('{\n    "W": 512,\n    "H": 512,\n}\n', encoding="utf-8")

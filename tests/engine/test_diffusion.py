@@ -161,6 +161,36 @@ def test_sizes_that_are_not_multiples_of_8_name_the_field(
         diffuser.img2img(first_frame[:63], "a", "", 1, 2, 7.0, 0.5, "Euler")
 
 
+def test_tiling_makes_the_unet_and_vae_wrap_around_the_edges(diffuser: Diffuser) -> None:
+    import torch
+
+    pipe = diffuser.txt2img_pipe
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(3))
+    factor = pipe.vae_scale_factor
+
+    def shifted_by_decoding(tiling: bool) -> float:
+        """How far decoding a rolled latent is from rolling the decoded image."""
+        diffuser.set_tiling(tiling)
+        with torch.no_grad():
+            image = pipe.vae.decode(latents).sample
+            rolled = pipe.vae.decode(torch.roll(latents, 3, dims=3)).sample
+        return float((rolled - torch.roll(image, 3 * factor, dims=3)).abs().max())
+
+    def unet_shift(tiling: bool) -> float:
+        diffuser.set_tiling(tiling)
+        text = torch.zeros(1, 4, pipe.text_encoder.config.hidden_size)
+        with torch.no_grad():
+            out = pipe.unet(latents, 10, encoder_hidden_states=text).sample
+            rolled = pipe.unet(torch.roll(latents, 4, dims=2), 10, encoder_hidden_states=text)
+        return float((rolled.sample - torch.roll(out, 4, dims=2)).abs().max())
+
+    try:
+        assert shifted_by_decoding(True) < 1e-4 and unet_shift(True) < 1e-4
+        assert shifted_by_decoding(False) > 1e-2 and unet_shift(False) > 1e-2
+    finally:
+        diffuser.set_tiling(False)
+
+
 # --- loading and sharing -------------------------------------------------------------------
 
 

@@ -49,6 +49,16 @@ def test_same_job_and_seed_give_bitwise_identical_frames(tiny_models: Path, tmp_
     assert len(set(first.values())) == 5  # the frames move
 
 
+def test_tiling_changes_the_frames_and_leaves_the_shared_model_as_it_was(
+    tiny_models: Path, tmp_path: Path
+) -> None:
+    for name, tiling in (("plain", "false"), ("tiled", "true"), ("again", "false")):
+        render(tiny_job(tiny_models, max_frames="2", tiling=tiling), tmp_path / name)
+    plain, tiled = frame_bytes(tmp_path / "plain"), frame_bytes(tmp_path / "tiled")
+    assert plain == frame_bytes(tmp_path / "again")
+    assert all(plain[frame] != tiled[frame] for frame in plain)
+
+
 @pytest.mark.parametrize("cadence", [1, 2, 3])
 def test_cadence_n_makes_ceil_frames_over_n_diffusion_calls(
     tiny_models: Path, tmp_path: Path, cadence: int
