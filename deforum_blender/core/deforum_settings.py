@@ -169,7 +169,6 @@ def _is_empty(value: Any) -> bool:
 # Settings we do not support: silent while they hold a value that changes nothing,
 # a warning otherwise.
 UNSUPPORTED: dict[str, Callable[[Any], bool]] = {
-    "tiling": _inert(False),
     "restore_faces": _inert(False),
     "seed_resize_from_w": _inert(0),
     "seed_resize_from_h": _inert(0),

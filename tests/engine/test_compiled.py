@@ -86,6 +86,16 @@ def test_compiled_img2img_equals_eager_within_one_grey_level(
     assert warnings == []
     assert np.abs(frame.astype(int) - expected.astype(int)).max() <= 1
     assert set(compiled.spent_since(mark)) == {"unet", "VAE encoder", "VAE decoder"}
+    # Tiling set after compiling reaches the compiled parts (their guards recompile them).
+    try:
+        for diffuser in (fast, eager):
+            diffuser.set_tiling(True)
+        tiled, tiled_expected = _img2img(fast), _img2img(eager)
+    finally:
+        for diffuser in (fast, eager):
+            diffuser.set_tiling(False)
+    assert not np.array_equal(tiled_expected, expected)
+    assert np.abs(tiled.astype(int) - tiled_expected.astype(int)).max() <= 1
 
 
 def test_a_part_that_fails_to_compile_runs_eager_with_one_warning(
