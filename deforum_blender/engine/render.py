@@ -27,6 +27,7 @@ import dataclasses
 import itertools
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -955,17 +956,35 @@ class Renderer:
         atomic.write_text(layout.run_path(self.out), json.dumps(record, indent=2) + "\n")
 
 
+# The packages that shape the frames, by module, with the distributions that install them.
+_VERSIONED = {
+    "numpy": ("numpy",),
+    "torch": ("torch",),
+    "diffusers": ("diffusers",),
+    "transformers": ("transformers",),
+    "cv2": ("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless"),
+}
+
+
 def versions() -> dict[str, str]:
-    """Versions of the packages that shape the frames (for run.json)."""
+    """Versions of the packages that shape the frames (for run.json and the worker's ready
+    line): a module's own where it is loaded, else its installed metadata, so a motion
+    preview never imports diffusers (seconds) just to name its version."""
     import platform
+    from importlib import metadata
 
     found = {"python": platform.python_version()}
-    for name in ("numpy", "torch", "diffusers", "transformers", "cv2"):
-        try:
-            module = __import__(name)
-        except ImportError:
+    for name, distributions in _VERSIONED.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            found[name] = str(getattr(module, "__version__", "?"))
             continue
-        found[name] = str(getattr(module, "__version__", "?"))
+        for distribution in distributions:
+            try:
+                found[name] = metadata.version(distribution)
+                break
+            except metadata.PackageNotFoundError:
+                continue
     return found
 
 

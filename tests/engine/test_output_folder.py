@@ -264,6 +264,36 @@ def test_a_bad_init_image_then_a_good_one_renders(tiny_models: Path, tmp_path: P
     assert sorted(result.written) == [1, 2]
 
 
+def test_a_motion_preview_imports_no_diffusion_library_and_still_names_its_version(
+    tmp_path: Path,
+) -> None:
+    from importlib import metadata
+
+    command = ("render", str(SETTINGS), "--preview", *PREVIEW, "--set", "max_frames=2")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "deforum_blender",
+            *command,
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "cv2" in imported and not {"diffusers", "transformers"} & imported
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["versions"]["diffusers"] == metadata.version("diffusers")
+    assert record["versions"]["transformers"] == metadata.version("transformers")
+
+
 # -- how a run ended -------------------------------------------------------------------------
 
 
