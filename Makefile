@@ -10,7 +10,9 @@ NODE_TOOLS := node_modules/.installed
 UV_VERSION := 0.13.9
 UV := $(BIN)/uv
 # uv reads no pip configuration: pip's find-links (a local CPU torch wheel here) go with it.
-UV_FLAGS := --quiet $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS))
+# Bytecode compiled at install, as pip does: with PYTHONDONTWRITEBYTECODE set (as on CI),
+# every test subprocess would otherwise compile torch and diffusers again.
+UV_FLAGS := --quiet --compile-bytecode $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS))
 # pytest processes: 2 on the 2-core CI machine, where half the time is spent in subprocesses.
 TEST_WORKERS ?= 2
 

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -440,7 +440,7 @@ class Diffuser:
         as Automatic1111's Tiling does; the pipelines share these modules."""
         import torch
 
-        mode = "circular" if tiling else "zeros"
+        mode: Literal["circular", "zeros"] = "circular" if tiling else "zeros"
         for part in (self.txt2img_pipe.unet, self.txt2img_pipe.vae):
             for layer in part.modules():
                 if isinstance(layer, torch.nn.Conv2d):
