@@ -184,3 +184,54 @@ def test_estimated_depth_is_predicted_from_the_frame_on_the_device(
     job = tiny_job(tiny_models, max_frames="3", depth_source="estimated", diffusion_cadence="1")
     render_module.render(job, tmp_path, resident=True, preview=True)
     assert on_device == [(64, 64, 3), (64, 64, 3)]  # keys 0 and 1 are warped from
+
+
+# aten ops that make the host wait for a CUDA stream: a value read back (item, bool, int,
+# float), or an output whose size depends on the data (nonzero, boolean-mask indexing, unique).
+SYNCING_OPS = {
+    "_local_scalar_dense",
+    "nonzero",
+    "masked_select",
+    "_unique2",
+    "unique_dim",
+    "unique_consecutive",
+    "is_nonzero",
+    "equal",
+}
+
+
+def test_resident_key_frames_run_no_op_that_waits_for_the_device(
+    tiny_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ops of every key frame after the first (warp, estimated depth, LAB match, Perlin
+    # noise, img2img, the match after it), seen on the CPU as they would run on CUDA. Not seen
+    # here: copies and events, which gpu_check --realtime counts on a GPU.
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    waits: list[str] = []
+    keys: list[int] = []
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(
+            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            name = func.__name__.split(".")[0]
+            masks = [i for i in args[1] if isinstance(i, torch.Tensor)] if name == "index" else []
+            if name in SYNCING_OPS or any(mask.dtype == torch.bool for mask in masks):
+                waits.append(name)
+            return func(*args, **(kwargs or {}))
+
+    original = ResidentChain.key_frame
+
+    def key_frame(self: ResidentChain, key: int, previous: int) -> Any:
+        keys.append(key)
+        with Watch():
+            return original(self, key, previous)
+
+    monkeypatch.setattr(ResidentChain, "key_frame", key_frame)
+    settings = {"depth_source": "estimated", "color_coherence": "LAB", "noise_type": "perlin"}
+    job = tiny_job(tiny_models, max_frames="4", diffusion_cadence="1", **settings)
+    render_module.render(job, tmp_path, resident=True)
+    assert keys == [1, 2, 3]
+    assert waits == []
