@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import DeforumInputError
-from .warp import WarpResult, remap
+from .warp import WarpResult, matrix_warps, remap, warp_by_matrix
 
 FloatArray = NDArray[np.float32]
 Matrix = NDArray[np.float64]
@@ -210,6 +210,49 @@ def deforum_maps(
     return out[0], out[1]
 
 
+def flat_affine(
+    z: NDArray[np.float32], motion: DeforumMotion, *, fov: float, aspect: float
+) -> Matrix | None:
+    """:func:`deforum_maps` as one affine map (3×3, cv2 pixel indices), where it is one: a
+    flat depth and no turn about x or y, so every point keeps one depth after the move.
+
+    None otherwise, and where the maps path clips or sends points to the padding.
+    """
+    r, t = motion.rotation, motion.translation
+    if z.size == 0 or r[0, 2] != 0.0 or r[1, 2] != 0.0:
+        return None
+    plane = float(z.flat[0])
+    if not (math.isfinite(plane) and plane != 0.0) or not bool((z == z.flat[0]).all()):
+        return None
+    new_z = plane * r[2, 2] + t[2]
+    if not (math.isfinite(new_z) and new_z != 0.0):
+        return None
+    if not (math.isfinite(fov) and 0.0 < fov < 180.0 and math.isfinite(aspect) and aspect > 0.0):
+        return None  # deforum_maps names the bad value
+    height, width = z.shape
+    focal = math.tan(math.radians(fov) / 2.0)
+    # x = linspace(-1, 1, width)[j] = a_x·j − 1 (y likewise); map = index + s·(x/z − new/new_z).
+    a_x = 2.0 / (width - 1) if width > 1 else 0.0
+    a_y = 2.0 / (height - 1) if height > 1 else 0.0
+    rows = []
+    for axis, scale, index in (
+        (0, width / (2.0 * focal * aspect), 0),
+        (1, height / (2.0 * focal), 1),
+    ):
+        along = (a_x, a_y)[index]
+        move = (r[0, axis] * a_x, r[1, axis] * a_y)
+        row = [-scale * move[0] / new_z, -scale * move[1] / new_z]
+        row[index] += 1.0 + scale * along / plane
+        offset = -r[0, axis] - r[1, axis] + plane * r[2, axis] + t[axis]
+        rows.append([*row, -scale / plane - scale * offset / new_z])
+    matrix = np.array([*rows, [0.0, 0.0, 1.0]])
+    corners = matrix[:2, :2] @ np.array([[0.0, width - 1.0] * 2, [0.0] * 2 + [height - 1.0] * 2])
+    corners += matrix[:2, 2:]
+    if np.abs(corners[0]).max() > 4.0 * width or np.abs(corners[1]).max() > 4.0 * height:
+        return None  # the maps path clips positions this far out
+    return matrix
+
+
 def warp_deforum_3d(
     image: Any,
     z: Any,
@@ -229,6 +272,10 @@ def warp_deforum_3d(
             f"depth: the depth map is {depth.shape} (height, width) but the frame is "
             f"{source.shape[:2]}; give depth at the frame's size"
         )
+    affine = flat_affine(depth, motion, fov=fov, aspect=aspect)
+    if affine is not None and device == "cpu" and matrix_warps(source, sampling):
+        warped, valid = warp_by_matrix(source, affine, sampling, padding)
+        return WarpResult(warped, valid, depth.copy())
     map_x, map_y = deforum_maps(depth, motion, fov=fov, aspect=aspect)
     warped = remap(source, map_x, map_y, sampling=sampling, padding=padding, device=device)
     height, width = depth.shape

@@ -588,12 +588,8 @@ def _warp_plane(
     None when part of the plane lies behind the source camera (the maps path sends
     those pixels to padding, a homography would mirror them back into view).
     """
-    import cv2
-
     height, width = image.shape[:2]
-    # OpenCV's warps take up to four channels; its nearest-neighbour warpPerspective rounds
-    # some positions differently from remap's, so nearest keeps the maps.
-    if (image.ndim == 3 and image.shape[2] > 4) or sampling == "nearest":
+    if not matrix_warps(image, sampling):
         return None
     matrix = plane_homography(float(target_depth.flat[0]), k_source, k_target, pose)
     corners = np.array(
@@ -602,6 +598,27 @@ def _warp_plane(
     # The weight is linear in the pixel, so positive at the four corners means everywhere.
     if not np.all(matrix[2, :2] @ corners + matrix[2, 2] > 0):
         return None
+    warped, valid = warp_by_matrix(image, matrix, sampling, padding)
+    return WarpResult(warped, valid, target_depth)
+
+
+def matrix_warps(image: NDArray[Any], sampling: str) -> bool:
+    """Whether :func:`warp_by_matrix` gives ``cv2.remap``'s image: OpenCV's warps take up to
+    four channels, and its nearest-neighbour warps round some positions differently."""
+    return not (image.ndim == 3 and image.shape[2] > 4) and sampling != "nearest"
+
+
+def warp_by_matrix(
+    image: NDArray[Any], matrix: NDArray[np.float64], sampling: str, padding: str
+) -> tuple[NDArray[Any], BoolArray]:
+    """``image`` sampled where the 3×3 ``matrix`` (positive weight) takes each target pixel
+    index, and the in-view mask: one ``cv2.warpPerspective``, or ``cv2.warpAffine`` when the
+    matrix is affine. Within a grey level of ``cv2.remap`` with the same positions."""
+    import cv2
+
+    _choice("sampling_mode", sampling, SAMPLING_MODES)
+    _choice("padding_mode", padding, REMAP_PADDINGS)
+    height, width = image.shape[:2]
     flags = getattr(cv2, _CV2_SAMPLING[sampling]) | cv2.WARP_INVERSE_MAP
     border = getattr(cv2, _CV2_PADDING[padding])
     # A camera moving parallel to the plane (2D mode without the perspective flip) gives
@@ -614,8 +631,7 @@ def _warp_plane(
         warped = cv2.warpAffine(image, affine, (width, height), flags=flags, borderMode=border)
     else:
         warped = cv2.warpPerspective(image, matrix, (width, height), flags=flags, borderMode=border)
-    valid = homography_in_view(matrix, (height, width))
-    return WarpResult(np.asarray(warped), valid, target_depth)
+    return np.asarray(warped), homography_in_view(matrix, (height, width))
 
 
 def warp_to_frame(

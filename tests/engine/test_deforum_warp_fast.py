@@ -92,3 +92,45 @@ def test_depth_equalisation_is_numpys_histogram_and_interp_bit_for_bit(inverse: 
         np.testing.assert_array_equal(
             dw.deforum_depth(prediction, inverse=inverse), _reference_depth(prediction, inverse)
         )
+
+
+def _smooth_frame(height: int = 48, width: int = 80) -> np.ndarray:
+    """Colours whose neighbouring pixels differ by far less than 32 levels."""
+    rows, columns = np.mgrid[0:height, 0:width]
+    channels = [127 + 100 * np.sin(columns / 9.0 + c) * np.cos(rows / 7.0 - c) for c in range(3)]
+    return np.stack(channels, axis=-1).astype(np.uint8)
+
+
+@pytest.mark.parametrize("padding", ["border", "reflection", "zeros", "wrap"])
+@pytest.mark.parametrize("sampling", ["bicubic", "bilinear"])
+def test_a_flat_warp_without_a_turn_about_x_or_y_is_one_affine_warp_within_a_level(
+    sampling: str, padding: str
+) -> None:
+    frame, z = _smooth_frame(), _depths()["flat_1.5"]
+    rng = np.random.default_rng(2)
+    for _ in range(4):
+        tx, ty, tz, rz = rng.normal(0, 4, 4)
+        motion = dw.DeforumMotion.from_schedules(tx, ty, 3 * tz, 0.0, 0.0, rz)
+        assert dw.flat_affine(z, motion, fov=40.0, aspect=80 / 48) is not None
+        got = dw.warp_deforum_3d(frame, z, motion, fov=40.0, aspect=80 / 48, sampling=sampling,
+                                 padding=padding)  # fmt: skip
+        map_x, map_y = _reference_maps(z, motion, 40.0, 80 / 48)
+        flags = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR}[sampling]
+        border = {"border": cv2.BORDER_REPLICATE, "reflection": cv2.BORDER_REFLECT,
+                  "zeros": cv2.BORDER_CONSTANT, "wrap": cv2.BORDER_WRAP}[padding]  # fmt: skip
+        expected = cv2.remap(frame, map_x, map_y, flags, borderMode=border)
+        assert np.abs(got.image.astype(int) - expected.astype(int)).max() <= 1
+        in_view = (map_x >= -0.5) & (map_x <= 79.5) & (map_y >= -0.5) & (map_y <= 47.5)
+        np.testing.assert_array_equal(got.valid, in_view)
+        np.testing.assert_array_equal(got.target_depth, z)
+
+
+def test_a_turn_about_x_or_y_or_a_depth_map_keeps_deforums_maps() -> None:
+    flat, shaped = _depths()["flat"], _depths()["equalised"]
+    turn = dw.DeforumMotion.from_schedules(1.0, 0.0, 5.0, 0.0, 0.5, 0.0)
+    dolly = dw.DeforumMotion.from_schedules(1.0, 0.0, 5.0, 0.0, 0.0, 2.0)
+    assert dw.flat_affine(flat, turn, fov=40.0, aspect=1.0) is None
+    assert dw.flat_affine(shaped, dolly, fov=40.0, aspect=1.0) is None
+    assert dw.flat_affine(flat, dolly, fov=40.0, aspect=1.0) is not None
+    on_the_camera_plane = dw.DeforumMotion.from_schedules(0.0, 0.0, 200.0, 0.0, 0.0, 0.0)
+    assert dw.flat_affine(flat, on_the_camera_plane, fov=40.0, aspect=1.0) is None
