@@ -235,14 +235,9 @@ def flat_affine(
     a_x = 2.0 / (width - 1) if width > 1 else 0.0
     a_y = 2.0 / (height - 1) if height > 1 else 0.0
     rows = []
-    for axis, scale, index in (
-        (0, width / (2.0 * focal * aspect), 0),
-        (1, height / (2.0 * focal), 1),
-    ):
-        along = (a_x, a_y)[index]
-        move = (r[0, axis] * a_x, r[1, axis] * a_y)
-        row = [-scale * move[0] / new_z, -scale * move[1] / new_z]
-        row[index] += 1.0 + scale * along / plane
+    for axis, scale in enumerate((width / (2.0 * focal * aspect), height / (2.0 * focal))):
+        row = [-scale * r[0, axis] * a_x / new_z, -scale * r[1, axis] * a_y / new_z]
+        row[axis] += 1.0 + scale * (a_x, a_y)[axis] / plane
         offset = -r[0, axis] - r[1, axis] + plane * r[2, axis] + t[axis]
         rows.append([*row, -scale / plane - scale * offset / new_z])
     matrix = np.array([*rows, [0.0, 0.0, 1.0]])
