@@ -62,7 +62,7 @@ typecheck: venv $(TYPECHECK_VENV)/.installed
 		--disable-error-code=valid-type $(BLENDER_LAYER)
 
 # One test file per process (--dist loadfile): a file's module fixtures are built once.
-# One OpenMP thread per process (torch, OpenCV's and numpy's pools, the subprocesses too):
+# One OpenMP thread per process (torch's intra-op pool; the subprocesses inherit it too):
 # two workers and their renders each spinning two threads on two cores took 11:15, not 8:02.
 pytest: venv
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
