@@ -30,9 +30,12 @@ SETTINGS = ROOT / "tests" / "core" / "data" / "deforum_simple_settings.txt"
 PREVIEW = ("--set", "W=64", "--set", "H=64", "--set", "depth_source=flat")
 
 
-def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, timeout: float = 180, python: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """The command line in a fresh process; ``python``: the interpreter's own options."""
     return subprocess.run(
-        [sys.executable, "-m", "deforum_blender", *args],
+        [sys.executable, *python, "-m", "deforum_blender", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -270,22 +273,7 @@ def test_a_motion_preview_imports_no_diffusion_library_and_still_names_its_versi
     from importlib import metadata
 
     command = ("render", str(SETTINGS), "--preview", *PREVIEW, "--set", "max_frames=2")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-m",
-            "deforum_blender",
-            *command,
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=180,
-    )
+    done = cli(*command, "--out", str(tmp_path), python=("-X", "importtime"))
     assert done.returncode == 0, done.stderr[-3000:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
     assert "cv2" in imported and not {"diffusers", "transformers"} & imported
