@@ -9,7 +9,7 @@ import pytest
 
 from deforum_blender import benchmarks
 
-WARP_MODES = ("2d", "flat", "estimated_depth", "scene_depth", "deforum_3d")
+WARP_MODES = ("2d", "flat", "estimated_depth", "scene_depth", "deforum_3d", "deforum_3d_flat")
 
 
 def test_warp_bench_reports_each_warp_beside_its_floor_at_each_size() -> None:
