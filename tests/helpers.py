@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -49,6 +50,37 @@ def run_test_script(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``tests/blender/scripts/<name>.py ARGS`` in a fresh interpreter of this venv."""
     return _run([sys.executable, str(SCRIPTS / f"{name}.py"), *args], env, cwd, timeout)
+
+
+def cli_command(*args: str) -> list[str]:
+    """``python -m deforum_blender ARGS`` with this venv's interpreter."""
+    return [sys.executable, "-m", "deforum_blender", *args]
+
+
+# One OpenMP thread: the runs share a busy machine, and each adds up in the same order.
+CLI_ENV = {"OMP_NUM_THREADS": "1"}
+
+
+def run_cli_ok(command: list[str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run a :func:`cli_command` in a fresh process (repo on sys.path); asserts it succeeded."""
+    done = _run(command, CLI_ENV, ROOT, timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def stop_half_way(
+    command: list[str], folder: Path, written: int, signal_number: int
+) -> tuple[int, str]:
+    """Start ``command``, send it ``signal_number`` once ``folder`` holds ``written``
+    ``frame_*.png`` files (asserting it was still running); its exit status and stderr."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **CLI_ENV}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    while process.poll() is None and len(list(folder.glob("frame_*.png"))) < written:
+        time.sleep(0.02)
+    assert process.poll() is None, "the finish ended before it could be stopped half-way"
+    process.send_signal(signal_number)
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr
 
 
 def _run(

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +19,7 @@ from deforum_blender.core.overrides import apply_overrides
 from deforum_blender.engine.finish import finish
 from deforum_blender.engine.video import ffmpeg_executable
 from tests.engine.test_worker import start_worker  # noqa: F401 - the fixture
-from tests.helpers import ROOT
+from tests.helpers import cli_command, run_cli_ok, stop_half_way
 
 SIZE = 160
 # ×10 with ×3 slow motion: 30 frames per gap, enough to stop it half-way.
@@ -42,18 +39,7 @@ def _frames(out: Path, count: int = 6, shift: int = 0) -> Job:
 
 
 def _finish_command(out: Path) -> list[str]:
-    return [sys.executable, "-m", "deforum_blender", "finish", str(out), *FINISH]
-
-
-def _run_finish(out: Path) -> None:
-    result = subprocess.run(
-        _finish_command(out), capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=600
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT)}
+    return cli_command("finish", str(out), *FINISH)
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -78,30 +64,23 @@ def test_a_finish_killed_half_way_and_run_again_ends_with_the_same_outputs(
 ) -> None:
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     _frames(whole), _frames(killed)
-    _run_finish(whole)
+    run_cli_ok(_finish_command(whole))
     expected = _files(whole / layout.INTERPOLATED_DIR)
     assert len(expected) == 5 * 30 + 1
-    process = subprocess.Popen(
-        _finish_command(killed), cwd=ROOT, env=_env(), stderr=subprocess.PIPE, text=True
-    )
     folder = killed / layout.INTERPOLATED_DIR
-    while process.poll() is None and len(list(folder.glob("frame_*.png"))) < 40:
-        time.sleep(0.02)
-    assert process.poll() is None, "the finish ended before it could be stopped half-way"
-    process.send_signal(kill)
-    _, stderr = process.communicate(timeout=120)
+    status, stderr = stop_half_way(_finish_command(killed), folder, 40, kill)
     if kill == signal.SIGTERM:
-        assert process.returncode == 1 and "terminated (SIGTERM)" in stderr, stderr
+        assert status == 1 and "terminated (SIGTERM)" in stderr, stderr
         assert not [p.name for p in folder.iterdir() if layout.is_temp_name(p.name)]
     else:
-        assert process.returncode == -signal.SIGKILL
+        assert status == -signal.SIGKILL
     # Half-way: whole in-betweens only (each as the uninterrupted run wrote it), no video.
     written = _files(folder)
     assert 40 <= len(written) < len(expected)
     assert all(expected[name] == data for name, data in written.items())
     assert not layout.video_path(killed).exists()
     frames_before = _files(layout.frames_dir(killed))
-    _run_finish(killed)
+    run_cli_ok(_finish_command(killed))
     assert _files(folder) == expected
     assert _video_frames(layout.video_path(killed)) == _video_frames(layout.video_path(whole))
     assert _files(layout.frames_dir(killed)) == frames_before

@@ -7,8 +7,6 @@ import dataclasses
 import re
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -21,8 +19,8 @@ from deforum_blender.core.job import Finish
 from deforum_blender.engine.finish import finish
 from deforum_blender.engine.rife import build_tiny_rife
 from deforum_blender.engine.video import ffmpeg_executable
-from tests.engine.test_finish_resume import SIZE, _env, _files, _frames, _video_frames
-from tests.helpers import ROOT
+from tests.engine.test_finish_resume import SIZE, _files, _frames, _video_frames
+from tests.helpers import cli_command, run_cli_ok, stop_half_way
 
 FRAMES = 6
 FPS = 10.0
@@ -30,24 +28,14 @@ FPS = 10.0
 
 def _command(out: Path, models: Path, amount: int) -> list[str]:
     weights = models / "interpolator" / "flownet.safetensors"
-    return [
-        *(sys.executable, "-m", "deforum_blender", "finish", str(out)),
-        *("--interpolate", str(amount), "--interpolation-model", str(weights)),
-        *("--device", "cpu"),
-    ]
+    return cli_command(
+        *("finish", str(out), "--interpolate", str(amount)),
+        *("--interpolation-model", str(weights), "--device", "cpu"),
+    )
 
 
 def _run(out: Path, models: Path, amount: int) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        _command(out, models, amount),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=_env(),
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+    return run_cli_ok(_command(out, models, amount))
 
 
 def _video_fps(video: Path) -> float:
@@ -92,15 +80,8 @@ def test_rife_interpolation_killed_half_way_and_run_again_equals_a_whole_run(
     _frames(whole, count=FRAMES), _frames(killed, count=FRAMES)
     _run(whole, tiny_models, 4)
     expected = _files(whole / layout.INTERPOLATED_DIR)
-    process = subprocess.Popen(
-        _command(killed, tiny_models, 4), cwd=ROOT, env=_env(), stderr=subprocess.PIPE, text=True
-    )
     folder = killed / layout.INTERPOLATED_DIR
-    while process.poll() is None and len(list(folder.glob("frame_*.png"))) < 8:
-        time.sleep(0.02)
-    assert process.poll() is None, "the finish ended before it could be stopped half-way"
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=120)
+    stop_half_way(_command(killed, tiny_models, 4), folder, 8, signal.SIGKILL)
     written = _files(folder)
     assert 8 <= len(written) < len(expected)
     assert all(expected[name] == data for name, data in written.items())

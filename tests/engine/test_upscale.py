@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -28,7 +25,7 @@ from deforum_blender.core.job import Finish, Job, save_job
 from deforum_blender.engine.finish import finish
 from deforum_blender.engine.tiny_models import TINY_UPSCALERS
 from deforum_blender.engine.upscale import build_tiny_esrgan, load_upscaler, upscale_image
-from tests.helpers import ROOT, run_python
+from tests.helpers import cli_command, run_cli_ok, run_python, stop_half_way
 
 #: Not square, so a width/height mix-up shows.
 WIDTH, HEIGHT = 48, 40
@@ -50,26 +47,7 @@ def _frames(out: Path, count: int, size: tuple[int, int] = (WIDTH, HEIGHT)) -> N
 
 
 def _finish_command(out: Path, scale: int, model: Path) -> list[str]:
-    command = ["finish", str(out), "--upscale", str(scale), "--upscale-model", str(model)]
-    return [sys.executable, "-m", "deforum_blender", *command]
-
-
-def _env() -> dict[str, str]:
-    # One thread: the runs share a busy machine, and each adds up in the same order.
-    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-
-
-def _run_finish(out: Path, scale: int, model: Path) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        _finish_command(out, scale, model),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=_env(),
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+    return cli_command("finish", str(out), "--upscale", str(scale), "--upscale-model", str(model))
 
 
 def _pngs(folder: Path) -> dict[str, bytes]:
@@ -180,7 +158,7 @@ def test_finish_upscales_every_frame_and_makes_the_video_at_its_frame_rate(
 ) -> None:
     out = tmp_path / "out"
     _frames(out, 4)
-    done = _run_finish(out, scale, _upscaler(tiny_models, scale))
+    done = run_cli_ok(_finish_command(out, scale, _upscaler(tiny_models, scale)))
     assert "warning" not in done.stderr
     folder = out / layout.UPSCALED_DIR
     names = [f"frame_{n:05d}.png" for n in (1, 2, 3, 4)]
@@ -201,27 +179,20 @@ def test_an_upscale_killed_half_way_and_run_again_ends_with_the_same_frames(
     count, size = 24, (96, 96)
     for out in (whole, killed):
         _frames(out, count, size)
-    _run_finish(whole, 4, model)
+    run_cli_ok(_finish_command(whole, 4, model))
     expected = _pngs(whole / layout.UPSCALED_DIR)
     assert len(expected) == count
-    process = subprocess.Popen(
-        _finish_command(killed, 4, model), cwd=ROOT, env=_env(), stderr=subprocess.PIPE, text=True
-    )
     folder = killed / layout.UPSCALED_DIR
-    while process.poll() is None and len(list(folder.glob("frame_*.png"))) < 3:
-        time.sleep(0.02)
-    assert process.poll() is None, "the finish ended before it could be stopped half-way"
-    process.send_signal(kill)
-    _, stderr = process.communicate(timeout=120)
+    status, stderr = stop_half_way(_finish_command(killed, 4, model), folder, 3, kill)
     if kill == signal.SIGTERM:
-        assert process.returncode == 1 and "terminated (SIGTERM)" in stderr, stderr
+        assert status == 1 and "terminated (SIGTERM)" in stderr, stderr
     else:
-        assert process.returncode == -signal.SIGKILL
+        assert status == -signal.SIGKILL
     written = _pngs(folder)
     assert 3 <= len(written) < count
     assert all(expected[name] == data for name, data in written.items())
     assert not layout.video_path(killed).exists()
-    _run_finish(killed, 4, model)
+    run_cli_ok(_finish_command(killed, 4, model))
     assert _pngs(folder) == expected
     assert _video(layout.video_path(killed)) == _video(layout.video_path(whole))
     assert not [p.name for p in killed.rglob(".*.tmp*")]
@@ -267,16 +238,7 @@ def test_a_deforum_settings_file_with_upscaling_renders_the_upscaled_video(
     }
     settings.write_text(json.dumps(deforum), encoding="utf-8")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "deforum_blender", "render", str(settings), "--preview"]
-    done = subprocess.run(
-        [*command, "--out", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=_env(),
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_cli_ok(cli_command("render", str(settings), "--preview", "--out", str(out)))
     assert not [line for line in done.stderr.splitlines() if "r_upscale" in line]
     assert _video(layout.video_path(out)) == {"size": (128, 128), "fps": 12.0, "frames": 3}
     assert not (out / layout.UPSCALED_DIR).exists()  # r_upscale_keep_imgs off
@@ -317,16 +279,7 @@ def test_a_deforum_file_with_the_whole_output_tab_makes_one_video_with_its_sound
     settings = tmp_path / "deforum_settings.txt"
     settings.write_text(json.dumps(deforum), encoding="utf-8")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "deforum_blender", "render", str(settings), "--preview"]
-    done = subprocess.run(
-        [*command, "--out", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=_env(),
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_cli_ok(cli_command("render", str(settings), "--preview", "--out", str(out)))
     keys = ("r_upscale", "frame_interpolation", "add_soundtrack", "soundtrack_path")
     _, imported = import_settings(deforum)
     assert not [w for w in imported if any(k in w for k in keys)]  # read as Deforum reads them
