@@ -218,11 +218,9 @@ def test_new_weights_at_the_same_path_upscale_the_frames_anew(tmp_path: Path) ->
     assert new == _pngs(tmp_path / "fresh" / layout.UPSCALED_DIR) and new != old
 
 
-def test_a_deforum_settings_file_with_upscaling_renders_the_upscaled_video(
-    tiny_models: Path, tmp_path: Path
-) -> None:
-    settings = tmp_path / "deforum_settings.txt"
-    deforum = {
+def _upscaling_settings(models: Path) -> dict[str, Any]:
+    """A Deforum settings file's keys: 3 frames of 2D motion at 64², upscaled ×2 into the video."""
+    return {
         "animation_mode": "2D",
         "W": 64,
         "H": 64,
@@ -233,12 +231,23 @@ def test_a_deforum_settings_file_with_upscaling_renders_the_upscaled_video(
         "skip_video_creation": False,
         "r_upscale_video": True,
         "r_upscale_factor": "x2",
-        "r_upscale_model": str(_upscaler(tiny_models, 2)),
+        "r_upscale_model": str(_upscaler(models, 2)),
         "r_upscale_keep_imgs": False,
     }
+
+
+def _render_settings_file(deforum: dict[str, Any], out: Path) -> subprocess.CompletedProcess[str]:
+    """A motion preview of ``deforum`` written as a settings file beside ``out``."""
+    settings = out.parent / f"{out.name}_settings.txt"
     settings.write_text(json.dumps(deforum), encoding="utf-8")
+    return run_cli_ok(cli_command("render", str(settings), "--preview", "--out", str(out)))
+
+
+def test_a_deforum_settings_file_with_upscaling_renders_the_upscaled_video(
+    tiny_models: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
-    done = run_cli_ok(cli_command("render", str(settings), "--preview", "--out", str(out)))
+    done = _render_settings_file(_upscaling_settings(tiny_models), out)
     assert not [line for line in done.stderr.splitlines() if "r_upscale" in line]
     assert _video(layout.video_path(out)) == {"size": (128, 128), "fps": 12.0, "frames": 3}
     assert not (out / layout.UPSCALED_DIR).exists()  # r_upscale_keep_imgs off
@@ -258,28 +267,15 @@ def test_a_deforum_file_with_the_whole_output_tab_makes_one_video_with_its_sound
         samples = 8000 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
         tone.writeframes(samples.astype("<i2").tobytes())
     deforum = {
-        "animation_mode": "2D",
-        "W": 64,
-        "H": 64,
-        "max_frames": 3,
-        "fps": 12,
-        "translation_x": "0: (2)",
-        "prompts": {"0": "a valley"},
-        "skip_video_creation": False,
-        "r_upscale_video": True,
-        "r_upscale_factor": "x2",
-        "r_upscale_model": str(_upscaler(tiny_models, 2)),
-        "r_upscale_keep_imgs": False,
+        **_upscaling_settings(tiny_models),
         "frame_interpolation_engine": "RIFE v4.6",
         "frame_interpolation_x_amount": 2,
         "frame_interpolation_use_upscaled": True,
         "add_soundtrack": "File",
         "soundtrack_path": str(sound),
     }
-    settings = tmp_path / "deforum_settings.txt"
-    settings.write_text(json.dumps(deforum), encoding="utf-8")
     out = tmp_path / "out"
-    done = run_cli_ok(cli_command("render", str(settings), "--preview", "--out", str(out)))
+    done = _render_settings_file(deforum, out)
     keys = ("r_upscale", "frame_interpolation", "add_soundtrack", "soundtrack_path")
     _, imported = import_settings(deforum)
     assert not [w for w in imported if any(k in w for k in keys)]  # read as Deforum reads them
