@@ -22,9 +22,11 @@ import hashlib
 import json
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -289,13 +291,13 @@ def _require_hub_model(repo_id: str, online: bool = True) -> None:
 
 def resolve_device(device: str) -> str:
     """``auto`` → ``cuda`` when torch sees a CUDA GPU, else ``cpu``; checks ``cuda`` exists."""
+    wanted = (device or "auto").strip().lower()
+    if wanted == "cpu" or (wanted == "auto" and cpu_only_torch()):
+        return "cpu"
     import torch
 
-    wanted = (device or "auto").strip().lower()
     if wanted == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if wanted == "cpu":
-        return "cpu"
     if re.fullmatch(r"cuda(:\d+)?", wanted):
         if not torch.cuda.is_available():
             raise DeforumInputError(
@@ -304,6 +306,17 @@ def resolve_device(device: str) -> str:
             )
         return wanted
     raise DeforumInputError(f"device: unknown device {device!r}; use auto, cpu or cuda")
+
+
+def cpu_only_torch() -> bool:
+    """True when the installed torch is a CPU build (``+cpu``), read from its metadata: a
+    motion preview then needs no ``import torch`` (seconds) to learn there is no GPU."""
+    if "torch" in sys.modules:
+        return False  # loaded already: asking it costs nothing
+    try:
+        return metadata.version("torch").endswith("+cpu")
+    except metadata.PackageNotFoundError:
+        return False
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:

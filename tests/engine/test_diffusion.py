@@ -232,6 +232,22 @@ def test_auto_device_is_cuda_only_when_torch_sees_a_gpu() -> None:
             resolve_device("cuda")
 
 
+def test_auto_device_reads_a_cpu_build_of_torch_from_its_version_without_importing_it() -> None:
+    from importlib import metadata
+
+    code = (
+        "import sys\n"
+        "from deforum_blender.engine.diffusion import cpu_only_torch, resolve_device\n"
+        "print(cpu_only_torch(), resolve_device('auto'), 'torch' in sys.modules)\n"
+    )
+    cpu_build = metadata.version("torch").endswith("+cpu")
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr[-3000:]
+    only, device, imported = done.stdout.split()
+    assert only == str(cpu_build) and imported == str(not cpu_build)
+    assert device == "cpu" or not cpu_build
+
+
 # --- samplers ----------------------------------------------------------------------------
 
 

@@ -277,7 +277,10 @@ def test_a_motion_preview_imports_no_diffusion_library_and_still_names_its_versi
     assert done.returncode == 0, done.stderr[-3000:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
     assert "cv2" in imported and not {"diffusers", "transformers"} & imported
+    # A CPU build of torch cannot see a GPU: the preview does not import it to ask.
+    assert ("torch" in imported) == (not metadata.version("torch").endswith("+cpu"))
     record = json.loads((tmp_path / "run.json").read_text())
+    assert record["versions"]["torch"] == metadata.version("torch")
     assert record["versions"]["diffusers"] == metadata.version("diffusers")
     assert record["versions"]["transformers"] == metadata.version("transformers")
 
