@@ -7,9 +7,10 @@ renders 512×512 frames in 3D mode at cadence 1 with estimated depth, LAB colour
 coherence, Perlin noise and every PNG written, through the engine's public ``Renderer``.
 
 Per configuration: a short warm-up render (its first frame is the first-frame/compile
-time; host syncs are counted there with ``torch.cuda.set_sync_debug_mode("warn")``), then
-the timed render: frames/s from the first PNG to the last, p50/p99 frame interval, GPU time
-per stage (CUDA events around the engine's own stage timers), peak memory. One failing
+time), a short render that counts host syncs with ``torch.cuda.set_sync_debug_mode("warn")``
+once compiling and CUDA-graph recording are behind, then the timed render: frames/s from
+the first PNG to the last, p50/p99 frame interval, GPU time per stage (CUDA events around
+the engine's own stage timers), peak memory. One failing
 configuration is recorded and the others still run; the JSON is written after each.
 
 ``python scripts/gpu_realtime.py --out DIR [--quick]`` (``gpu_check.py --realtime`` calls it);
@@ -69,6 +70,8 @@ BUDGET_S = 330.0
 WARMUP_RESERVE_S = 20.0
 MIN_LIMIT_S = 10.0
 WARMUP_LIMIT_S = 240.0  # the warm-up holds the compile (compile: auto)
+#: Frames of the render that counts syncs (its first, text-to-image, is left out); --quick.
+SYNC_FRAMES, QUICK_SYNC_FRAMES = 12, 3
 SYNC_MESSAGE = "called a synchronizing"  # torch's warning: "... CUDA operation"
 
 
@@ -382,8 +385,8 @@ def render_once(
 def measure(
     config: Config, models: dict[str, Path], work: Path, device: str, quick: bool, limit_s: float
 ) -> dict[str, Any]:
-    """Warm-up render (first frame, syncs), then the timed render of one configuration,
-    stopped after ``limit_s`` seconds (its figures cover the frames that ran)."""
+    """Warm-up render (first frame), a render counting syncs, then the timed render of one
+    configuration, stopped after ``limit_s`` seconds (its figures cover the frames that ran)."""
     import torch
 
     missing = [m for m in (config.model, "depth") if m not in models]
@@ -393,7 +396,7 @@ def measure(
     diffusion.clear_model_cache()  # peak memory: this configuration's models only
     n = config.quick_frames if quick else config.frames
     warm, route = config_job(config, models, device, quick, 3 if quick else config.warmup_frames)
-    print(f"{config.name}: warm-up ({warm.max_frames} frames, syncs counted)", flush=True)
+    print(f"{config.name}: warm-up ({warm.max_frames} frames)", flush=True)
     first = render_once(
         warm,
         work / f"{config.name}_warmup",
@@ -402,7 +405,20 @@ def measure(
         count_syncs=True,
         label="warm-up",
     )
-    syncs_per_frame = loop_syncs_per_frame(first["renderer"].span_syncs)
+    warmup_syncs = loop_syncs_per_frame(first["renderer"].span_syncs)
+    # The steady loop's syncs: on a warm model, not the timed render (the debug mode slows it).
+    counted_job, _ = config_job(
+        config, models, device, quick, QUICK_SYNC_FRAMES if quick else SYNC_FRAMES
+    )
+    counted = render_once(
+        counted_job,
+        work / f"{config.name}_syncs",
+        cuda=cuda,
+        limit_s=math.inf if quick else WARMUP_LIMIT_S,
+        count_syncs=True,
+        label="syncs",
+    )
+    syncs_per_frame = loop_syncs_per_frame(counted["renderer"].span_syncs)
     first_frame_s = first["times"][0] - first["start"] if first["times"] else None
     load_s = first["result"].timings.get("load", 0.0)
     warm_record = json.loads(run_path(work / f"{config.name}_warmup").read_text(encoding="utf-8"))
@@ -433,6 +449,8 @@ def measure(
         "p50_ms": percentile_ms(intervals, 50),
         "p99_ms": percentile_ms(intervals, 99),
         "syncs_per_frame": round(syncs_per_frame, 2),
+        "sync_frames": len(counted["times"]),
+        "warmup_syncs_per_frame": round(warmup_syncs, 2),  # compiling and recording in it
         "frames": done,
         "frames_asked": n,
         "stopped_at_limit": bool(result.cancelled),

@@ -78,6 +78,7 @@ def test_gpu_check_realtime_quick_reports_every_configuration(tmp_path: Path) ->
     assert "timing" not in check  # --realtime replaces the old timing
     report = json.loads((tmp_path / "gpu_realtime_cpu.json").read_text(encoding="utf-8"))
     assert report["device"] and report["card"] == "cpu" and report["quick"] is True
+    sync_frames = load_realtime_script().QUICK_SYNC_FRAMES
     for name in REALTIME_CONFIGS:
         row = report[name]
         assert "error" not in row, row.get("traceback")
@@ -86,6 +87,8 @@ def test_gpu_check_realtime_quick_reports_every_configuration(tmp_path: Path) ->
             assert math.isfinite(row[key]) and row[key] > 0, (name, key, row[key])
         assert row["p50_ms"] <= row["p99_ms"]
         assert math.isfinite(row["syncs_per_frame"]) and row["syncs_per_frame"] >= 0
+        assert row["sync_frames"] == sync_frames  # counted after the warm-up
+        assert math.isfinite(row["warmup_syncs_per_frame"])
         assert row["stage_clock"] == "perf_counter"
         assert row["stage_ms_per_frame"]["diffusion"] > 0
         assert row["settings"]["depth_source"] == "estimated"
