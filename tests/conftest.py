@@ -24,11 +24,18 @@ BLENDER_TESTS = Path(__file__).resolve().parent / "blender"
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``slow`` every test that runs real Blender (tests/blender) or a diffusion model
-    (it asks for the tiny models), so ``-m "not slow"`` is the quick set, by one rule."""
+    (it asks for the tiny models), so ``-m "not slow"`` is the quick set, by one rule.
+
+    Files with a slow test run first (each file's tests in their order): the workers
+    (``-n``, a file each) end on quick files together, not one on a late heavy file."""
+    slow_files = set()
     for item in items:
         runs_model = "tiny_models" in getattr(item, "fixturenames", ())
         if runs_model or BLENDER_TESTS in item.path.parents:
             item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("slow") is not None:
+            slow_files.add(item.path)
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: order kept within
 
 
 @pytest.fixture(scope="session")

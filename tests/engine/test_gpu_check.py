@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import ROOT
 
 
+@pytest.mark.slow  # builds and runs the tiny models in a subprocess
 def test_gpu_check_quick_runs_on_the_cpu_and_reports_every_figure(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "gpu_check.py"), "--quick", "--out", str(tmp_path)],
@@ -56,6 +57,7 @@ def test_gpu_check_quick_runs_on_the_cpu_and_reports_every_figure(tmp_path: Path
 REALTIME_CONFIGS = ("turbo_tiny_vae", "turbo_full_vae", "sd15_25x065", "turbo_tiny_vae_eager")
 
 
+@pytest.mark.slow  # builds and runs the tiny models in a subprocess
 def test_gpu_check_realtime_quick_reports_every_configuration(tmp_path: Path) -> None:
     result = subprocess.run(
         [
