@@ -395,35 +395,25 @@ def measure(
     cuda = device != "cpu"
     diffusion.clear_model_cache()  # peak memory: this configuration's models only
     n = config.quick_frames if quick else config.frames
-    warm, route = config_job(config, models, device, quick, 3 if quick else config.warmup_frames)
-    print(f"{config.name}: warm-up ({warm.max_frames} frames)", flush=True)
-    first = render_once(
-        warm,
-        work / f"{config.name}_warmup",
-        cuda=cuda,
-        limit_s=math.inf if quick else WARMUP_LIMIT_S,
-        count_syncs=True,
-        label="warm-up",
-    )
+    job, route = config_job(config, models, device, quick, n)  # the timed render's
+
+    def untimed(name: str, frames: int) -> dict[str, Any]:
+        """A render before the timed one, host syncs counted (``<config>_<name>``)."""
+        short = config_job(config, models, device, quick, frames)[0]
+        print(f"{config.name}: {name} ({frames} frames)", flush=True)
+        limit = math.inf if quick else WARMUP_LIMIT_S
+        out = work / f"{config.name}_{name}"
+        return render_once(short, out, cuda=cuda, limit_s=limit, count_syncs=True, label=name)
+
+    first = untimed("warmup", 3 if quick else config.warmup_frames)
     warmup_syncs = loop_syncs_per_frame(first["renderer"].span_syncs)
     # The steady loop's syncs: on a warm model, not the timed render (the debug mode slows it).
-    counted_job, _ = config_job(
-        config, models, device, quick, QUICK_SYNC_FRAMES if quick else SYNC_FRAMES
-    )
-    counted = render_once(
-        counted_job,
-        work / f"{config.name}_syncs",
-        cuda=cuda,
-        limit_s=math.inf if quick else WARMUP_LIMIT_S,
-        count_syncs=True,
-        label="syncs",
-    )
+    counted = untimed("syncs", QUICK_SYNC_FRAMES if quick else SYNC_FRAMES)
     syncs_per_frame = loop_syncs_per_frame(counted["renderer"].span_syncs)
     first_frame_s = first["times"][0] - first["start"] if first["times"] else None
     load_s = first["result"].timings.get("load", 0.0)
     warm_record = json.loads(run_path(work / f"{config.name}_warmup").read_text(encoding="utf-8"))
 
-    job, _ = config_job(config, models, device, quick, n)
     unet = UnetCalls(first["renderer"].diffuser, cuda)
     events = StageEvents() if cuda else None
     if cuda:
