@@ -20,8 +20,9 @@ TEST_WORKERS ?= 3
 
 .PHONY: test lint typecheck pytest venv extension demo clean
 
-# The checks run beside the tests (make -j): mypy's minute overlaps pytest's waits.
-test: venv $(TYPECHECK_VENV)/.installed
+# The checks run beside the tests (make -j): mypy's minute overlaps pytest's waits, and the
+# tests start as soon as .venv is ready, while the type checker's environment is made.
+test:
 	$(MAKE) --no-print-directory -j3 lint typecheck pytest
 
 venv: $(VENV)/.installed $(VENV)/.installed-no-deps $(NODE_TOOLS)
@@ -64,10 +65,12 @@ typecheck: venv $(TYPECHECK_VENV)/.installed
 		--disable-error-code=valid-type $(BLENDER_LAYER)
 
 # One test file per process (--dist loadfile): a file's module fixtures are built once.
+# Files go out in collection order, slow files first (tests/conftest.py), not by test count.
 # One OpenMP thread per process (torch's intra-op pool; the subprocesses inherit it too):
 # two workers and their renders each spinning two threads on two cores took 11:15, not 8:02.
 pytest: venv
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile \
+		--no-loadscope-reorder
 
 extension: venv
 	$(BIN)/python scripts/build_extension.py

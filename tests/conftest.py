@@ -26,16 +26,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``slow`` every test that runs real Blender (tests/blender) or a diffusion model
     (it asks for the tiny models), so ``-m "not slow"`` is the quick set, by one rule.
 
-    Files with a slow test run first (each file's tests in their order): the workers
-    (``-n``, a file each) end on quick files together, not one on a late heavy file."""
-    slow_files = set()
+    Then order the files for the pytest workers (``-n``, a file each;
+    ``--no-loadscope-reorder`` keeps this order where xdist would sort files by test
+    count): ``heavy`` files, then files with a slow test, then the rest, each file's tests
+    in their order. The workers then end together on quick files; a heavy file sent out
+    last kept one worker busy for two minutes while the others had nothing to do."""
+    rank: dict[Path, int] = {}
     for item in items:
         runs_model = "tiny_models" in getattr(item, "fixturenames", ())
         if runs_model or BLENDER_TESTS in item.path.parents:
             item.add_marker(pytest.mark.slow)
-        if item.get_closest_marker("slow") is not None:
-            slow_files.add(item.path)
-    items.sort(key=lambda item: item.path not in slow_files)  # stable: order kept within
+        heavy, slow = (item.get_closest_marker(m) is not None for m in ("heavy", "slow"))
+        rank[item.path] = min(rank.get(item.path, 2), 0 if heavy else 1 if slow else 2)
+    items.sort(key=lambda item: rank[item.path])  # stable: each file keeps its order
 
 
 @pytest.fixture(scope="session")

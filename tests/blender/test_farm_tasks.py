@@ -28,7 +28,7 @@ from deforum_blender.core.output_layout import frame_path
 from tests.farm_helpers import compile_job, job_type
 from tests.helpers import RENDER_SCRIPT, SCRIPTS, frame_bytes, run_test_script
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 SEEDS = ("1", "2", "3")
 SEGMENTS = ("1-4", "5-8")

@@ -25,6 +25,8 @@ from deforum_blender.engine.render import render
 from deforum_blender.engine.tiny_models import tiny_job
 from tests.helpers import frame_bytes, run_json
 
+pytestmark = pytest.mark.heavy
+
 
 @pytest.mark.parametrize(
     ("mode", "device", "offload", "expected"),

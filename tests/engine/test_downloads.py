@@ -16,6 +16,8 @@ import pytest
 
 from tests.helpers import ROOT
 
+pytestmark = pytest.mark.heavy
+
 SETTINGS = ROOT / "tests" / "core" / "data" / "deforum_simple_settings.txt"
 HUB_MODEL = "fakeorg/fake-sd"
 

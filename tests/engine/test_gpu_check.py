@@ -15,6 +15,8 @@ import pytest
 
 from tests.helpers import ROOT
 
+pytestmark = pytest.mark.heavy
+
 
 @pytest.mark.slow  # builds and runs the tiny models in a subprocess
 def test_gpu_check_quick_runs_on_the_cpu_and_reports_every_figure(tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ from deforum_blender.engine.render import render
 from deforum_blender.engine.tiny_models import tiny_job
 from tests.helpers import ROOT, frame_bytes
 
+pytestmark = pytest.mark.heavy
+
 SETTINGS = ROOT / "tests" / "core" / "data" / "deforum_simple_settings.txt"
 PREVIEW = ("--set", "W=64", "--set", "H=64", "--set", "depth_source=flat")
 

@@ -28,6 +28,8 @@ from deforum_blender.engine.render import plan_spans, render
 from deforum_blender.engine.tiny_models import tiny_job
 from tests.helpers import ROOT, frame_bytes, run_json
 
+pytestmark = pytest.mark.heavy
+
 REFERENCE = ROOT / "tests" / "core" / "data"
 
 

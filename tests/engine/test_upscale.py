@@ -27,6 +27,8 @@ from deforum_blender.engine.tiny_models import TINY_UPSCALERS
 from deforum_blender.engine.upscale import build_tiny_esrgan, load_upscaler, upscale_image
 from tests.helpers import cli_command, run_cli_ok, run_python, stop_half_way
 
+pytestmark = pytest.mark.heavy
+
 #: Not square, so a width/height mix-up shows.
 WIDTH, HEIGHT = 48, 40
 

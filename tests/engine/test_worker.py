@@ -24,6 +24,8 @@ from deforum_blender.engine.render import render
 from deforum_blender.engine.tiny_models import tiny_job
 from tests.helpers import ROOT, frame_bytes, run_json
 
+pytestmark = pytest.mark.heavy
+
 EVENT_TIMEOUT_S = 180.0
 
 
