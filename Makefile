@@ -65,7 +65,8 @@ typecheck: venv $(TYPECHECK_VENV)/.installed
 		--disable-error-code=valid-type $(BLENDER_LAYER)
 
 # One test file per process (--dist loadfile): a file's module fixtures are built once.
-# Files go out in collection order, slow files first (tests/conftest.py), not by test count.
+# Files go out in collection order (heavy, then slow ones first: tests/conftest.py), not by
+# their number of tests.
 # One OpenMP thread per process (torch's intra-op pool; the subprocesses inherit it too):
 # two workers and their renders each spinning two threads on two cores took 11:15, not 8:02.
 pytest: venv

@@ -10,8 +10,8 @@ Per configuration: a short warm-up render (its first frame is the first-frame/co
 time), a short render that counts host syncs with ``torch.cuda.set_sync_debug_mode("warn")``
 once compiling and CUDA-graph recording are behind, then the timed render: frames/s from
 the first PNG to the last, p50/p99 frame interval, GPU time per stage (CUDA events around
-the engine's own stage timers), peak memory. One failing
-configuration is recorded and the others still run; the JSON is written after each.
+the engine's own stage timers), peak memory. One failing configuration is recorded and
+the others still run; the JSON is written after each.
 
 ``python scripts/gpu_realtime.py --out DIR [--quick]`` (``gpu_check.py --realtime`` calls it);
 ``--quick`` runs the same code on toy models at 64 px on the CPU.
