@@ -267,10 +267,13 @@ def warp_deforum_3d(
             f"depth: the depth map is {depth.shape} (height, width) but the frame is "
             f"{source.shape[:2]}; give depth at the frame's size"
         )
-    affine = flat_affine(depth, motion, fov=fov, aspect=aspect)
-    if affine is not None and device == "cpu" and matrix_warps(source, sampling):
-        warped, valid = warp_by_matrix(source, affine, sampling, padding)
-        return WarpResult(warped, valid, depth.copy())
+    # The one-matrix path is OpenCV's: only asked for where it could run (its flat-depth
+    # test reads the whole depth map).
+    if device == "cpu" and matrix_warps(source, sampling):
+        affine = flat_affine(depth, motion, fov=fov, aspect=aspect)
+        if affine is not None:
+            warped, valid = warp_by_matrix(source, affine, sampling, padding)
+            return WarpResult(warped, valid, depth.copy())
     map_x, map_y = deforum_maps(depth, motion, fov=fov, aspect=aspect)
     warped = remap(source, map_x, map_y, sampling=sampling, padding=padding, device=device)
     height, width = depth.shape
