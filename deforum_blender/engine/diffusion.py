@@ -381,15 +381,16 @@ def _to_uint8(images: Any) -> Any:
 def _image_tensor(image: Any) -> Any:
     """A uint8 H×W×3 frame (numpy or torch) → float32 1×3×H×W in 0…1, where it lies.
 
-    Numbers and memory layout as diffusers' own PIL path makes them (numpy divides, then a
-    channels-last view), so a numpy frame gives bitwise the same latents as before.
+    The numbers of diffusers' own PIL path (numpy divides), but contiguous, not its
+    channels-last view: the encoder's latents then reach the UNet in the layout of txt2img's,
+    and a compiled UNet and decoder, which guard on strides, compile once, not twice.
     """
     import torch
 
     if isinstance(image, np.ndarray):
         pixels = np.ascontiguousarray(image[None], dtype=np.float32) / 255.0
-        return torch.from_numpy(pixels).permute(0, 3, 1, 2)
-    return image[None].to(torch.float32).contiguous().div(255.0).permute(0, 3, 1, 2)
+        return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
+    return image[None].to(torch.float32).div(255.0).permute(0, 3, 1, 2).contiguous()
 
 
 def _check_frame(image: Any) -> None:

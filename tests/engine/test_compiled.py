@@ -68,20 +68,48 @@ def _img2img(diffuser: Any) -> np.ndarray:
     return diffuser.img2img(start, "a red hill", "", 2, 4, 7.0, 0.6, "Euler a")
 
 
+def _counting(backend: str) -> tuple[Any, list[Any]]:
+    """``backend`` as a torch.compile backend that lists every graph it compiles."""
+    import torch
+
+    graphs: list[Any] = []
+
+    def compile_graph(graph: Any, inputs: Any) -> Any:
+        graphs.append(graph)
+        return torch._dynamo.lookup_backend(backend)(graph, inputs)
+
+    return compile_graph, graphs
+
+
 @pytest.mark.parametrize(("vae", "backend"), [("full", "eager"), ("tiny", "aot_eager")])
 def test_compiled_img2img_equals_eager_within_one_grey_level(
     tiny_models: Path, monkeypatch: pytest.MonkeyPatch, vae: str, backend: str
 ) -> None:
     tiny = str(tiny_models / "taesd") if vae == "tiny" else None
     eager = load_diffuser(str(tiny_models / "sd"), ModelOptions(device="cpu", tiny_vae=tiny))
-    monkeypatch.setattr(compiled, "_BACKEND", backend)
+    counting, graphs = _counting(backend)
+    monkeypatch.setattr(compiled, "_BACKEND", counting)
     mark = len(compiled.first_calls())
     options = ModelOptions(device="cpu", tiny_vae=tiny, compile="on")
     fast = load_diffuser(str(tiny_models / "sd"), options)
     warnings: list[str] = []
     fast.on_warning(warnings.append)
 
+    # An img2img frame compiles the UNet and decoder as a txt2img frame needs them: the
+    # encoder's latents reach the UNet in txt2img's memory layout (strides are guarded).
+    fast.img2img(
+        eager.txt2img("a hill", "", 2, 2, 7.0, 64, 64, "Euler a"),
+        "a hill",
+        "",
+        3,
+        4,
+        7.0,
+        0.6,
+        "Euler a",
+    )
+    compiled_graphs = len(graphs)
     frame, expected = _img2img(fast), _img2img(eager)
+    assert compiled_graphs > 0 and len(graphs) == compiled_graphs
 
     assert [guard.part for guard in fast.compiled] == ["unet", "VAE encoder", "VAE decoder"]
     assert all(guard.compiled is not None and guard.calls > 0 for guard in fast.compiled)
