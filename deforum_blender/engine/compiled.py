@@ -89,7 +89,7 @@ class Guarded:
         first = self.calls == 0
         start = time.perf_counter()
         try:
-            result = _replayed(compiled, args, kwargs) if self.graphs else compiled(*args, **kwargs)
+            result = self._compiled_call(compiled, args, kwargs)
         except Exception as error:  # any compiler or CUDA-graph failure: eager from now on
             self.compiled = None
             self.warn(
@@ -102,6 +102,19 @@ class Guarded:
             with _LEDGER_LOCK:
                 _FIRST_CALLS.append((self.part, time.perf_counter() - start))
         return result
+
+    def _compiled_call(self, compiled: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        import torch
+
+        try:
+            return _replayed(compiled, args, kwargs) if self.graphs else compiled(*args, **kwargs)
+        except torch._dynamo.exc.FailOnRecompileLimitHit:
+            # Every model's parts share dynamo's cache per function, 8 variants deep (sizes,
+            # tiling, ControlNets, models over a warm worker's jobs); past it dynamo would run
+            # them eager without a word. Start its caches afresh instead (all parts recompile).
+            LOG.info("compile: the %s reached dynamo's recompile limit; caches cleared", self.part)
+            torch._dynamo.reset()
+            return _replayed(compiled, args, kwargs) if self.graphs else compiled(*args, **kwargs)
 
     def give_up(self, reason: str) -> None:
         """Run eager from now on, saying ``reason`` once (a change that would recompile it
@@ -128,6 +141,8 @@ def _compiler(device: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
     """torch.compile with the backend and mode for ``device`` (fixed shapes: dynamic off)."""
     import torch
 
+    # Past the recompile limit: an error that Guarded answers by clearing the caches.
+    torch._dynamo.config.fail_on_recompile_limit_hit = True
     if _BACKEND is not None:
         return lambda function: torch.compile(function, backend=_BACKEND, dynamic=False)
     # CUDA graphs need CUDA; on the CPU inductor's default mode.

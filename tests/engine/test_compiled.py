@@ -128,6 +128,31 @@ def test_compiled_img2img_equals_eager_within_one_grey_level(
     assert np.abs(tiled.astype(int) - tiled_expected.astype(int)).max() <= 1
 
 
+def test_past_dynamos_recompile_limit_a_part_compiles_afresh_instead_of_running_eager(
+    tiny_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    clear_model_cache()  # a model compiled by another test keeps its own backend
+    counting, graphs = _counting("eager")
+    monkeypatch.setattr(compiled, "_BACKEND", counting)
+    eager = load_diffuser(str(tiny_models / "sd"), ModelOptions(device="cpu"))
+    fast = load_diffuser(str(tiny_models / "sd"), ModelOptions(device="cpu", compile="on"))
+    warnings: list[str] = []
+    fast.on_warning(warnings.append)
+    # Dynamo's limit is 8 variants per function, shared by every model in the process (a warm
+    # worker's jobs at other sizes); with a limit of 1 each new size is past it.
+    with torch._dynamo.config.patch(recompile_limit=1):
+        for height in (64, 80, 96):
+            before = len(graphs)
+            frame = fast.txt2img("a hill", "", 1, 1, 7.0, 64, height, "Euler a")
+            assert len(graphs) > before, f"64×{height} ran eager: nothing was compiled for it"
+            expected = eager.txt2img("a hill", "", 1, 1, 7.0, 64, height, "Euler a")
+            assert np.abs(frame.astype(int) - expected.astype(int)).max() <= 1
+    assert warnings == []
+    clear_model_cache()
+
+
 def test_a_part_that_fails_to_compile_runs_eager_with_one_warning(
     tiny_models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
