@@ -7,8 +7,9 @@ on: compile never fails a render. Shapes stay fixed within a job (one W×H, one 
 length, one batch per guidance), so a part compiles once per shape, not per frame; on CUDA
 the mode is ``reduce-overhead`` (CUDA graphs), which replays a frame's kernels in one launch.
 
-The first call of each part includes its compile: :func:`first_calls` lists those times,
-and ``run.json`` reports them as ``compile_s``, apart from the frame timings.
+A call that compiles (each part's first, and the first at a new size or variant, as a warm
+worker's next job may be) is timed apart: :func:`compiling_calls` lists those times, and
+``run.json`` reports them as ``compile_s``, apart from the frame timings.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ _AUTO = {"cuda": True, "cpu": False, "mps": False}
 _BACKEND: Any = None
 
 _LEDGER_LOCK = threading.Lock()
-_FIRST_CALLS: list[tuple[str, float]] = []
+_COMPILING_CALLS: list[tuple[str, float]] = []
 
 
 def enabled(mode: str, device: str, cpu_offload: bool = False) -> bool:
@@ -51,16 +52,17 @@ def enabled(mode: str, device: str, cpu_offload: bool = False) -> bool:
     return mode == "on"
 
 
-def first_calls() -> list[tuple[str, float]]:
-    """(part, seconds) of every compiled part's first call in this process, compile included."""
+def compiling_calls() -> list[tuple[str, float]]:
+    """(part, seconds) of every call in this process that compiled, its compile included."""
     with _LEDGER_LOCK:
-        return list(_FIRST_CALLS)
+        return list(_COMPILING_CALLS)
 
 
 def spent_since(mark: int) -> dict[str, float]:
-    """Seconds of the first calls after the first ``mark`` of :func:`first_calls`, by part."""
+    """Seconds of the compiling calls after the first ``mark`` of :func:`compiling_calls`,
+    by part."""
     spent: dict[str, float] = {}
-    for part, seconds in first_calls()[mark:]:
+    for part, seconds in compiling_calls()[mark:]:
         spent[part] = round(spent.get(part, 0.0) + seconds, 3)
     return spent
 
@@ -86,7 +88,7 @@ class Guarded:
         compiled = self.compiled
         if compiled is None:
             return self.eager(*args, **kwargs)
-        first = self.calls == 0
+        compiled_before = _graphs_compiled()
         start = time.perf_counter()
         try:
             result = self._compiled_call(compiled, args, kwargs)
@@ -98,9 +100,9 @@ class Guarded:
             )
             return self.eager(*args, **kwargs)
         self.calls += 1
-        if first:
+        if self.calls == 1 or _graphs_compiled() != compiled_before:
             with _LEDGER_LOCK:
-                _FIRST_CALLS.append((self.part, time.perf_counter() - start))
+                _COMPILING_CALLS.append((self.part, time.perf_counter() - start))
         return result
 
     def _compiled_call(self, compiled: Callable[..., Any], args: Any, kwargs: Any) -> Any:
@@ -130,6 +132,13 @@ def _replayed(compiled: Callable[..., Any], args: Any, kwargs: Any) -> Any:
 
     torch.compiler.cudagraph_mark_step_begin()  # type: ignore[no-untyped-call]
     return tree_map_only(torch.Tensor, torch.Tensor.clone, compiled(*args, **kwargs))
+
+
+def _graphs_compiled() -> int:
+    """How many graphs dynamo has compiled in this process (its own statistics counter)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
 
 
 def _first_line(error: BaseException) -> str:

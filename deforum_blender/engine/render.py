@@ -200,7 +200,7 @@ class Renderer:
             self.emit("warning", message=draft_message(draft_changes))
         self.cancel = cancel or threading.Event()
         self.result = RenderResult(self.out)
-        self.compile_mark = len(compiled_parts.first_calls())  # compiles after it are this run's
+        self.compile_mark = len(compiled_parts.compiling_calls())  # this run's compiles follow
         self.n = job.max_frames
         mode = job.animation_mode
         self.cadence = job.cadence.diffusion_cadence if mode in ("2D", "3D") else 1

@@ -89,7 +89,7 @@ def test_compiled_img2img_equals_eager_within_one_grey_level(
     eager = load_diffuser(str(tiny_models / "sd"), ModelOptions(device="cpu", tiny_vae=tiny))
     counting, graphs = _counting(backend)
     monkeypatch.setattr(compiled, "_BACKEND", counting)
-    mark = len(compiled.first_calls())
+    mark = len(compiled.compiling_calls())
     options = ModelOptions(device="cpu", tiny_vae=tiny, compile="on")
     fast = load_diffuser(str(tiny_models / "sd"), options)
     warnings: list[str] = []
@@ -225,6 +225,12 @@ def test_a_render_with_compile_on_reports_compile_time_and_warns_on_fall_back(
     render(tiny_job(tiny_models, max_frames="3", compile="on"), fast)
     assert set(run_json(fast)["compile_s"]) == {"unet", "VAE encoder", "VAE decoder"}
     assert _max_difference(frame_bytes(fast), frame_bytes(eager)) <= 1
+    # The next job on the same loaded model, at another size, compiles again and says so.
+    again = tmp_path / "again"
+    render(tiny_job(tiny_models, max_frames="3", compile="on", H="80"), again)
+    assert set(run_json(again)["compile_s"]) == {"unet", "VAE encoder", "VAE decoder"}
+    render(tiny_job(tiny_models, max_frames="2", compile="on", H="80"), tmp_path / "same")
+    assert run_json(tmp_path / "same")["compile_s"] == {}  # nothing new to compile
 
     clear_model_cache()
     monkeypatch.setattr(compiled, "_BACKEND", _broken_backend)
