@@ -69,7 +69,10 @@ typecheck: venv $(TYPECHECK_VENV)/.installed
 # their number of tests.
 # One OpenMP thread per process (torch's intra-op pool; the subprocesses inherit it too):
 # two workers and their renders each spinning two threads on two cores took 11:15, not 8:02.
+# Our own modules compiled first, as uv compiled the packages': with PYTHONDONTWRITEBYTECODE
+# set (as on CI) each of the suite's few hundred Python subprocesses compiled them again.
 pytest: venv
+	$(BIN)/python -m compileall -q deforum_blender scripts tests
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile \
 		--no-loadscope-reorder
 
