@@ -14,11 +14,12 @@ worker's next job may be) is timed apart: :func:`compiling_calls` lists those ti
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import DeforumInputError
@@ -83,11 +84,24 @@ class Guarded:
     graphs: bool = False
     """CUDA graphs: each call starts a new graph step, and its outputs are copied out of the
     graph's memory, which the next replay overwrites (a scheduler may keep an output)."""
+    none_defaults: frozenset[str] = field(init=False)
+    """The forward's keyword inputs whose default is None."""
+
+    def __post_init__(self) -> None:
+        try:
+            parameters = inspect.signature(self.eager).parameters.values()
+        except (TypeError, ValueError):  # a builtin: no signature to read
+            parameters = inspect.Signature().parameters.values()
+        self.none_defaults = frozenset(p.name for p in parameters if p.default is None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         compiled = self.compiled
         if compiled is None:
             return self.eager(*args, **kwargs)
+        # Pipelines pass optional inputs differently (ControlNet's txt2img gives the UNet
+        # timestep_cond=None, its img2img leaves it out) and dynamo guards on the keywords'
+        # names: an input that is None by default is left out, so one graph serves both.
+        kwargs = {k: v for k, v in kwargs.items() if v is not None or k not in self.none_defaults}
         compiled_before = _graphs_compiled()
         start = time.perf_counter()
         try:

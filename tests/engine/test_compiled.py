@@ -153,6 +153,39 @@ def test_past_dynamos_recompile_limit_a_part_compiles_afresh_and_each_compile_is
     assert warnings == []
 
 
+def test_a_keyword_at_its_none_default_or_left_out_runs_one_graph(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # ControlNet's txt2img pipeline gives the UNet timestep_cond=None, its img2img none; the
+    # UNet's forward is wrapped in a (*args, **kwargs) decorator, whose keywords dynamo counts.
+    import functools
+
+    import torch
+
+    counting, graphs = _counting("eager")
+    monkeypatch.setattr(compiled, "_BACKEND", counting)
+
+    def passing_keywords(forward: Any) -> Any:
+        @functools.wraps(forward)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return forward(self, *args, **kwargs)
+
+        return wrapper
+
+    class Scaled(torch.nn.Module):
+        @passing_keywords
+        def forward(self, x: Any, offset: Any = None, scale: Any = 2.0) -> Any:
+            x = x if scale is None else x * scale
+            return x if offset is None else x + offset
+
+    layer = Scaled()
+    compiled.compile_module(layer, "test part", "cpu")
+    ones = torch.ones(2)
+    assert layer(ones, offset=None).tolist() == layer(ones).tolist() == [2.0, 2.0]
+    assert len(graphs) == 1
+    assert layer(ones, scale=None).tolist() == [1.0, 1.0]  # not None's default: kept
+
+
 def test_a_part_that_fails_to_compile_runs_eager_with_one_warning(
     tiny_models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
