@@ -390,7 +390,8 @@ def _image_tensor(image: Any) -> Any:
     if isinstance(image, np.ndarray):
         pixels = np.ascontiguousarray(image[None], dtype=np.float32) / 255.0
         return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
-    return image[None].to(torch.float32).div(255.0).permute(0, 3, 1, 2).contiguous()
+    planar = image[None].permute(0, 3, 1, 2)
+    return planar.to(torch.float32, memory_format=torch.contiguous_format).div(255.0)
 
 
 def _check_frame(image: Any) -> None:
