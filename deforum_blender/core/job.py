@@ -108,9 +108,9 @@ class Model:
         "frames after a slower first one. Auto: on for CUDA, off on the CPU",
         doc="`auto`: on when the device is CUDA, off on the CPU and MPS. `on`: compile the "
         "UNet (and ControlNets), the VAE's encoder and decoder and the depth model with "
-        "`torch.compile` (mode `reduce-overhead`, CUDA graphs, on CUDA); the first frame "
-        "takes longer (run.json `compile_s`), and a part that fails to compile runs eager "
-        "with a warning. `off`: eager PyTorch",
+        "`torch.compile` (mode `reduce-overhead`, CUDA graphs, on CUDA); the first frames "
+        "take longer, once per size in a process (run.json `compile_s`), and a part that "
+        "fails to compile runs eager with a warning. `off`: eager PyTorch",
     )
     # Draft: look at a shot quickly before the final render (core/draft.py says what changes).
     draft: bool = _spec(
