@@ -122,15 +122,18 @@ class Guarded:
     def _compiled_call(self, compiled: Callable[..., Any], args: Any, kwargs: Any) -> Any:
         import torch
 
-        try:
+        def call() -> Any:
             return _replayed(compiled, args, kwargs) if self.graphs else compiled(*args, **kwargs)
+
+        try:
+            return call()
         except torch._dynamo.exc.FailOnRecompileLimitHit:
             # Every model's parts share dynamo's cache per function, 8 variants deep (sizes,
             # tiling, ControlNets, models over a warm worker's jobs); past it dynamo would run
             # them eager without a word. Start its caches afresh instead (all parts recompile).
             LOG.info("compile: the %s reached dynamo's recompile limit; caches cleared", self.part)
             torch._dynamo.reset()
-            return _replayed(compiled, args, kwargs) if self.graphs else compiled(*args, **kwargs)
+            return call()
 
     def give_up(self, reason: str) -> None:
         """Run eager from now on, saying ``reason`` once (a change that would recompile it
